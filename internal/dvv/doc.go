@@ -1,0 +1,22 @@
+// Package dvv implements cairn's versioned objects: a set of siblings, each
+// tagged with the dot (actor, counter) of the write that made it, plus a
+// version vector that records every dot the object has seen. It is the part of
+// cairn that decides which writes replace which, and so the part that keeps
+// the promise that no acknowledged write is lost.
+//
+// Two operations change objects:
+//
+//   - Update, run by the coordinator of a write, mints a new dot and drops
+//     exactly the siblings covered by the client's context.
+//   - Sync, run wherever two copies meet (replication, read repair, handoff,
+//     anti-entropy), keeps each sibling unless the other copy has seen its dot
+//     and no longer holds it. Sync is commutative, associative and idempotent.
+//
+// The rule that keeps minted dots unique is the caller's to honour: an actor
+// id belongs to one incarnation of one node's copy of one partition, and an
+// actor never mints a dot for a key without holding every dot it minted
+// earlier for that key. A node that starts holding a partition with no data
+// takes a fresh actor id (see internal/store).
+//
+// The package is pure: no I/O, no clock, no randomness. Times are inputs.
+package dvv
