@@ -44,17 +44,23 @@ type ReplicaOutcome struct {
 // Need and Got count whichever constraint failed (W, PW, DW, R or PR), named
 // by Kind.
 type QuorumError struct {
-	Op       string // get, put, delete
-	Kind     string // r, w, pr, pw, dw
-	Need     int
-	Got      int
-	Of       int // targets asked
+	Op   string // get, put, delete
+	Kind string // r, w, pr, pw, dw
+	Need int
+	Got  int
+	Of   int // targets asked
+	// TimedOut is set when the request's deadline passed before the
+	// quorum was decided: errors.Is(err, ErrTimeout) then holds too.
+	TimedOut bool
 	Replicas []ReplicaOutcome
 }
 
 func (e *QuorumError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: quorum not met: need %s=%d, got %d of %d", e.Op, e.Kind, e.Need, e.Got, e.Of)
+	if e.TimedOut {
+		b.WriteString(" before the deadline")
+	}
 	sep := "; "
 	for _, r := range e.Replicas {
 		if r.OK {
@@ -66,8 +72,11 @@ func (e *QuorumError) Error() string {
 	return b.String()
 }
 
-// Is makes errors.Is(err, ErrQuorum) hold for every *QuorumError.
-func (e *QuorumError) Is(target error) bool { return target == ErrQuorum }
+// Is makes errors.Is(err, ErrQuorum) hold for every *QuorumError, and
+// errors.Is(err, ErrTimeout) for one decided by the deadline.
+func (e *QuorumError) Is(target error) bool {
+	return target == ErrQuorum || (e.TimedOut && target == ErrTimeout)
+}
 
 // InvalidArgument returns an error wrapping ErrInvalidArgument with a message
 // that tells the caller what to change.

@@ -48,7 +48,9 @@ func (v VV) Descends(o VV) bool {
 func (v VV) Merge(o VV) VV {
 	out := make(VV, max(len(v), len(o)))
 	for a, c := range v {
-		out[a] = c
+		if c > 0 {
+			out[a] = c
+		}
 	}
 	for a, c := range o {
 		if c > out[a] {
