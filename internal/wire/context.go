@@ -1,0 +1,66 @@
+package wire
+
+import (
+	"bytes"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/mpcheck"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// A causal context is opaque to clients: they get it from a read and hand it
+// back with a write. It is a version byte, then the version vector as a
+// msgpack map of actor to counter (actors sorted).
+const contextVersion = 1
+
+// Limits of a context a client sends back. A vector holds one entry per
+// actor that ever coordinated a write to the key: a few per replica
+// incarnation, far below these bounds.
+const (
+	maxContextBytes  = 64 << 10
+	maxContextActors = 1024
+	maxActorLen      = 255
+)
+
+// EncodeContext makes the opaque context of a vector; an empty vector has an
+// empty context.
+func EncodeContext(vv dvv.VV) []byte {
+	if len(vv) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	buf.WriteByte(contextVersion)
+	enc := msgpack.GetEncoder()
+	enc.Reset(&buf)
+	// Encoding a map of strings to integers into memory cannot fail.
+	_ = vv.EncodeMsgpack(enc)
+	msgpack.PutEncoder(enc)
+	return buf.Bytes()
+}
+
+// DecodeContext reads a context a client sent back. An empty context is the
+// empty vector (a write that replaces nothing). Anything malformed is an
+// invalid argument: a forged or truncated context must never replace
+// siblings it did not see, so it is refused rather than repaired.
+func DecodeContext(b []byte) (dvv.VV, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if len(b) > maxContextBytes {
+		return nil, cairn.InvalidArgument("context is %d bytes, more than %d", len(b), maxContextBytes)
+	}
+	if b[0] != contextVersion {
+		return nil, cairn.InvalidArgument("context has unknown version %d", b[0])
+	}
+	var vv dvv.VV
+	if err := mpcheck.UnmarshalLimits(b[1:], &vv, mpcheck.Limits{MaxDepth: 1, MaxElements: 2 * maxContextActors}); err != nil {
+		return nil, cairn.InvalidArgument("context is malformed: %v", err)
+	}
+	for actor := range vv {
+		if actor == "" || len(actor) > maxActorLen {
+			return nil, cairn.InvalidArgument("context names an actor of %d bytes", len(actor))
+		}
+	}
+	return vv, nil
+}

@@ -1,0 +1,66 @@
+package wire
+
+import "strconv"
+
+// Type says what a frame's body is. Requests are odd, their responses the
+// next even number; Error may answer any request.
+type Type uint16
+
+// The message types. Numbers are part of the protocol: never reuse one.
+const (
+	TypeError   Type = 0
+	TypeHello   Type = 1
+	TypeHelloOK Type = 2
+	TypePing    Type = 3
+	TypePong    Type = 4
+
+	TypeGet        Type = 11
+	TypeGetResp    Type = 12
+	TypePut        Type = 13
+	TypePutResp    Type = 14
+	TypeDelete     Type = 15
+	TypeDeleteResp Type = 16
+
+	TypeReplicaGet     Type = 21
+	TypeReplicaGetResp Type = 22
+	TypeReplicaPut     Type = 23
+	TypeReplicaPutResp Type = 24
+
+	TypeMembers           Type = 31
+	TypeMembersResp       Type = 32
+	TypeRing              Type = 33
+	TypeRingResp          Type = 34
+	TypeStatus            Type = 35
+	TypeStatusResp        Type = 36
+	TypeDebugReplicas     Type = 37
+	TypeDebugReplicasResp Type = 38
+)
+
+var typeNames = map[Type]string{
+	TypeError: "error", TypeHello: "hello", TypeHelloOK: "hello_ok", TypePing: "ping", TypePong: "pong",
+	TypeGet: "get", TypeGetResp: "get_resp", TypePut: "put", TypePutResp: "put_resp",
+	TypeDelete: "delete", TypeDeleteResp: "delete_resp",
+	TypeReplicaGet: "replica_get", TypeReplicaGetResp: "replica_get_resp",
+	TypeReplicaPut: "replica_put", TypeReplicaPutResp: "replica_put_resp",
+	TypeMembers: "members", TypeMembersResp: "members_resp", TypeRing: "ring", TypeRingResp: "ring_resp",
+	TypeStatus: "status", TypeStatusResp: "status_resp",
+	TypeDebugReplicas: "debug_replicas", TypeDebugReplicasResp: "debug_replicas_resp",
+}
+
+// String names the type for logs and metric labels. Every unknown type is
+// "unknown", so a hostile peer cannot grow a metric's label set.
+func (t Type) String() string {
+	if s, ok := typeNames[t]; ok {
+		return s
+	}
+	return "unknown"
+}
+
+// GoString shows the number too, for error messages.
+func (t Type) GoString() string { return t.String() + "(" + strconv.Itoa(int(t)) + ")" }
+
+// Known reports whether t is a type this version of the protocol defines.
+func (t Type) Known() bool {
+	_, ok := typeNames[t]
+	return ok
+}
