@@ -1,0 +1,414 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/wire"
+)
+
+// DialError says a call failed before its request could have reached the
+// far side: connecting, the preamble or the handshake failed. Only such a
+// call is safe to send elsewhere without risking a write applied twice.
+type DialError struct {
+	Addr string
+	Err  error
+}
+
+func (e *DialError) Error() string { return fmt.Sprintf("connect to %s: %v", e.Addr, e.Err) }
+func (e *DialError) Unwrap() error { return e.Err }
+
+// IsDialError reports whether err is (or wraps) a DialError.
+func IsDialError(err error) bool {
+	var de *DialError
+	return errors.As(err, &de)
+}
+
+// ErrPoolClosed is returned by calls on a closed Pool.
+var ErrPoolClosed = errors.New("connection pool closed")
+
+// Pool keeps multiplexed connections to many addresses. Calls to one address
+// share ConnsPerAddr connections, each carrying any number of requests at
+// once.
+type Pool struct {
+	cfg    Config
+	ctx    context.Context // ends at Close; bounds dials and connection goroutines
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	slots  map[string][]*slot
+	closed bool
+	rr     atomic.Uint64
+}
+
+// slot is one of an address's connections: established, being dialled, or
+// neither.
+type slot struct {
+	conn    *clientConn
+	dialing chan struct{} // closed when the dial in progress ends
+	dialErr error
+}
+
+// NewPool returns an empty pool; connections are made on first use.
+func NewPool(cfg Config) *Pool {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Pool{cfg: cfg.withDefaults(), ctx: ctx, cancel: cancel, slots: make(map[string][]*slot)}
+}
+
+// Call sends one request to addr and decodes the answer into resp (which
+// may be nil to discard it). An Error answer comes back as the error it
+// names (errors.Is works with package cairn's sentinels). ctx bounds the
+// whole call, connecting included.
+func (p *Pool) Call(ctx context.Context, addr string, t wire.Type, req, resp any) error {
+	cc, err := p.conn(ctx, addr)
+	if err != nil {
+		return err
+	}
+	return cc.call(ctx, t, req, resp)
+}
+
+// conn returns a live connection to addr, dialling one when the chosen slot
+// has none. Concurrent callers share one dial.
+func (p *Pool) conn(ctx context.Context, addr string) (*clientConn, error) {
+	i := int(p.rr.Add(1) % uint64(p.cfg.ConnsPerAddr))
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, &DialError{Addr: addr, Err: ErrPoolClosed}
+		}
+		slots := p.slots[addr]
+		if slots == nil {
+			slots = make([]*slot, p.cfg.ConnsPerAddr)
+			for j := range slots {
+				slots[j] = &slot{}
+			}
+			p.slots[addr] = slots
+		}
+		s := slots[i]
+		if s.conn != nil && s.conn.usable(p.cfg.IdleTimeout/2) {
+			cc := s.conn
+			p.mu.Unlock()
+			return cc, nil
+		}
+		if s.conn != nil {
+			// Broken, or idle long enough that the server may be about to
+			// close it: retire it (calls in flight on it still finish).
+			s.conn.retire()
+			s.conn = nil
+		}
+		if s.dialing == nil {
+			s.dialing = make(chan struct{})
+			s.dialErr = nil
+			p.wg.Add(1)
+			go p.dial(addr, s)
+		}
+		dialing := s.dialing
+		p.mu.Unlock()
+		select {
+		case <-dialing:
+		case <-ctx.Done():
+			return nil, &DialError{Addr: addr, Err: callCtxErr(ctx)}
+		}
+		p.mu.Lock()
+		cc, err := s.conn, s.dialErr
+		p.mu.Unlock()
+		if err != nil {
+			return nil, &DialError{Addr: addr, Err: err}
+		}
+		if cc != nil {
+			return cc, nil
+		}
+	}
+}
+
+// dial connects one slot. It runs on the pool's own goroutine and deadline,
+// so a caller giving up does not fail the dial for the callers waiting on
+// it.
+func (p *Pool) dial(addr string, s *slot) {
+	defer p.wg.Done()
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.DialTimeout)
+	defer cancel()
+	cc, err := p.connect(ctx, addr)
+	if err != nil {
+		p.cfg.emit(EventDialFailed, addr, err)
+	}
+	p.mu.Lock()
+	if p.closed && cc != nil {
+		cc.retire()
+		cc, err = nil, ErrPoolClosed
+	}
+	s.conn, s.dialErr = cc, err
+	close(s.dialing)
+	s.dialing = nil
+	p.mu.Unlock()
+}
+
+func (p *Pool) connect(ctx context.Context, addr string) (*clientConn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	br := bufio.NewReaderSize(c, 32<<10)
+	if err := p.handshake(ctx, c, br); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	cc := &clientConn{pool: p, addr: addr, conn: c, br: br, pending: make(map[uint64]chan wire.Frame), done: make(chan struct{})}
+	cc.touch()
+	cc.w = newWriter(c, p.cfg.WriteTimeout, func(err error) { cc.fail(err) })
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		cc.w.run()
+	}()
+	go func() {
+		defer p.wg.Done()
+		cc.readLoop()
+	}()
+	return cc, nil
+}
+
+func (p *Pool) handshake(ctx context.Context, c net.Conn, br *bufio.Reader) error {
+	deadline := time.Now().Add(p.cfg.HandshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = c.SetDeadline(deadline)
+	defer func() { _ = c.SetDeadline(time.Time{}) }()
+	hello, err := wire.AppendFrame(append([]byte(nil), wire.Preamble[:]...), 0, wire.TypeHello,
+		wire.Hello{Cluster: p.cfg.Cluster, Node: p.cfg.Node}, maxHelloFrame)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Write(hello); err != nil {
+		return err
+	}
+	if err := wire.ReadPreamble(br); err != nil {
+		return err
+	}
+	payload, err := wire.ReadFrame(br, maxHelloFrame)
+	if err != nil {
+		return err
+	}
+	f, err := wire.ParseFrame(payload)
+	if err != nil {
+		return err
+	}
+	switch f.Type {
+	case wire.TypeHelloOK:
+		return nil
+	case wire.TypeError:
+		var e wire.ErrorResp
+		if err := wire.Decode(f.Body, &e); err != nil {
+			return err
+		}
+		return e.Err()
+	}
+	return fmt.Errorf("%w: handshake answered with %v", cairn.ErrProtocol, f.Type)
+}
+
+// Close ends every connection; calls in flight fail with ErrUnavailable.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	var conns []*clientConn
+	for _, slots := range p.slots {
+		for _, s := range slots {
+			if s.conn != nil {
+				conns = append(conns, s.conn)
+				s.conn = nil
+			}
+		}
+	}
+	p.mu.Unlock()
+	p.cancel()
+	for _, cc := range conns {
+		cc.retire()
+	}
+	p.wg.Wait()
+	return nil
+}
+
+// clientConn is one multiplexed connection of a pool.
+type clientConn struct {
+	pool *Pool
+	addr string
+	conn net.Conn
+	br   *bufio.Reader
+	w    *writer
+
+	mu       sync.Mutex
+	pending  map[uint64]chan wire.Frame
+	nextID   uint64
+	err      error // why the connection ended; set once
+	done     chan struct{}
+	lastUsed atomic.Int64 // unix nanoseconds
+}
+
+func (cc *clientConn) touch() { cc.lastUsed.Store(time.Now().UnixNano()) }
+
+// usable reports whether new calls may go on this connection: it is open,
+// and busy or recently used.
+func (cc *clientConn) usable(maxIdle time.Duration) bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.err != nil {
+		return false
+	}
+	return len(cc.pending) > 0 || time.Since(time.Unix(0, cc.lastUsed.Load())) < maxIdle
+}
+
+// retire closes the connection for new calls; calls in flight get their
+// answers if they arrive before the socket closes, which is at once: a
+// retired connection is one nobody should be waiting on.
+func (cc *clientConn) retire() { cc.fail(errRetired) }
+
+var errRetired = errors.New("connection retired")
+
+func (cc *clientConn) fail(err error) {
+	cc.mu.Lock()
+	if cc.err != nil {
+		cc.mu.Unlock()
+		return
+	}
+	cc.err = err
+	close(cc.done)
+	cc.mu.Unlock()
+	_ = cc.conn.Close()
+}
+
+func (cc *clientConn) readLoop() {
+	defer cc.w.close()
+	for {
+		payload, err := wire.ReadFrame(cc.br, cc.pool.cfg.MaxFrame)
+		if err != nil {
+			cc.fail(err)
+			return
+		}
+		f, err := wire.ParseFrame(payload)
+		if err != nil {
+			cc.fail(err)
+			return
+		}
+		cc.mu.Lock()
+		ch, ok := cc.pending[f.ID]
+		delete(cc.pending, f.ID)
+		cc.mu.Unlock()
+		if ok {
+			ch <- f // buffered: never blocks
+		} else if f.ID == 0 && f.Type == wire.TypeError {
+			// The server's last word before closing the connection.
+			var e wire.ErrorResp
+			if wire.Decode(f.Body, &e) == nil {
+				cc.fail(e.Err())
+				return
+			}
+		}
+		// Otherwise the answer to a call that gave up: drop it.
+	}
+}
+
+func (cc *clientConn) call(ctx context.Context, t wire.Type, req, resp any) error {
+	cc.touch()
+	cc.mu.Lock()
+	if cc.err != nil {
+		err := cc.err
+		cc.mu.Unlock()
+		return cc.lostErr(err)
+	}
+	cc.nextID++
+	id := cc.nextID
+	ch := make(chan wire.Frame, 1)
+	cc.pending[id] = ch
+	cc.mu.Unlock()
+	forget := func() {
+		cc.mu.Lock()
+		delete(cc.pending, id)
+		cc.mu.Unlock()
+	}
+
+	frame, err := wire.AppendFrame(getFrameBuf(), id, t, req, cc.pool.cfg.MaxFrame)
+	if err != nil {
+		putFrameBuf(frame)
+		forget()
+		return err
+	}
+	if err := cc.w.send(frame); err != nil {
+		forget()
+		return cc.lostErr(err)
+	}
+	select {
+	case f := <-ch:
+		return decodeAnswer(f, t, resp)
+	case <-ctx.Done():
+		forget()
+		return fmt.Errorf("%v to %s: %w", t, cc.addr, callCtxErr(ctx))
+	case <-cc.done:
+		forget()
+		// The answer may have raced the failure.
+		select {
+		case f := <-ch:
+			return decodeAnswer(f, t, resp)
+		default:
+		}
+		cc.mu.Lock()
+		err := cc.err
+		cc.mu.Unlock()
+		return cc.lostErr(err)
+	}
+}
+
+// lostErr describes a call that may or may not have reached the far side
+// because the connection ended under it.
+func (cc *clientConn) lostErr(err error) error {
+	if errors.Is(err, cairn.ErrOverloaded) || errors.Is(err, cairn.ErrProtocol) {
+		return fmt.Errorf("connection to %s closed: %w", cc.addr, err)
+	}
+	return fmt.Errorf("%w: connection to %s lost: %v", cairn.ErrUnavailable, cc.addr, err)
+}
+
+// callCtxErr turns a call's context ending into cairn's vocabulary: a
+// deadline is a timeout; a cancellation stays a cancellation.
+func callCtxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %v", cairn.ErrTimeout, ctx.Err())
+	}
+	return ctx.Err()
+}
+
+func decodeAnswer(f wire.Frame, t wire.Type, resp any) error {
+	switch f.Type {
+	case wire.TypeError:
+		var e wire.ErrorResp
+		if err := wire.Decode(f.Body, &e); err != nil {
+			return fmt.Errorf("%w: undecodable error answer: %v", cairn.ErrProtocol, err)
+		}
+		return e.Err()
+	case t + 1:
+		if resp == nil {
+			return nil
+		}
+		if err := wire.Decode(f.Body, resp); err != nil {
+			return fmt.Errorf("%w: %v answer: %v", cairn.ErrProtocol, t, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %v answered with %v", cairn.ErrProtocol, t, f.Type)
+}

@@ -1,0 +1,135 @@
+package transport
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// framePool recycles encoded frames once written; large ones are left to
+// the garbage collector so one big value does not pin memory.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledFrame = 64 << 10
+
+func getFrameBuf() []byte { return (*framePool.Get().(*[]byte))[:0] }
+
+func putFrameBuf(b []byte) {
+	if cap(b) <= maxPooledFrame {
+		framePool.Put(&b)
+	}
+}
+
+// writer owns the write side of a connection. Frames are queued by any
+// goroutine and written by one, in batches: everything queued while the
+// previous batch was being written goes out in one writev. There is no
+// flush timer: a batch is written as soon as the writer is free, so latency
+// is never traded for batching.
+type writer struct {
+	conn    net.Conn
+	timeout time.Duration
+
+	mu     sync.Mutex
+	queue  [][]byte
+	err    error // set once the connection failed or the writer stopped
+	wake   chan struct{}
+	stop   chan struct{} // closed to ask the writer to drain and exit
+	done   chan struct{} // closed when the writer has exited
+	onFail func(error)   // told once when a write fails
+	iov    net.Buffers   // reused for each batch's writev
+}
+
+// errWriterStopped is what send returns once the connection is closing.
+var errWriterStopped = errors.New("connection closing")
+
+func newWriter(conn net.Conn, timeout time.Duration, onFail func(error)) *writer {
+	return &writer{conn: conn, timeout: timeout, wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}), onFail: onFail}
+}
+
+// send queues an encoded frame; the writer takes ownership of it.
+func (w *writer) send(frame []byte) error {
+	w.mu.Lock()
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		putFrameBuf(frame)
+		return err
+	}
+	w.queue = append(w.queue, frame)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// close asks the writer to write what is queued and exit, and waits for it.
+func (w *writer) close() {
+	w.mu.Lock()
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	w.mu.Unlock()
+	<-w.done
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	var batch [][]byte
+	for {
+		stopping := false
+		select {
+		case <-w.wake:
+		case <-w.stop:
+			stopping = true
+		}
+		w.mu.Lock()
+		batch, w.queue = w.queue, batch[:0]
+		if stopping {
+			w.err = errWriterStopped
+		}
+		w.mu.Unlock()
+		if len(batch) > 0 {
+			if err := w.write(batch); err != nil {
+				w.fail(err)
+				return
+			}
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+func (w *writer) write(batch [][]byte) error {
+	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	// WriteTo consumes the slice it is given, so it gets a copy of the
+	// batch's headers, not the batch.
+	w.iov = append(w.iov[:0], batch...)
+	_, err := w.iov.WriteTo(w.conn)
+	for i, f := range batch {
+		putFrameBuf(f)
+		batch[i] = nil
+	}
+	return err
+}
+
+func (w *writer) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil || w.err == errWriterStopped {
+		w.err = err
+	}
+	for _, f := range w.queue {
+		putFrameBuf(f)
+	}
+	w.queue = nil
+	w.mu.Unlock()
+	if w.onFail != nil {
+		w.onFail(err)
+	}
+}
