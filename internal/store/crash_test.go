@@ -1,0 +1,165 @@
+package store
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/stretchr/testify/require"
+)
+
+// The crash test runs the store in a child process (this test binary again)
+// and kills it with SIGKILL mid-write.
+const (
+	crashDirEnv   = "CAIRN_STORE_CRASH_DIR"
+	crashWriters  = 4
+	crashAcksWant = 400
+	// crashPartitions are the partitions the child writes to; their actors
+	// must be retired after the kill.
+	crashPartitions = 3
+)
+
+// TestCrashKeepsEveryAcknowledgedWrite kills a child process that is doing
+// synced writes from several goroutines, reopens its directory and checks
+// that every write the child acknowledged (printed after Modify returned) is
+// there, and that the actors it minted with are retired. The assertion holds
+// wherever the kill lands.
+func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a child process")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+
+	acked := map[string]bool{}
+	actors := map[uint32]string{}
+	r := bufio.NewReader(out)
+	for {
+		line, err := r.ReadString('\n')
+		if err == io.EOF {
+			// A line cut short by the kill was never acknowledged.
+			break
+		}
+		require.NoError(t, err)
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) == 2 && fields[0] == "ack":
+			acked[fields[1]] = true
+		case len(fields) == 3 && fields[0] == "actor":
+			p, err := strconv.ParseUint(fields[1], 10, 32)
+			require.NoError(t, err)
+			actors[uint32(p)] = fields[2]
+		}
+		if len(acked) == crashAcksWant && !killed {
+			// Keep reading after the kill: lines already in the pipe were
+			// acknowledged too.
+			require.NoError(t, cmd.Process.Kill())
+			killed = true
+		}
+	}
+	require.True(t, killed, "the child stopped after %d acknowledgements", len(acked))
+	require.Error(t, cmd.Wait(), "the child must die by the signal")
+	require.Len(t, actors, crashPartitions)
+
+	s := openAt(t, dir)
+	require.True(t, s.Stats().UncleanStart)
+	for key := range acked {
+		p, _ := crashKey(key)
+		obj, found, err := s.Get(p, "crash", []byte(key))
+		require.NoError(t, err)
+		require.True(t, found, "acknowledged write %s lost", key)
+		require.Len(t, obj.Siblings, 1)
+		require.Equal(t, key, string(obj.Siblings[0].Value))
+	}
+	for p, old := range actors {
+		fresh, err := s.Actor(p)
+		require.NoError(t, err)
+		require.NotEqual(t, old, fresh, "partition %d kept the actor of the killed incarnation", p)
+	}
+	t.Logf("%d acknowledged writes survived SIGKILL", len(acked))
+}
+
+// crashKey names the w-th writer's i-th write and picks its partition.
+func crashKey(key string) (uint32, bool) {
+	var w, i int
+	if _, err := fmt.Sscanf(key, "w%d-%d", &w, &i); err != nil {
+		return 0, false
+	}
+	return uint32(i % crashPartitions), true
+}
+
+// TestCrashHelperProcess is the child of TestCrashKeepsEveryAcknowledgedWrite;
+// it does nothing in a normal run.
+func TestCrashHelperProcess(t *testing.T) {
+	dir := os.Getenv(crashDirEnv)
+	if dir == "" {
+		t.Skip("helper process for TestCrashKeepsEveryAcknowledgedWrite")
+	}
+	s, err := Open(testOptions(dir))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open:", err)
+		os.Exit(2)
+	}
+	var stdout sync.Mutex
+	say := func(format string, args ...any) {
+		// One write call per line, so a kill never leaves half a line that
+		// looks whole.
+		line := fmt.Sprintf(format+"\n", args...)
+		stdout.Lock()
+		defer stdout.Unlock()
+		if _, err := os.Stdout.WriteString(line); err != nil {
+			os.Exit(3)
+		}
+	}
+	for p := range uint32(crashPartitions) {
+		a, err := s.Actor(p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "actor:", err)
+			os.Exit(2)
+		}
+		say("actor %d %s", p, a)
+	}
+	var wg sync.WaitGroup
+	for w := range crashWriters {
+		wg.Go(func() {
+			// Bounded so an orphaned child cannot run forever; the parent
+			// kills it long before.
+			for i := range 1_000_000 {
+				key := fmt.Sprintf("w%d-%d", w, i)
+				p, _ := crashKey(key)
+				actor, err := s.Actor(p)
+				if err == nil {
+					_, err = s.Modify(p, "crash", []byte(key), true, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
+						return cur.Update(cur.VV, actor, []byte(key), false, int64(i)), true, nil
+					})
+				}
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "modify:", err)
+					os.Exit(2)
+				}
+				say("ack %s", key)
+			}
+		})
+	}
+	wg.Wait()
+	os.Exit(4)
+}

@@ -1,0 +1,75 @@
+// Package store is a cairn node's local storage: one pebble database holding
+// the objects of every partition the node replicates, the actor ids that
+// mint their dots, node metadata, and (reserved) hints and anti-entropy
+// state. It serialises the read-modify-write of each key, iterates a
+// partition from a consistent view, and drops a partition after handoff.
+//
+// # Key layout
+//
+// The first byte of a pebble key names what the record is. Partitions are
+// big-endian so a partition's objects are one contiguous range; the bucket is
+// length-prefixed so no bytes in a bucket or key can make two (bucket, key)
+// pairs encode alike.
+//
+//	+-----+----------------+----------------------+--------+-----+
+//	| 'o' | partition (4B) | uvarint(len(bucket)) | bucket | key |  object record
+//	+-----+----------------+----------------------+--------+-----+
+//	| 'm' | name                                                   metadata value
+//	+-----+-----+----------------+
+//	| 'i' | 'a' | partition (4B) |                                 actor id (UTF-8)
+//	| 'i' | 'r' |                                                  running marker
+//	+-----+-----+----------------+
+//	| 'h' | ...                                                    reserved: hints
+//	| 'a' | ...                                                    reserved: anti-entropy
+//	+-----+
+//
+// Partition p's objects lie in ['o'|p, 'o'|p+1) (['o'|0xffffffff, 'p') for
+// the last partition); scans and DropPartition use exactly those bounds.
+//
+// # Object records
+//
+//	+-------------+--------------------------------------------------+
+//	| version (1) | msgpack map {"s": [sibling...], "vv": {actor: n}} |
+//	+-------------+--------------------------------------------------+
+//	sibling = {"d": {"a": actor, "c": counter}, "v": value, "t": tombstone, "w": written_at}
+//
+// The msgpack is the library's encoding of dvv.Object by its struct tags,
+// with compact integers. Siblings are written in dot order and vector entries
+// in actor order (dvv.VV's EncodeMsgpack) without zero counters, so equal
+// objects encode to equal bytes. An unknown version byte is an error naming
+// it.
+//
+// # Durability
+//
+// Every write goes to pebble's WAL. Modify fsyncs before returning when its
+// caller passes sync=true or the store was opened without NoSyncWrites (the
+// default), so no acknowledged write is lost to kill -9 or power loss. With
+// NoSyncWrites, a write with sync=false is acknowledged from memory: pebble
+// hands the WAL to the OS in the background, so a kill -9 can lose the last
+// moments of such writes and a power loss everything since the last fsync
+// (any synced write, metadata write or actor creation fsyncs all WAL before
+// it). Concurrent synced writes share fsyncs (group commit), so sync costs
+// latency far more than throughput. Metadata and actor ids are always synced.
+//
+// # Incarnations
+//
+// Pebble makes a write visible to readers before its fsync completes, so a
+// Get can hand out a dot that a crash then erases from this copy; other
+// replicas may keep it. If the same actor later minted that dot again for
+// another write, replicas would treat the two as one and lose a write. The
+// store therefore keeps a running marker while open: when Open finds one left
+// by a Store that never Closed, it retires every actor id, and each partition
+// gets a fresh actor on its next write (Stats.UncleanStart says so). A fresh
+// directory and DropPartition also mean fresh actors. This is how the store
+// keeps DESIGN section 3's rule that an actor id belongs to one incarnation of
+// one node's copy of one partition.
+//
+// # Must never
+//
+//   - Take a global lock on the read or write path: each key has a stripe
+//     lock, and Close waits for calls through atomics, not a lock.
+//   - Decode bytes read from disk without mpcheck, or panic or allocate by a
+//     declared length on a corrupt record: corruption is an ErrCorrupt error.
+//   - Log: pebble's messages go to Options.Logger (discarded by default) and
+//     the store's own figures are in Stats.
+package store

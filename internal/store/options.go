@@ -1,0 +1,116 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Options configure a Store. Build them with DefaultOptions and change what
+// you need; Open reports every invalid field at once.
+type Options struct {
+	// Dir is the pebble directory, created if missing. One Store per directory:
+	// pebble locks it.
+	Dir string
+	// Node is this node's name. Actor ids are "<Node>.<16 random hex digits>".
+	Node string
+	// NoSyncWrites lets Modify(sync=false) skip the fsync. Default false: every
+	// write is fsynced before Modify returns, whatever the caller passes. With
+	// it set, only callers passing sync=true (requests that asked for DW > 0)
+	// wait for the disk; see doc.go for what the others can lose.
+	NoSyncWrites bool
+	// CacheBytes is the size of pebble's block cache, in bytes. Default 64 MiB;
+	// zero means the default.
+	CacheBytes int64
+	// MemTableBytes is the size of one pebble memtable, in bytes. Pebble keeps
+	// up to two, so writes may use twice this in memory before they stall on a
+	// flush. Default 32 MiB; zero means the default. At most 4 GiB - 1.
+	MemTableBytes uint64
+	// LockStripes is how many locks serialise read-modify-write of single
+	// keys; a key's lock is chosen by hash, so unrelated keys wait on each
+	// other only when they collide. A power of two. Default 1024; zero means
+	// the default.
+	LockStripes int
+	// Logger receives pebble's own messages. Nil discards them: the package
+	// itself never logs. Fatalf must not return (pebble calls it when it cannot
+	// go on, for example when the WAL cannot be written); with a nil Logger
+	// the store panics there.
+	Logger pebble.Logger
+}
+
+// Defaults for the zero values of Options.
+const (
+	DefaultCacheBytes    = 64 << 20
+	DefaultMemTableBytes = 32 << 20
+	DefaultLockStripes   = 1024
+)
+
+const (
+	minMemTableBytes = 1 << 20
+	maxMemTableBytes = 4<<30 - 1
+	maxLockStripes   = 1 << 20
+	maxNodeBytes     = 255
+)
+
+// DefaultOptions returns the options of a production node storing in dir.
+func DefaultOptions(dir, node string) Options {
+	return Options{
+		Dir:           dir,
+		Node:          node,
+		CacheBytes:    DefaultCacheBytes,
+		MemTableBytes: DefaultMemTableBytes,
+		LockStripes:   DefaultLockStripes,
+	}
+}
+
+// withDefaults fills the zero values that mean "the default".
+func (o Options) withDefaults() Options {
+	if o.CacheBytes == 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = DefaultMemTableBytes
+	}
+	if o.LockStripes == 0 {
+		o.LockStripes = DefaultLockStripes
+	}
+	return o
+}
+
+// Validate reports every problem with the options, each saying what to
+// change. Zero values that mean a default are valid.
+func (o Options) Validate() error {
+	o = o.withDefaults()
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.Dir == "" {
+		bad("store: Dir is empty: name the directory that holds (or will hold) the database")
+	}
+	if o.Node == "" || len(o.Node) > maxNodeBytes {
+		bad("store: Node %q: must be 1 to %d bytes", o.Node, maxNodeBytes)
+	}
+	if o.CacheBytes < 0 {
+		bad("store: CacheBytes %d: must be positive (or 0 for %d)", o.CacheBytes, DefaultCacheBytes)
+	}
+	if o.MemTableBytes < minMemTableBytes || o.MemTableBytes > maxMemTableBytes {
+		bad("store: MemTableBytes %d: must be between %d and %d", o.MemTableBytes, minMemTableBytes, uint64(maxMemTableBytes))
+	}
+	if o.LockStripes < 1 || o.LockStripes > maxLockStripes || bits.OnesCount(uint(o.LockStripes)) != 1 {
+		bad("store: LockStripes %d: must be a power of two between 1 and %d", o.LockStripes, maxLockStripes)
+	}
+	return errors.Join(errs...)
+}
+
+// silentLogger is pebble's logger when the caller gives none. Fatalf panics
+// rather than returning: pebble calls it on failures it cannot continue from
+// (a WAL that cannot be written), and returning would let it acknowledge
+// writes that are not on disk.
+type silentLogger struct{}
+
+func (silentLogger) Infof(string, ...any)  {}
+func (silentLogger) Errorf(string, ...any) {}
+func (silentLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("store: pebble fatal error: "+format, args...))
+}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Stats is a snapshot of the store's size and activity. Counters start at
+// zero when the Store opens.
+type Stats struct {
+	// DiskBytes is the space pebble's files take on disk (tables, WAL,
+	// manifest), live and awaiting deletion.
+	DiskBytes int64
+	// MemTableBytes is memory held by memtables not yet flushed.
+	MemTableBytes int64
+	// WALBytes is the live data in the write-ahead log.
+	WALBytes int64
+	// ReadAmp is how many tables or memtables a read may consult in the
+	// worst case; it grows when compactions fall behind.
+	ReadAmp int
+	// CompactionDebtBytes estimates how much must be compacted for the LSM to
+	// settle.
+	CompactionDebtBytes int64
+	// Writes counts objects written by Modify; SyncedWrites those among them
+	// fsynced before returning.
+	Writes, SyncedWrites uint64
+	// WALSyncs counts fsyncs of the write-ahead log. SyncedWrites/WALSyncs
+	// above one shows group commit at work.
+	WALSyncs uint64
+	// WriteStalls counts times pebble stopped writes to let flushes or
+	// compactions catch up.
+	WriteStalls uint64
+	// BackgroundErrors counts failed flushes and compactions (pebble retries
+	// them; a steady rise means the disk is failing).
+	BackgroundErrors uint64
+	// UncleanStart is set when the previous Store on this directory did not
+	// Close, so every actor id was retired at Open.
+	UncleanStart bool
+}
+
+type counters struct {
+	writes, syncedWrites, walSyncs, writeStalls, backgroundErrors atomic.Uint64
+}
+
+func (c *counters) eventListener() *pebble.EventListener {
+	return &pebble.EventListener{
+		BackgroundError: func(error) { c.backgroundErrors.Add(1) },
+		WriteStallBegin: func(pebble.WriteStallBeginInfo) { c.writeStalls.Add(1) },
+	}
+}
+
+// Stats returns the current figures. It is cheap enough for every metrics
+// scrape. After Close only the counters are filled in.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Writes:           s.counters.writes.Load(),
+		SyncedWrites:     s.counters.syncedWrites.Load(),
+		WALSyncs:         s.counters.walSyncs.Load(),
+		WriteStalls:      s.counters.writeStalls.Load(),
+		BackgroundErrors: s.counters.backgroundErrors.Load(),
+		UncleanStart:     s.uncleanStart,
+	}
+	if s.enter() != nil {
+		return st
+	}
+	defer s.leave()
+	m := s.db.Metrics()
+	st.DiskBytes = int64(m.DiskSpaceUsage())
+	st.MemTableBytes = int64(m.MemTable.Size)
+	st.WALBytes = int64(m.WAL.Size)
+	st.ReadAmp = m.ReadAmp()
+	st.CompactionDebtBytes = int64(m.Compact.EstimatedDebt)
+	return st
+}
+
+// walCategory is the write category pebble gives the WAL files it creates.
+const walCategory vfs.DiskWriteCategory = "pebble-wal"
+
+// countingFS counts fsyncs of WAL files, the one figure that shows whether
+// concurrent synced writes share their fsyncs. Pebble reports fsync latency
+// only as a Prometheus histogram, which this package must not depend on.
+type countingFS struct {
+	vfs.FS
+	walSyncs *atomic.Uint64
+}
+
+func (fs *countingFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, category)
+	return fs.wrap(f, category), err
+}
+
+func (fs *countingFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
+	return fs.wrap(f, category), err
+}
+
+func (fs *countingFS) wrap(f vfs.File, category vfs.DiskWriteCategory) vfs.File {
+	if f == nil || category != walCategory {
+		return f
+	}
+	return &countingFile{File: f, syncs: fs.walSyncs}
+}
+
+// Unwrap exposes the wrapped filesystem, as pebble's own wrappers do.
+func (fs *countingFS) Unwrap() vfs.FS { return fs.FS }
+
+type countingFile struct {
+	vfs.File
+	syncs *atomic.Uint64
+}
+
+func (f *countingFile) Sync() error {
+	f.syncs.Add(1)
+	return f.File.Sync()
+}
+
+func (f *countingFile) SyncData() error {
+	f.syncs.Add(1)
+	return f.File.SyncData()
+}

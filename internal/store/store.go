@@ -1,0 +1,210 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cespare/xxhash/v2"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// ErrClosed is returned by every method called after Close began. It wraps
+// cairn.ErrUnavailable: the node is shutting down.
+var ErrClosed = fmt.Errorf("store closed: %w", cairn.ErrUnavailable)
+
+// Store is one node's pebble database. Its methods are safe for concurrent
+// use.
+type Store struct {
+	db      *pebble.DB
+	opts    Options
+	stripes []stripe
+	// actors caches the actor id of each partition (uint32 -> string) so the
+	// write path reads it without touching pebble or taking a lock.
+	actors sync.Map
+
+	// Close waits for calls in flight; inflight and closing form the gate (see
+	// enter). drained is closed by the last call to leave once closing is set.
+	inflight    atomic.Int64
+	closing     atomic.Bool
+	drained     chan struct{}
+	drainedOnce sync.Once
+	closeErr    error
+	closeOnce   sync.Once
+
+	uncleanStart bool
+	counters     counters
+}
+
+// stripe is one per-key lock, padded to a cache line so that goroutines
+// locking neighbouring stripes do not slow each other down.
+type stripe struct {
+	sync.Mutex
+	_ [64 - 8]byte
+}
+
+// Open validates o and opens (or creates) the database in o.Dir.
+//
+// If the previous Store on this directory did not Close (the process was
+// killed, the machine lost power), every actor id is forgotten: writes that
+// other nodes may have seen can be missing from this copy, and an actor that
+// minted them must not mint again (doc.go, "Incarnations").
+func Open(o Options) (*Store, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	s := &Store{opts: o, stripes: make([]stripe, o.LockStripes), drained: make(chan struct{})}
+	logger := o.Logger
+	if logger == nil {
+		logger = silentLogger{}
+	}
+	popts := &pebble.Options{
+		CacheSize:          o.CacheBytes,
+		MemTableSize:       o.MemTableBytes,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             logger,
+		FS:                 &countingFS{FS: vfs.Default, walSyncs: &s.counters.walSyncs},
+		EventListener:      s.counters.eventListener(),
+	}
+	db, err := pebble.Open(o.Dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("store: open pebble in %s: %w", o.Dir, err)
+	}
+	s.db = db
+	if err := s.startIncarnation(); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return s, nil
+}
+
+// enter admits a call unless Close has begun. Every admitted call must leave.
+// The gate is two atomics rather than a lock so that it never serialises
+// callers; Close sets closing and then waits until inflight drops to zero.
+func (s *Store) enter() error {
+	s.inflight.Add(1)
+	if s.closing.Load() {
+		s.leave()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) leave() {
+	if s.inflight.Add(-1) == 0 && s.closing.Load() {
+		s.drainedOnce.Do(func() { close(s.drained) })
+	}
+}
+
+// Close waits for calls in flight (a running ScanPartition stops at its next
+// object), records a clean shutdown, and closes pebble, stopping all of its
+// goroutines. Calls made after Close began return ErrClosed. Closing twice
+// returns the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closing.Store(true)
+		if s.inflight.Load() > 0 {
+			<-s.drained
+		}
+		// Deleting the marker with a synced write also syncs every write
+		// before it: the next Open knows nothing acknowledged was lost.
+		err := s.db.Delete(runningKey, pebble.Sync)
+		s.closeErr = errors.Join(err, s.db.Close())
+	})
+	return s.closeErr
+}
+
+// Get returns the stored object of (partition, bucket, key); found=false when
+// absent. An object of tombstones only is present: found is about the record,
+// not about live values.
+func (s *Store) Get(p uint32, bucket string, key []byte) (dvv.Object, bool, error) {
+	k, err := objectKey(p, bucket, key)
+	if err != nil {
+		return dvv.Object{}, false, err
+	}
+	if err := s.enter(); err != nil {
+		return dvv.Object{}, false, err
+	}
+	defer s.leave()
+	return s.getObject(k)
+}
+
+func (s *Store) getObject(k []byte) (dvv.Object, bool, error) {
+	v, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return dvv.Object{}, false, nil
+	}
+	if err != nil {
+		return dvv.Object{}, false, fmt.Errorf("store: read %x: %w", k, err)
+	}
+	defer closer.Close()
+	obj, err := decodeObject(v)
+	if err != nil {
+		return dvv.Object{}, false, fmt.Errorf("store: read %x: %w", k, err)
+	}
+	return obj, true, nil
+}
+
+// Modify runs fn on the current object under the key's stripe lock, so a
+// read-modify-write of one key never interleaves with another; different keys
+// wait on each other only when their hashes pick the same stripe. fn must not
+// call the Store.
+//
+// fn returns the new object and whether to write it. Modify returns the
+// object after the call: the new one, or cur when fn chose not to write. An
+// error from fn is returned as is and nothing is written.
+//
+// The write is fsynced before Modify returns when sync is true or the store
+// was opened without NoSyncWrites. Concurrent synced writers share fsyncs:
+// pebble's commit pipeline syncs the WAL once for every write queued behind
+// the one in progress.
+func (s *Store) Modify(p uint32, bucket string, key []byte, sync bool, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, error) {
+	k, err := objectKey(p, bucket, key)
+	if err != nil {
+		return dvv.Object{}, err
+	}
+	if err := s.enter(); err != nil {
+		return dvv.Object{}, err
+	}
+	defer s.leave()
+
+	mu := s.stripeOf(k)
+	mu.Lock()
+	defer mu.Unlock()
+	cur, found, err := s.getObject(k)
+	if err != nil {
+		return dvv.Object{}, err
+	}
+	next, write, err := fn(cur, found)
+	if err != nil {
+		return dvv.Object{}, err
+	}
+	if !write {
+		return cur, nil
+	}
+	rec, err := encodeObject(next)
+	if err != nil {
+		return dvv.Object{}, err
+	}
+	durable := sync || !s.opts.NoSyncWrites
+	wo := pebble.NoSync
+	if durable {
+		wo = pebble.Sync
+	}
+	if err := s.db.Set(k, rec, wo); err != nil {
+		return dvv.Object{}, fmt.Errorf("store: write %x: %w", k, err)
+	}
+	s.counters.writes.Add(1)
+	if durable {
+		s.counters.syncedWrites.Add(1)
+	}
+	return next, nil
+}
+
+func (s *Store) stripeOf(k []byte) *sync.Mutex {
+	return &s.stripes[xxhash.Sum64(k)&uint64(len(s.stripes)-1)].Mutex
+}
