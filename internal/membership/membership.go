@@ -1,0 +1,440 @@
+package membership
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/ring"
+	"github.com/hashicorp/memberlist"
+	"golang.org/x/time/rate"
+)
+
+// persistRetry is how long the notifier waits before retrying a failed
+// Persist; the state keeps changing in memory meanwhile.
+const persistRetry = time.Second
+
+// metaUpdateWait bounds how long re-advertising the node meta waits for the
+// alive message to go out. Nothing depends on it having gone out (memberlist
+// keeps retransmitting it), so the wait is only kept from being unbounded.
+const metaUpdateWait = 50 * time.Millisecond
+
+// Membership is one node's view of the cluster: the ring state it gossips
+// and merges, and memberlist's word on who is alive. Its methods are safe
+// for concurrent use.
+type Membership struct {
+	cfg    Config
+	logOut *closableWriter
+	logger *log.Logger
+	ml     *memberlist.Memberlist
+	queue  *memberlist.TransmitLimitedQueue
+	gossip string // the gossip address memberlist advertises for this node
+
+	mu          sync.RWMutex // guards state, self, ringMembers
+	state       state
+	self        *Member  // what this node says it is; nil until memberlist has started
+	ringMembers []string // the active set ring was built from
+	ring        atomic.Pointer[ring.Ring]
+
+	liveMu   sync.RWMutex
+	alive    map[string]string // peers memberlist reports alive or suspect -> gossip address
+	peerRing map[string]uint64 // ring version each live peer advertises
+
+	lastMeta atomic.Pointer[[]byte] // meta last handed to memberlist
+
+	persistMu sync.Mutex // serialises Persist calls; guards persisted
+	persisted []byte
+
+	changed      chan struct{} // capacity 1: a pending, coalesced change
+	stop         chan struct{}
+	wg           sync.WaitGroup
+	shutdownOnce sync.Once
+	shutdownErr  error
+
+	dropped    atomic.Uint64
+	dropLog    rate.Sometimes
+	rejoinLog  map[string]bool // gossip addresses whose last join failed; rejoin goroutine only
+	reasserted atomic.Uint64
+}
+
+// Stats counts events worth watching.
+type Stats struct {
+	// DroppedMessages counts remote ring states and updates refused as
+	// malformed or from another cluster.
+	DroppedMessages uint64
+	// Reasserts counts the times gossip said this node was something it is
+	// not and it raised its own entry's version to correct it. A steady
+	// climb means two nodes are running under one name.
+	Reasserts uint64
+}
+
+// Start joins the cluster. ctx bounds only the initial join: a node that
+// reaches no seed is not in error, it runs alone and keeps trying every
+// RejoinInterval. If ctx is already done, nothing is started.
+func Start(ctx context.Context, cfg Config) (*Membership, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("membership: %w", err)
+	}
+	out := &closableWriter{w: cfg.LogOutput}
+	if out.w == nil {
+		out.w = io.Discard
+	}
+	m := &Membership{
+		cfg:       cfg,
+		logOut:    out,
+		logger:    log.New(out, "", log.LstdFlags),
+		alive:     map[string]string{},
+		peerRing:  map[string]uint64{},
+		changed:   make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		dropLog:   rate.Sometimes{Interval: 10 * time.Second},
+		rejoinLog: map[string]bool{},
+	}
+	if len(cfg.State) > 0 {
+		msg, err := decodeState(cfg.State)
+		if err == nil {
+			err = m.checkOrigin(msg)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("membership: persisted ring state: %w", err)
+		}
+		m.state = newState(msg.members)
+	} else {
+		m.state = newState(nil)
+	}
+	m.persisted = cfg.State
+	m.rebuildRingLocked()
+
+	mlc, err := m.memberlistConfig()
+	if err != nil {
+		return nil, err
+	}
+	m.queue = &memberlist.TransmitLimitedQueue{NumNodes: m.numNodes, RetransmitMult: mlc.RetransmitMult}
+	if m.ml, err = memberlist.Create(mlc); err != nil {
+		m.logOut.close()
+		return nil, fmt.Errorf("membership: start memberlist on %s: %w", cfg.BindAddr, err)
+	}
+	m.gossip = m.ml.LocalNode().Address()
+
+	m.mu.Lock()
+	m.self = &Member{Name: cfg.Name, Addr: cfg.DataAddr, Gossip: m.gossip, Status: StatusActive}
+	entry, changed := m.state.assert(*m.self)
+	m.rebuildRingLocked()
+	m.mu.Unlock()
+	if changed {
+		m.broadcast(entry)
+	}
+	if err := m.persist(); err != nil {
+		_ = m.ml.Shutdown()
+		m.logOut.close()
+		return nil, fmt.Errorf("membership: persist ring state: %w", err)
+	}
+
+	joined := make(chan struct{})
+	m.wg.Add(2)
+	go m.notifyLoop()
+	go m.rejoinLoop(joined)
+	m.signal()
+
+	select {
+	case <-joined:
+	case <-ctx.Done():
+		m.logger.Printf("[WARN] membership: initial join still running after %v; starting anyway", ctx.Err())
+	}
+	return m, nil
+}
+
+func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
+	host, portStr, err := net.SplitHostPort(m.cfg.BindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("membership: bind address %q: %w", m.cfg.BindAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("membership: bind address %q: bad port", m.cfg.BindAddr)
+	}
+	mlc := memberlist.DefaultLANConfig()
+	mlc.BindAddr = host
+	mlc.BindPort = port
+	mlc.AdvertisePort = port
+	mlc.Logger = m.logger
+	if m.cfg.Memberlist != nil {
+		m.cfg.Memberlist(mlc)
+	}
+	if mlc.Logger != nil {
+		mlc.LogOutput = nil
+	}
+	mlc.Name = m.cfg.Name
+	mlc.Label = m.cfg.Cluster
+	d := &delegate{m}
+	mlc.Delegate = d
+	mlc.Events = d
+	return mlc, nil
+}
+
+// checkOrigin refuses state encoded by another cluster, or for another Q.
+func (m *Membership) checkOrigin(msg stateMsg) error {
+	if msg.cluster != m.cfg.Cluster {
+		return malformed("from cluster %.64q, this is %q", msg.cluster, m.cfg.Cluster)
+	}
+	if msg.partitions != m.cfg.Partitions {
+		return malformed("for %d partitions, this cluster has %d", msg.partitions, m.cfg.Partitions)
+	}
+	return nil
+}
+
+// apply merges entries from a peer, re-asserts this node's own entry if they
+// contradict it, and spreads whatever changed.
+func (m *Membership) apply(in []Member) {
+	m.mu.Lock()
+	changed := m.state.merge(in)
+	var reasserted *Member
+	if m.self != nil {
+		if e, ok := m.state.assert(*m.self); ok {
+			changed = append(changed, e)
+			reasserted = &e
+		}
+	}
+	if len(changed) > 0 {
+		m.rebuildRingLocked()
+	}
+	m.mu.Unlock()
+	if reasserted != nil {
+		m.reasserted.Add(1)
+		m.logger.Printf("[WARN] membership: gossip described %s differently; re-asserted it at version %d", reasserted.Name, reasserted.Version)
+	}
+	for _, e := range changed {
+		m.broadcast(e)
+	}
+	if len(changed) > 0 {
+		m.signal()
+	}
+}
+
+// rebuildRingLocked builds a new ring only when the active set changed, so
+// Ring hands out the same *ring.Ring while membership is stable.
+func (m *Membership) rebuildRingLocked() {
+	active := m.state.active()
+	if m.ring.Load() != nil && slices.Equal(active, m.ringMembers) {
+		return
+	}
+	r, err := ring.New(m.cfg.Partitions, active)
+	if err != nil {
+		// Validate checked Q, names are validated on decode and state holds
+		// at most ring.MaxMembers entries: nothing else makes New fail.
+		panic(fmt.Sprintf("membership: build ring: %v", err))
+	}
+	m.ringMembers = active
+	m.ring.Store(r)
+}
+
+func (m *Membership) encodeLocked() []byte {
+	return encodeState(m.cfg.Cluster, m.cfg.Partitions, m.state.sorted())
+}
+
+// persist hands the current state to Persist unless it is what was last
+// persisted. Encoding under persistMu makes the last call persist the newest
+// state even when Remove and the notifier race.
+func (m *Membership) persist() error {
+	m.persistMu.Lock()
+	defer m.persistMu.Unlock()
+	m.mu.RLock()
+	enc := m.encodeLocked()
+	m.mu.RUnlock()
+	if bytes.Equal(enc, m.persisted) {
+		return nil
+	}
+	if m.cfg.Persist != nil {
+		if err := m.cfg.Persist(enc); err != nil {
+			return err
+		}
+	}
+	m.persisted = enc
+	return nil
+}
+
+// signal records that something changed; the notifier picks it up.
+func (m *Membership) signal() {
+	select {
+	case m.changed <- struct{}{}:
+	default:
+	}
+}
+
+// notifyLoop persists, re-advertises the node meta and calls OnChange, once
+// per batch of changes, outside every memberlist callback and lock.
+func (m *Membership) notifyLoop() {
+	defer m.wg.Done()
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-m.stop:
+			if err := m.persist(); err != nil {
+				m.logger.Printf("[ERR] membership: persist ring state on shutdown: %v", err)
+			}
+			return
+		case <-m.changed:
+		case <-retry:
+		}
+		retry = nil
+		if err := m.persist(); err != nil {
+			m.logger.Printf("[ERR] membership: persist ring state (retrying in %v): %v", persistRetry, err)
+			retry = time.After(persistRetry)
+		}
+		if meta := m.meta(); !bytes.Equal(meta, m.advertisedMeta()) {
+			// The error only says the wait ran out; the update is queued.
+			_ = m.ml.UpdateNode(metaUpdateWait)
+		}
+		if m.cfg.OnChange != nil {
+			m.cfg.OnChange()
+		}
+	}
+}
+
+func (m *Membership) meta() []byte {
+	return encodeMeta(nodeMeta{Addr: m.cfg.DataAddr, RingVersion: m.Ring().Version()})
+}
+
+func (m *Membership) advertisedMeta() []byte {
+	if p := m.lastMeta.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Ring returns the ring over the active members. It is immutable; the same
+// value comes back until the active set changes.
+func (m *Membership) Ring() *ring.Ring { return m.ring.Load() }
+
+// Members returns every member ever heard of, sorted by name, removed ones
+// included. A member that died is still here: liveness is Alive's business.
+func (m *Membership) Members() []Member {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.state.sorted()
+}
+
+// Alive reports whether memberlist considers the member reachable now (alive
+// or suspect). A node is always alive to itself.
+func (m *Membership) Alive(name string) bool {
+	if name == m.cfg.Name {
+		return true
+	}
+	m.liveMu.RLock()
+	defer m.liveMu.RUnlock()
+	_, ok := m.alive[name]
+	return ok
+}
+
+// Addr returns the data address of a member, removed ones included.
+func (m *Membership) Addr(name string) (string, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e, ok := m.state.members[name]
+	return e.Addr, ok
+}
+
+// GossipAddr returns the gossip address this node advertises, with the real
+// port when BindAddr asked for port 0.
+func (m *Membership) GossipAddr() string { return m.gossip }
+
+// Stats returns counters since Start.
+func (m *Membership) Stats() Stats {
+	return Stats{DroppedMessages: m.dropped.Load(), Reasserts: m.reasserted.Load()}
+}
+
+// Remove takes a member out of the ring for good: its entry becomes removed
+// at the next version and is gossiped to every node, and the name never
+// owns partitions again, even if the node comes back (it stays removed; a
+// node returning to service needs a new name). Removing a removed member is
+// a no-op. The removal takes effect even when persisting it fails; the
+// error says so and the notifier keeps retrying.
+func (m *Membership) Remove(name string) error {
+	if name == "" {
+		return cairn.InvalidArgument("remove: empty member name")
+	}
+	m.mu.Lock()
+	e, ok := m.state.members[name]
+	if !ok {
+		m.mu.Unlock()
+		return fmt.Errorf("remove %.64q: %w", name, cairn.ErrNotFound)
+	}
+	if e.Status == StatusRemoved {
+		m.mu.Unlock()
+		return nil
+	}
+	e.Status = StatusRemoved
+	e.Version++
+	m.state.members[name] = e
+	m.rebuildRingLocked()
+	m.mu.Unlock()
+	m.logger.Printf("[INFO] membership: removed %s at version %d", name, e.Version)
+	m.broadcast(e)
+	m.signal()
+	if err := m.persist(); err != nil {
+		return fmt.Errorf("remove %s: applied, but persisting ring state failed: %w", name, err)
+	}
+	return nil
+}
+
+// Shutdown stops every goroutine, announces the leave (bounded by
+// LeaveTimeout) and stops memberlist. It waits for a join in flight, which
+// memberlist bounds by its TCPTimeout. It is safe to call more than once.
+func (m *Membership) Shutdown() error {
+	m.shutdownOnce.Do(func() {
+		close(m.stop)
+		m.wg.Wait()
+		if t := m.cfg.leaveTimeout(); t > 0 {
+			if err := m.ml.Leave(t); err != nil {
+				m.logger.Printf("[DEBUG] membership: leave: %v", err)
+			}
+		}
+		m.shutdownErr = m.ml.Shutdown()
+		// memberlist's suspicion timers outlive its Shutdown and log when
+		// they fire; the caller's log may be gone by then.
+		m.logOut.close()
+	})
+	return m.shutdownErr
+}
+
+// numNodes sizes the broadcast retransmit count: live peers and this node.
+func (m *Membership) numNodes() int {
+	m.liveMu.RLock()
+	defer m.liveMu.RUnlock()
+	return len(m.alive) + 1
+}
+
+// closableWriter passes log lines on until closed, then drops them, so that
+// nothing reaches LogOutput once Shutdown has returned.
+type closableWriter struct {
+	mu     sync.RWMutex
+	w      io.Writer
+	closed bool
+}
+
+func (c *closableWriter) Write(p []byte) (int, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return len(p), nil
+	}
+	return c.w.Write(p)
+}
+
+func (c *closableWriter) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+}

@@ -1,0 +1,288 @@
+package membership
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/cairnkv/cairn/internal/mpcheck"
+	"github.com/cairnkv/cairn/ring"
+	"github.com/hashicorp/memberlist"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Status is where a member stands in the ring. Only active members own
+// partitions; the others are remembered so that every node agrees on them.
+type Status string
+
+const (
+	StatusJoining Status = "joining"
+	StatusActive  Status = "active"
+	StatusLeaving Status = "leaving"
+	// StatusRemoved is final: an operator took the member out, and the name
+	// never owns partitions again (see Remove).
+	StatusRemoved Status = "removed"
+)
+
+func (s Status) known() bool {
+	switch s {
+	case StatusJoining, StatusActive, StatusLeaving, StatusRemoved:
+		return true
+	}
+	return false
+}
+
+// Member is one entry of the ring state.
+type Member struct {
+	Name string
+	// Addr is the member's data address, Gossip its memberlist address.
+	Addr, Gossip string
+	Status       Status
+	// Version orders the entry's changes: whoever changes an entry (the
+	// member itself, or an operator through Remove) raises it by one, and
+	// every node keeps the entry with the highest version.
+	Version uint64
+}
+
+// Limits on what remote ring state may hold. Names and addresses are short in
+// practice; the bounds keep one entry inside a gossip packet and a whole
+// state within what a node builds a ring from.
+const (
+	maxNameLen    = 255
+	maxAddrLen    = 255
+	maxMembers    = ring.MaxMembers
+	maxStateBytes = 4 << 20
+	formatVersion = 1
+)
+
+// supersedes reports whether entry a replaces entry b of the same member.
+// The higher version wins. Two different entries with the same version are
+// possible (an operator's Remove racing the member's own change); removal
+// wins so that an operator's decision is never undone by a race, and any
+// remaining tie goes to the larger content so every node picks the same one.
+func supersedes(a, b Member) bool {
+	if a.Version != b.Version {
+		return a.Version > b.Version
+	}
+	if a == b {
+		return false
+	}
+	if ra, rb := a.Status == StatusRemoved, b.Status == StatusRemoved; ra != rb {
+		return ra
+	}
+	return cmp.Or(
+		cmp.Compare(a.Status, b.Status),
+		cmp.Compare(a.Addr, b.Addr),
+		cmp.Compare(a.Gossip, b.Gossip),
+	) > 0
+}
+
+// state is the merged ring state: the latest entry of every member ever
+// heard of. It is pure data; Membership guards it with a lock.
+type state struct {
+	members map[string]Member
+}
+
+func newState(entries []Member) state {
+	s := state{members: make(map[string]Member, len(entries))}
+	s.merge(entries)
+	return s
+}
+
+// merge keeps, for each incoming entry, whichever of it and the local entry
+// supersedes the other, and returns the entries that changed. Merging is
+// commutative, associative and idempotent, so nodes converge whatever order
+// gossip delivers entries in.
+func (s *state) merge(in []Member) []Member {
+	var changed []Member
+	for _, e := range in {
+		if cur, ok := s.members[e.Name]; ok && !supersedes(e, cur) {
+			continue
+		}
+		s.members[e.Name] = e
+		changed = append(changed, e)
+	}
+	return changed
+}
+
+// assert makes the entry of want.Name say what want says (want.Version is
+// ignored), raising its version above any version seen, and reports the new
+// entry. A removed entry stays removed: that was an operator's decision, and
+// a restarted node must not overturn it.
+func (s *state) assert(want Member) (Member, bool) {
+	cur, ok := s.members[want.Name]
+	if ok && cur.Status == StatusRemoved {
+		return cur, false
+	}
+	want.Version = cur.Version
+	if ok && cur == want {
+		return cur, false
+	}
+	want.Version = cur.Version + 1
+	s.members[want.Name] = want
+	return want, true
+}
+
+// sorted returns every entry, ordered by name.
+func (s state) sorted() []Member {
+	out := slices.Collect(maps.Values(s.members))
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// active returns the names of active members, sorted: the ring's member set.
+func (s state) active() []string {
+	var names []string
+	for name, e := range s.members {
+		if e.Status == StatusActive {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// wireState is the encoding of ring state, on the wire and on disk: a full
+// state in push/pull and Persist, the changed entries in a broadcast.
+//
+//	{"f": format (1), "c": cluster, "q": partitions,
+//	 "m": [{"n": name, "a": data addr, "g": gossip addr, "s": status, "v": version}, ...]}
+//
+// Members are sorted by name, so equal states encode to equal bytes.
+type wireState struct {
+	Format     int          `msgpack:"f"`
+	Cluster    string       `msgpack:"c"`
+	Partitions int          `msgpack:"q"`
+	Members    []wireMember `msgpack:"m"`
+}
+
+type wireMember struct {
+	Name    string `msgpack:"n"`
+	Addr    string `msgpack:"a"`
+	Gossip  string `msgpack:"g"`
+	Status  string `msgpack:"s"`
+	Version uint64 `msgpack:"v"`
+}
+
+// stateMsg is a decoded, validated wireState.
+type stateMsg struct {
+	cluster    string
+	partitions int
+	members    []Member
+}
+
+func encodeState(cluster string, partitions int, members []Member) []byte {
+	ws := wireState{Format: formatVersion, Cluster: cluster, Partitions: partitions, Members: make([]wireMember, len(members))}
+	for i, m := range members {
+		ws.Members[i] = wireMember{Name: m.Name, Addr: m.Addr, Gossip: m.Gossip, Status: string(m.Status), Version: m.Version}
+	}
+	b, err := msgpack.Marshal(&ws)
+	if err != nil {
+		// Strings, ints and slices always encode; failing here is a bug.
+		panic(fmt.Sprintf("membership: encode ring state: %v", err))
+	}
+	return b
+}
+
+var errMalformedState = errors.New("malformed ring state")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errMalformedState, fmt.Sprintf(format, args...))
+}
+
+// decodeState decodes and validates untrusted bytes. Every error wraps
+// errMalformedState; the bytes are checked by mpcheck before the decoder
+// sees them, so no declared length makes it allocate beyond the input's size.
+func decodeState(b []byte) (stateMsg, error) {
+	if len(b) > maxStateBytes {
+		return stateMsg{}, malformed("%d bytes, more than %d", len(b), maxStateBytes)
+	}
+	var ws wireState
+	if err := mpcheck.Unmarshal(b, &ws); err != nil {
+		return stateMsg{}, malformed("%v", err)
+	}
+	if ws.Format != formatVersion {
+		return stateMsg{}, malformed("format %d, want %d", ws.Format, formatVersion)
+	}
+	if len(ws.Members) > maxMembers {
+		return stateMsg{}, malformed("%d members, more than %d", len(ws.Members), maxMembers)
+	}
+	msg := stateMsg{cluster: ws.Cluster, partitions: ws.Partitions, members: make([]Member, 0, len(ws.Members))}
+	seen := make(map[string]bool, len(ws.Members))
+	for _, w := range ws.Members {
+		m := Member{Name: w.Name, Addr: w.Addr, Gossip: w.Gossip, Status: Status(w.Status), Version: w.Version}
+		if err := checkMember(m); err != nil {
+			return stateMsg{}, malformed("member %.64q: %v", m.Name, err)
+		}
+		if seen[m.Name] {
+			return stateMsg{}, malformed("member %q twice", m.Name)
+		}
+		seen[m.Name] = true
+		msg.members = append(msg.members, m)
+	}
+	return msg, nil
+}
+
+func checkMember(m Member) error {
+	if err := checkName(m.Name); err != nil {
+		return err
+	}
+	if err := checkAddr(m.Addr); err != nil {
+		return fmt.Errorf("data address: %w", err)
+	}
+	if err := checkAddr(m.Gossip); err != nil {
+		return fmt.Errorf("gossip address: %w", err)
+	}
+	if !m.Status.known() {
+		return fmt.Errorf("unknown status %.32q", m.Status)
+	}
+	if m.Version == 0 {
+		return errors.New("version 0")
+	}
+	return nil
+}
+
+func checkName(name string) error {
+	if name == "" || len(name) > maxNameLen || !utf8.ValidString(name) {
+		return fmt.Errorf("%.64q: want 1 to %d bytes of UTF-8", name, maxNameLen)
+	}
+	return nil
+}
+
+func checkAddr(addr string) error {
+	if len(addr) > maxAddrLen {
+		return fmt.Errorf("%d bytes, more than %d", len(addr), maxAddrLen)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%.64q: want host:port", addr)
+	}
+	return nil
+}
+
+// nodeMeta is what a node puts in memberlist's node meta: its data address,
+// and the version of the ring it currently builds, so a peer can tell that
+// the two of them disagree and sync state (see rejoinTargets).
+type nodeMeta struct {
+	Addr        string `msgpack:"a"`
+	RingVersion uint64 `msgpack:"r"`
+}
+
+func encodeMeta(m nodeMeta) []byte {
+	b, err := msgpack.Marshal(&m)
+	if err != nil {
+		panic(fmt.Sprintf("membership: encode node meta: %v", err))
+	}
+	return b
+}
+
+func decodeMeta(b []byte) (nodeMeta, bool) {
+	var m nodeMeta
+	if len(b) > memberlist.MetaMaxSize || mpcheck.Unmarshal(b, &m) != nil {
+		return nodeMeta{}, false
+	}
+	return m, true
+}
