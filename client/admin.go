@@ -1,0 +1,117 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/wire"
+)
+
+// Member is one node of the ring as the asked node sees it.
+type Member struct {
+	Name    string `json:"name"`
+	Addr    string `json:"addr"`
+	Gossip  string `json:"gossip"`
+	Status  string `json:"status"`
+	Version uint64 `json:"version"`
+	Alive   bool   `json:"alive"`
+}
+
+// Members lists the ring's members and their liveness.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var resp wire.MembersResp
+	if err := c.call(ctx, wire.TypeMembers, struct{}{}, &resp); err != nil {
+		return nil, err
+	}
+	out := make([]Member, 0, len(resp.Members))
+	for _, m := range resp.Members {
+		out = append(out, Member(m))
+	}
+	return out, nil
+}
+
+// RingInfo summarises the ring as the asked node computes it.
+type RingInfo struct {
+	Partitions int            `json:"partitions"`
+	N          int            `json:"n"`
+	Version    uint64         `json:"version"`
+	Members    []string       `json:"members"`
+	Owned      map[string]int `json:"owned"`
+}
+
+// Ring returns the asked node's ring: Q, N and partitions owned per node.
+func (c *Client) Ring(ctx context.Context) (*RingInfo, error) {
+	var resp wire.RingResp
+	if err := c.call(ctx, wire.TypeRing, struct{}{}, &resp); err != nil {
+		return nil, err
+	}
+	return &RingInfo{Partitions: resp.Partitions, N: resp.N, Version: resp.Version, Members: resp.Members, Owned: resp.Owned}, nil
+}
+
+// Status describes the asked node.
+type Status struct {
+	Node        string        `json:"node"`
+	Addr        string        `json:"addr"`
+	Cluster     string        `json:"cluster"`
+	Uptime      time.Duration `json:"uptime_ns"`
+	RingVersion uint64        `json:"ring_version"`
+	Partitions  int           `json:"partitions"`
+	N           int           `json:"n"`
+	Members     int           `json:"members"`
+	Alive       int           `json:"alive"`
+	DiskBytes   int64         `json:"disk_bytes"`
+}
+
+// Status returns the asked node's view of itself and the cluster.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var r wire.StatusResp
+	if err := c.call(ctx, wire.TypeStatus, struct{}{}, &r); err != nil {
+		return nil, err
+	}
+	return &Status{Node: r.Node, Addr: r.Addr, Cluster: r.Cluster, Uptime: time.Duration(r.UptimeMs) * time.Millisecond,
+		RingVersion: r.RingVersion, Partitions: r.Partitions, N: r.N, Members: r.Members, Alive: r.Alive, DiskBytes: r.DiskBytes}, nil
+}
+
+// ReplicaSibling is one sibling of one replica's copy, with its dot.
+type ReplicaSibling struct {
+	Actor     string `json:"actor"`
+	Counter   uint64 `json:"counter"`
+	Value     []byte `json:"value"`
+	Tombstone bool   `json:"tombstone"`
+	WrittenAt int64  `json:"written_at"`
+}
+
+// ReplicaCopy is one node's own, unmerged copy of a key.
+type ReplicaCopy struct {
+	Node     string            `json:"node"`
+	Primary  bool              `json:"primary"`
+	Found    bool              `json:"found"`
+	Error    string            `json:"error,omitempty"`
+	Siblings []ReplicaSibling  `json:"siblings"`
+	Context  map[string]uint64 `json:"context"`
+}
+
+// DebugReplicas asks every replica of a key for its own copy, without
+// merging or repairing, to show divergence.
+func (c *Client) DebugReplicas(ctx context.Context, bucket string, key []byte) (partition uint32, copies []ReplicaCopy, err error) {
+	var resp wire.DebugReplicasResp
+	if err := c.call(ctx, wire.TypeDebugReplicas, wire.DebugReplicasReq{Bucket: bucket, Key: key}, &resp); err != nil {
+		return 0, nil, err
+	}
+	for _, r := range resp.Replicas {
+		rc := ReplicaCopy{Node: r.Node, Primary: r.Primary, Found: r.Found, Error: r.Err, Siblings: []ReplicaSibling{}, Context: map[string]uint64(r.Object.VV)}
+		if rc.Context == nil {
+			rc.Context = map[string]uint64{}
+		}
+		for _, s := range r.Object.Siblings {
+			rc.Siblings = append(rc.Siblings, siblingOf(s))
+		}
+		copies = append(copies, rc)
+	}
+	return resp.Partition, copies, nil
+}
+
+func siblingOf(s dvv.Sibling) ReplicaSibling {
+	return ReplicaSibling{Actor: s.Dot.Actor, Counter: s.Dot.Counter, Value: s.Value, Tombstone: s.Tombstone, WrittenAt: s.WrittenAt}
+}

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newDevCommand() *cobra.Command {
+	var (
+		nodes    int
+		dataDir  string
+		basePort int
+		extra    []string
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a local cluster of K cairn server processes",
+		Long: `Run a local cluster: K child processes "cairn server" named n1..nK. Node i
+listens on P+i (data), P+100+i (gossip) and P+200+i (admin HTTP). Each node
+gets DIR/nI/pid, DIR/nI/cmd (its exact command line, one argument per line)
+and DIR/nI/server.log. A node that dies is not restarted (chaos scripts
+restart it from its cmd file). Ctrl-C or SIGTERM stops every node cleanly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if nodes < 1 || nodes > 99 {
+				return fmt.Errorf("invalid argument: --nodes %d: must be between 1 and 99", nodes)
+			}
+			if basePort < 1 || basePort+200+nodes > 65535 {
+				return fmt.Errorf("invalid argument: --base-port %d: ports up to base+200+nodes must fit below 65536", basePort)
+			}
+			return runDev(cmd.Context(), cmd.OutOrStdout(), nodes, dataDir, basePort, extra)
+		},
+	}
+	cmd.Flags().IntVar(&nodes, "nodes", 3, "number of nodes K")
+	cmd.Flags().StringVar(&dataDir, "data", "./data", "directory for the nodes' data, pid, cmd and log files")
+	cmd.Flags().IntVar(&basePort, "base-port", 7100, "base port P")
+	cmd.Flags().StringArrayVar(&extra, "server-arg", nil, "extra argument passed to every cairn server (repeatable)")
+	return cmd
+}
+
+type devNode struct {
+	name  string
+	cmd   *exec.Cmd
+	admin string
+	exit  chan error
+}
+
+func runDev(ctx context.Context, out io.Writer, k int, dataDir string, base int, extra []string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	dataDir, err = filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	var gossip []string
+	for i := 1; i <= k; i++ {
+		gossip = append(gossip, net.JoinHostPort("127.0.0.1", strconv.Itoa(base+100+i)))
+	}
+	var started []*devNode
+	stopAll := func() {
+		for _, n := range started {
+			n.stop(out)
+		}
+	}
+	for i := 1; i <= k; i++ {
+		n, err := startDevNode(exe, dataDir, i, base, gossip, extra)
+		if err != nil {
+			stopAll()
+			return err
+		}
+		started = append(started, n)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, n := range started {
+		if err := n.waitReady(waitCtx); err != nil {
+			stopAll()
+			return fmt.Errorf("%s did not become ready (see %s): %w", n.name,
+				filepath.Join(dataDir, n.name, "server.log"), err)
+		}
+	}
+	bin := exe
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, exe); err == nil && !strings.HasPrefix(rel, "..") {
+			bin = "./" + rel
+		}
+	}
+	fmt.Fprintf(out, `cairn dev: %d nodes up (data, pid, cmd and logs in %s)
+%s
+In another terminal:
+  %[4]s put demo greeting hello                      # write through n1
+  %[4]s put --addr 127.0.0.1:%[5]d demo greeting bonjour  # no context: a second sibling
+  %[4]s get -o json --r all demo greeting            # both siblings and their context
+  %[4]s put --context <context> demo greeting hi     # replaces exactly what that get saw
+  %[4]s members; %[4]s ring; %[4]s debug replicas demo greeting
+Ctrl-C stops every node.
+`, k, dataDir, devTable(started, base), bin, base+2)
+
+	// Watch for nodes dying on their own; they are not restarted.
+	dead := make(chan string, k)
+	for _, n := range started {
+		go func() {
+			err := <-n.exit
+			n.exit <- err // keep it for stop
+			select {
+			case dead <- fmt.Sprintf("%s exited: %v", n.name, err):
+			default:
+			}
+		}()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(out, "cairn dev: stopping nodes")
+			stopAll()
+			return nil
+		case msg := <-dead:
+			fmt.Fprintf(out, "cairn dev: %s (not restarted)\n", msg)
+		}
+	}
+}
+
+func devTable(nodes []*devNode, base int) string {
+	var b strings.Builder
+	for i, n := range nodes {
+		fmt.Fprintf(&b, "  %-4s data 127.0.0.1:%d  gossip 127.0.0.1:%d  admin http://%s  pid %d\n",
+			n.name, base+i+1, base+100+i+1, n.admin, n.cmd.Process.Pid)
+	}
+	return b.String()
+}
+
+func startDevNode(exe, dataDir string, i, base int, gossip, extra []string) (*devNode, error) {
+	name := fmt.Sprintf("n%d", i)
+	dir := filepath.Join(dataDir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var join []string
+	for j, g := range gossip {
+		if j != i-1 {
+			join = append(join, g)
+		}
+	}
+	admin := net.JoinHostPort("127.0.0.1", strconv.Itoa(base+200+i))
+	args := []string{exe, "server",
+		"--name", name,
+		"--data", filepath.Join(dir, "db"),
+		"--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+i)),
+		"--gossip", gossip[i-1],
+		"--admin", admin,
+		"--log-format", "console",
+		"--gossip-profile", "local",
+		"--rejoin-interval", "2s",
+	}
+	if len(join) > 0 {
+		args = append(args, "--join", strings.Join(join, ","))
+	}
+	args = append(args, extra...)
+	logf, err := os.OpenFile(filepath.Join(dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	c := exec.Command(args[0], args[1:]...)
+	c.Stdout, c.Stderr = logf, logf
+	// A process group of its own: Ctrl-C reaches dev only, which stops the
+	// nodes in order, and a chaos script's signal to one node stays there.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	logf.Close()
+	if err := os.WriteFile(filepath.Join(dir, "cmd"), []byte(strings.Join(args, "\n")+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(c.Process.Pid)+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	n := &devNode{name: name, cmd: c, admin: admin, exit: make(chan error, 1)}
+	go func() { n.exit <- c.Wait() }()
+	return n, nil
+}
+
+func (n *devNode) waitReady(ctx context.Context) error {
+	url := "http://" + n.admin + "/readyz"
+	for {
+		select {
+		case err := <-n.exit:
+			n.exit <- err
+			return fmt.Errorf("exited: %v", err)
+		default:
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stop asks the node to shut down cleanly, and kills it if it has not within
+// 15 seconds. The process may have been replaced by a chaos script's restart:
+// the pid file then names the current process, which is stopped too.
+func (n *devNode) stop(out io.Writer) {
+	select {
+	case err := <-n.exit:
+		n.exit <- err
+	default:
+		_ = n.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-n.exit:
+			n.exit <- err
+		case <-time.After(15 * time.Second):
+			fmt.Fprintf(out, "cairn dev: %s did not stop in 15s, killing it\n", n.name)
+			_ = n.cmd.Process.Kill()
+			<-n.exit
+		}
+	}
+	stopRestarted(n, out)
+}
+
+// stopRestarted stops a node a chaos script restarted outside dev, found
+// through its pid file, so Ctrl-C leaves no node behind.
+func stopRestarted(n *devNode, out io.Writer) {
+	pidFile := filepath.Join(filepath.Dir(n.cmdPath()), "pid")
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid == n.cmd.Process.Pid || pid <= 1 {
+		return
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil || p.Signal(syscall.Signal(0)) != nil {
+		return
+	}
+	if !isCairnServer(pid) {
+		return
+	}
+	_ = p.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := p.Signal(syscall.Signal(0)); errors.Is(err, os.ErrProcessDone) || err != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Fprintf(out, "cairn dev: restarted %s (pid %d) did not stop in 15s, killing it\n", n.name, pid)
+	_ = p.Kill()
+}
+
+func (n *devNode) cmdPath() string {
+	for i, a := range n.cmd.Args {
+		if a == "--data" && i+1 < len(n.cmd.Args) {
+			return filepath.Join(filepath.Dir(n.cmd.Args[i+1]), "cmd")
+		}
+	}
+	return ""
+}
+
+// isCairnServer guards against signalling an unrelated process that reused
+// the pid.
+func isCairnServer(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	return strings.Contains(string(raw), "server\x00--name")
+}

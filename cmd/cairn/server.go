@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cairnkv/cairn/node"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.yaml.in/yaml/v3"
+)
+
+// serverFlags mirror node.Config. Precedence: flag, then CAIRN_<FLAG> in the
+// environment (dashes as underscores), then the --config file, then defaults.
+type serverFlags struct {
+	config    string
+	logFormat string
+	logLevel  string
+	cfg       node.Config
+	join      []string
+}
+
+func newServerCommand() *cobra.Command {
+	var f serverFlags
+	f.cfg = node.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a cairn node",
+		Long: `Run a cairn node. Settings come from flags, then CAIRN_* environment
+variables (CAIRN_NAME, CAIRN_DATA, CAIRN_LISTEN, CAIRN_JOIN, ...), then the
+YAML file given with --config, then the defaults shown below.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.resolve(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return runServer(cmd.Context(), cfg, f.logFormat, f.logLevel)
+		},
+	}
+	fl := cmd.Flags()
+	d := f.cfg
+	fl.StringVar(&f.config, "config", "", "YAML configuration file")
+	fl.StringVar(&f.cfg.Name, "name", d.Name, "node name, stable across restarts")
+	fl.StringVar(&f.cfg.DataDir, "data", d.DataDir, "data directory")
+	fl.StringVar(&f.cfg.Listen, "listen", d.Listen, "data address host:port (clients and peers)")
+	fl.StringVar(&f.cfg.Gossip, "gossip", d.Gossip, "gossip address host:port")
+	fl.StringVar(&f.cfg.Admin, "admin", d.Admin, "admin HTTP address host:port (metrics, health, pprof); empty to disable")
+	fl.StringSliceVar(&f.join, "join", nil, "gossip addresses of nodes to join, comma separated")
+	fl.StringVar(&f.cfg.Cluster, "cluster", d.Cluster, "cluster name; every connection must carry it")
+	fl.IntVar(&f.cfg.Partitions, "partitions", d.Partitions, "ring partitions Q (power of two, fixed at cluster creation)")
+	fl.IntVar(&f.cfg.N, "n", d.N, "default replication factor")
+	fl.IntVar(&f.cfg.R, "r", d.R, "default read quorum")
+	fl.IntVar(&f.cfg.W, "w", d.W, "default write quorum")
+	fl.DurationVar(&f.cfg.RequestTimeout, "request-timeout", d.RequestTimeout, "default request deadline")
+	fl.IntVar(&f.cfg.MaxValueSize, "max-value-size", d.MaxValueSize, "largest value accepted, bytes")
+	fl.IntVar(&f.cfg.MaxKeySize, "max-key-size", d.MaxKeySize, "largest key accepted, bytes")
+	fl.BoolVar(&f.cfg.NoSyncWrites, "no-sync-writes", d.NoSyncWrites, "skip fsync for writes with dw=0 (a power loss may lose acknowledged writes)")
+	fl.StringVar(&f.cfg.GossipProfile, "gossip-profile", d.GossipProfile, "failure detection timings: lan (about 5s) or local (loopback clusters, about 2s)")
+	fl.DurationVar(&f.cfg.RejoinInterval, "rejoin-interval", d.RejoinInterval, "how often to re-join seeds and members not seen alive (heals long partitions)")
+	fl.IntVar(&f.cfg.MaxConns, "max-conns", d.MaxConns, "open client and peer connections allowed")
+	fl.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// resolve applies the configuration file, then the environment, then flags.
+func (f *serverFlags) resolve(fl *pflag.FlagSet) (node.Config, error) {
+	if err := applyEnv(fl); err != nil {
+		return node.Config{}, err
+	}
+	cfg := node.DefaultConfig()
+	if f.config != "" {
+		raw, err := os.ReadFile(f.config)
+		if err != nil {
+			return node.Config{}, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return node.Config{}, fmt.Errorf("config %s: %w", f.config, err)
+		}
+	}
+	// Only flags that were set (on the command line or through the
+	// environment) override the file.
+	set := func(name string, apply func()) {
+		if fl.Changed(name) {
+			apply()
+		}
+	}
+	set("name", func() { cfg.Name = f.cfg.Name })
+	set("data", func() { cfg.DataDir = f.cfg.DataDir })
+	set("listen", func() { cfg.Listen = f.cfg.Listen })
+	set("gossip", func() { cfg.Gossip = f.cfg.Gossip })
+	set("admin", func() { cfg.Admin = f.cfg.Admin })
+	set("join", func() { cfg.Join = f.join })
+	set("cluster", func() { cfg.Cluster = f.cfg.Cluster })
+	set("partitions", func() { cfg.Partitions = f.cfg.Partitions })
+	set("n", func() { cfg.N = f.cfg.N })
+	set("r", func() { cfg.R = f.cfg.R })
+	set("w", func() { cfg.W = f.cfg.W })
+	set("request-timeout", func() { cfg.RequestTimeout = f.cfg.RequestTimeout })
+	set("max-value-size", func() { cfg.MaxValueSize = f.cfg.MaxValueSize })
+	set("max-key-size", func() { cfg.MaxKeySize = f.cfg.MaxKeySize })
+	set("no-sync-writes", func() { cfg.NoSyncWrites = f.cfg.NoSyncWrites })
+	set("gossip-profile", func() { cfg.GossipProfile = f.cfg.GossipProfile })
+	set("rejoin-interval", func() { cfg.RejoinInterval = f.cfg.RejoinInterval })
+	set("max-conns", func() { cfg.MaxConns = f.cfg.MaxConns })
+	if err := cfg.Validate(); err != nil {
+		return node.Config{}, fmt.Errorf("invalid argument: %w", err)
+	}
+	return cfg, nil
+}
+
+// applyEnv sets every flag not given on the command line from CAIRN_<NAME>.
+func applyEnv(fl *pflag.FlagSet) error {
+	var errs []string
+	fl.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		env := "CAIRN_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return
+		}
+		if err := fl.Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Sprintf("%s=%q: %v", env, v, err))
+		}
+	})
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid argument: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func newLogger(format, level string) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.Set(level); err != nil {
+		return nil, fmt.Errorf("invalid argument: --log-level %q: %w", level, err)
+	}
+	var zc zap.Config
+	switch format {
+	case "json":
+		zc = zap.NewProductionConfig()
+	case "console":
+		zc = zap.NewDevelopmentConfig()
+		zc.DisableStacktrace = true
+	default:
+		return nil, fmt.Errorf("invalid argument: --log-format %q: want json or console", format)
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.OutputPaths = []string{"stderr"}
+	return zc.Build()
+}
+
+func runServer(ctx context.Context, cfg node.Config, logFormat, logLevel string) error {
+	log, err := newLogger(logFormat, logLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	cfg.Logger = log
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		log.Error("start failed", zap.Error(err))
+		return err
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("signal received, shutting down")
+	case runErr = <-n.Failed():
+		log.Error("node failed", zap.Error(runErr))
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Shutdown(sctx); err != nil {
+		log.Error("shutdown", zap.Error(err))
+		if runErr == nil {
+			runErr = err
+		}
+	}
+	return runErr
+}

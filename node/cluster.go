@@ -1,0 +1,90 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cairnkv/cairn/internal/membership"
+	"github.com/cairnkv/cairn/ring"
+	"github.com/hashicorp/memberlist"
+	"go.uber.org/zap"
+)
+
+// ringStateMeta is the metadata key under which the node keeps the merged
+// ring state, so that a restart with the same data directory rejoins with the
+// same view and identity.
+const ringStateMeta = "ring-state"
+
+func (n *Node) startMembership(ctx context.Context) error {
+	state, _, err := n.store.GetMeta(ringStateMeta)
+	if err != nil {
+		return fmt.Errorf("read ring state: %w", err)
+	}
+	mc := membership.DefaultConfig()
+	mc.Name = n.cfg.Name
+	mc.Cluster = n.cfg.Cluster
+	mc.BindAddr = n.cfg.Gossip
+	mc.DataAddr = n.Addr()
+	mc.Join = n.cfg.Join
+	mc.Partitions = n.cfg.Partitions
+	mc.State = state
+	mc.Persist = func(state []byte) error { return n.store.PutMeta(ringStateMeta, state) }
+	// memberlist reports changes from the moment it starts, before
+	// n.members is set: those early calls are covered by the explicit
+	// onMembershipChange once Start returns.
+	mc.OnChange = func() {
+		if n.membersSet.Load() {
+			n.onMembershipChange()
+		}
+	}
+	mc.LogOutput = gossipLog{n.log.Named("gossip")}
+	mc.RejoinInterval = n.cfg.RejoinInterval
+	mc.Memberlist = func(c *memberlist.Config) {
+		if n.cfg.GossipProfile == "local" {
+			local := memberlist.DefaultLocalConfig()
+			c.TCPTimeout, c.ProbeInterval, c.ProbeTimeout = local.TCPTimeout, local.ProbeInterval, local.ProbeTimeout
+			c.SuspicionMult, c.GossipInterval, c.PushPullInterval = local.SuspicionMult, local.GossipInterval, local.PushPullInterval
+			c.GossipToTheDeadTime, c.IndirectChecks = local.GossipToTheDeadTime, local.IndirectChecks
+		}
+		if n.cfg.tuneMemberlist != nil {
+			n.cfg.tuneMemberlist(c)
+		}
+	}
+	m, err := membership.Start(ctx, mc)
+	if err != nil {
+		return fmt.Errorf("start membership on %s: %w", n.cfg.Gossip, err)
+	}
+	n.members = m
+	n.membersSet.Store(true)
+	return nil
+}
+
+// onMembershipChange logs ring changes once per change, not per gossip
+// message.
+func (n *Node) onMembershipChange() {
+	r := n.members.Ring()
+	if prev := n.lastRing.Swap(r); prev == nil || prev.Version() != r.Version() {
+		n.log.Info("ring changed", zap.Strings("members", r.Members()), zap.Uint64("version", r.Version()))
+	}
+	n.metrics.membersAlive.Set(float64(n.aliveCount()))
+}
+
+func (n *Node) aliveCount() int {
+	alive := 0
+	for _, m := range n.members.Members() {
+		if n.members.Alive(m.Name) {
+			alive++
+		}
+	}
+	return alive
+}
+
+// ring is the current ring; requests take it once and use that view
+// throughout, so a concurrent change never mixes two views in one request.
+func (n *Node) ring() *ring.Ring { return n.members.Ring() }
+
+// replicationFactor is the number of distinct nodes that hold each key: the
+// configured N, or the whole ring when the cluster has fewer nodes.
+func (n *Node) replicationFactor(r *ring.Ring) int {
+	return min(n.cfg.N, len(r.Members()))
+}

@@ -1,0 +1,180 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/cairnkv/cairn/ring"
+	"github.com/hashicorp/memberlist"
+	"go.uber.org/zap"
+)
+
+// Config describes one node. Build it from DefaultConfig and change what you
+// need; Validate reports every problem at once.
+type Config struct {
+	// Name identifies the node in the cluster; it must stay the same across
+	// restarts of the same data directory.
+	Name string `yaml:"name"`
+	// DataDir holds the node's pebble database.
+	DataDir string `yaml:"data"`
+	// Listen is the data address (clients and peers), host:port.
+	Listen string `yaml:"listen"`
+	// Gossip is the membership address, host:port.
+	Gossip string `yaml:"gossip"`
+	// Admin is the HTTP address for /metrics, /healthz, /readyz and pprof.
+	// Empty disables it.
+	Admin string `yaml:"admin"`
+	// Join lists gossip addresses of nodes to join at start.
+	Join []string `yaml:"join"`
+	// Cluster is the cluster name every connection's handshake must carry.
+	Cluster string `yaml:"cluster"`
+
+	// Partitions is Q, the fixed number of ring partitions (power of two).
+	Partitions int `yaml:"partitions"`
+	// N is the default replication factor.
+	N int `yaml:"n"`
+	// R, W, PR, PW, DW are the default quorums (numbers; 0 for PR/PW/DW
+	// means no constraint).
+	R  int `yaml:"r"`
+	W  int `yaml:"w"`
+	PR int `yaml:"pr"`
+	PW int `yaml:"pw"`
+	DW int `yaml:"dw"`
+	// RequestTimeout is the deadline of a request that names none.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxRequestTimeout caps the deadline a request may ask for.
+	MaxRequestTimeout time.Duration `yaml:"max_request_timeout"`
+
+	// MaxKeySize and MaxValueSize bound keys and values in bytes.
+	MaxKeySize   int `yaml:"max_key_size"`
+	MaxValueSize int `yaml:"max_value_size"`
+	// SiblingLimit is the number of siblings above which a write is logged
+	// and counted. Nothing is ever dropped because of it.
+	SiblingLimit int `yaml:"sibling_limit"`
+	// NoSyncWrites lets writes with DW=0 skip fsync. Off by default: every
+	// acknowledged write is on disk.
+	NoSyncWrites bool `yaml:"no_sync_writes"`
+
+	// MaxConns caps open client and peer connections.
+	MaxConns int `yaml:"max_conns"`
+	// IdleTimeout closes connections that send nothing for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+
+	// GossipProfile picks memberlist's timings: "lan" (the default:
+	// failures detected in about 5 s) or "local" (loopback clusters such as
+	// `cairn dev`: about 2 s, more gossip traffic).
+	GossipProfile string `yaml:"gossip_profile"`
+	// RejoinInterval is how often the node re-joins seeds and members it
+	// does not see alive, which is what heals a partition that outlasted
+	// memberlist's dead-node timeout.
+	RejoinInterval time.Duration `yaml:"rejoin_interval"`
+
+	// Logger receives the node's logs; nil means no logs.
+	Logger *zap.Logger `yaml:"-"`
+
+	// tuneMemberlist lets in-process tests shorten gossip timings.
+	tuneMemberlist func(*memberlist.Config)
+}
+
+// DefaultConfig returns the configuration of a node that serves on the
+// default local ports (node n1 of `cairn dev`).
+func DefaultConfig() Config {
+	t := transport.DefaultConfig()
+	return Config{
+		Name:              "n1",
+		DataDir:           "data/n1",
+		Listen:            "127.0.0.1:7101",
+		Gossip:            "127.0.0.1:7201",
+		Admin:             "127.0.0.1:7301",
+		Cluster:           "cairn",
+		Partitions:        ring.DefaultPartitions,
+		N:                 3,
+		R:                 2,
+		W:                 2,
+		RequestTimeout:    2 * time.Second,
+		MaxRequestTimeout: 60 * time.Second,
+		MaxKeySize:        64 << 10,
+		MaxValueSize:      8 << 20,
+		SiblingLimit:      100,
+		GossipProfile:     "lan",
+		RejoinInterval:    10 * time.Second,
+		MaxConns:          t.MaxConns,
+		IdleTimeout:       t.IdleTimeout,
+	}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Name == "" || strings.ContainsAny(c.Name, " \t\n/") {
+		bad("name %q: must be non-empty with no spaces or slashes", c.Name)
+	}
+	if c.DataDir == "" {
+		bad("data: a directory is required")
+	}
+	for _, a := range []struct{ name, addr string }{{"listen", c.Listen}, {"gossip", c.Gossip}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			bad("%s %q: want host:port", a.name, a.addr)
+		}
+	}
+	if c.Admin != "" {
+		if _, _, err := net.SplitHostPort(c.Admin); err != nil {
+			bad("admin %q: want host:port", c.Admin)
+		}
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			bad("join %q: want host:port", j)
+		}
+	}
+	if c.Cluster == "" {
+		bad("cluster: a name is required")
+	}
+	if c.Partitions < 1 || c.Partitions&(c.Partitions-1) != 0 || c.Partitions > 1<<16 {
+		bad("partitions %d: must be a power of two between 1 and 65536", c.Partitions)
+	}
+	if c.N < 1 || c.N > 16 {
+		bad("n %d: must be between 1 and 16", c.N)
+	}
+	for _, q := range []struct {
+		name     string
+		v, least int
+	}{{"r", c.R, 1}, {"w", c.W, 1}, {"pr", c.PR, 0}, {"pw", c.PW, 0}, {"dw", c.DW, 0}} {
+		if q.v < q.least || q.v > c.N {
+			bad("%s %d: must be between %d and n (%d)", q.name, q.v, q.least, c.N)
+		}
+	}
+	if c.RequestTimeout <= 0 {
+		bad("request_timeout %v: must be positive", c.RequestTimeout)
+	}
+	if c.MaxRequestTimeout < c.RequestTimeout {
+		bad("max_request_timeout %v: must be at least request_timeout (%v)", c.MaxRequestTimeout, c.RequestTimeout)
+	}
+	if c.MaxKeySize < 1 || c.MaxKeySize > 1<<20 {
+		bad("max_key_size %d: must be between 1 and 1 MiB", c.MaxKeySize)
+	}
+	if c.MaxValueSize < 0 || c.MaxValueSize > 64<<20 {
+		bad("max_value_size %d: must be between 0 and 64 MiB", c.MaxValueSize)
+	}
+	if c.SiblingLimit < 1 {
+		bad("sibling_limit %d: must be at least 1", c.SiblingLimit)
+	}
+	if c.GossipProfile != "lan" && c.GossipProfile != "local" {
+		bad("gossip_profile %q: want lan or local", c.GossipProfile)
+	}
+	if c.RejoinInterval <= 0 {
+		bad("rejoin_interval %v: must be positive", c.RejoinInterval)
+	}
+	if c.MaxConns < 1 {
+		bad("max_conns %d: must be at least 1", c.MaxConns)
+	}
+	if c.IdleTimeout <= 0 {
+		bad("idle_timeout %v: must be positive", c.IdleTimeout)
+	}
+	return errors.Join(errs...)
+}

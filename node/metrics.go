@@ -1,0 +1,101 @@
+package node
+
+import (
+	"errors"
+	"time"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics live on a registry of the node's own, so that several nodes in one
+// process (tests) never collide and nothing leaks into the global registry.
+type metrics struct {
+	registry      *prometheus.Registry
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	siblings      prometheus.Histogram
+	siblingExcess prometheus.Counter
+	connEvents    *prometheus.CounterVec
+	forwarded     prometheus.Counter
+	readRepairs   *prometheus.CounterVec
+	membersAlive  prometheus.Gauge
+}
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{registry: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_requests_total",
+		Help: "Requests served, by message type and outcome.",
+	}, []string{"type", "result"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "cairn_request_duration_seconds",
+		Help:    "Time to serve a request, by message type.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+	}, []string{"type"})
+	m.siblings = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "cairn_object_siblings",
+		Help:    "Siblings of objects after a coordinated write.",
+		Buckets: []float64{1, 2, 3, 5, 10, 20, 50, 100, 200},
+	})
+	m.siblingExcess = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_sibling_limit_exceeded_total",
+		Help: "Writes that left an object with more siblings than the configured limit (nothing is dropped).",
+	})
+	m.connEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_connection_events_total",
+		Help: "Connection lifecycle events of the data port, by kind.",
+	}, []string{"kind"})
+	m.forwarded = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_forwarded_writes_total",
+		Help: "Writes this node received for a key it does not hold and forwarded to a replica (a hop a token-aware client avoids).",
+	})
+	m.readRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_read_repairs_total",
+		Help: "Replica copies repaired after a get, by outcome.",
+	}, []string{"result"})
+	m.membersAlive = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "cairn_members_alive",
+		Help: "Ring members this node sees alive (itself included).",
+	})
+	storeStats := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cairn_store_disk_bytes",
+		Help: "Bytes the node's pebble database uses on disk.",
+	}, func() float64 { return float64(n.store.Stats().DiskBytes) })
+	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.connEvents, m.forwarded, m.readRepairs, m.membersAlive, storeStats,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observeRequest(t wire.Type, err error, d time.Duration) {
+	m.requests.WithLabelValues(t.String(), resultLabel(err)).Inc()
+	m.latency.WithLabelValues(t.String()).Observe(d.Seconds())
+}
+
+func (m *metrics) transportEvent(ev transport.Event) {
+	m.connEvents.WithLabelValues(ev.Kind.String()).Inc()
+}
+
+// resultLabel keeps the label set small and fixed.
+func resultLabel(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, cairn.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, cairn.ErrQuorum):
+		return "quorum"
+	case errors.Is(err, cairn.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, cairn.ErrInvalidArgument):
+		return "invalid"
+	case errors.Is(err, cairn.ErrOverloaded):
+		return "overloaded"
+	case errors.Is(err, cairn.ErrUnavailable):
+		return "unavailable"
+	}
+	return "error"
+}

@@ -1,0 +1,198 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/membership"
+	"github.com/cairnkv/cairn/internal/store"
+	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/cairnkv/cairn/ring"
+	"go.uber.org/zap"
+)
+
+// Node is a running cairn node. Start builds one; Shutdown stops it.
+type Node struct {
+	cfg     Config
+	log     *zap.Logger
+	store   *store.Store
+	metrics *metrics
+	now     func() time.Time
+
+	server   *transport.Server
+	listener net.Listener
+	admin    *http.Server
+	adminLn  net.Listener
+	peers    *transport.Pool
+	members  *membership.Membership
+	// membersSet publishes members to membership's own goroutine.
+	membersSet atomic.Bool
+	live       liveness
+	lastRing   atomic.Pointer[ring.Ring]
+	started    time.Time
+
+	// lifetime ends when Shutdown begins; background work (replica calls
+	// that outlive a client's answer, read repair) derives from it.
+	lifetime context.Context
+	stop     context.CancelFunc
+	bg       sync.WaitGroup
+
+	ready    atomic.Bool
+	stopOnce sync.Once
+	wg       sync.WaitGroup // the server goroutines Start launched
+	serveErr chan error
+}
+
+// Start opens the node's storage, binds its ports and begins serving. It
+// returns once the node accepts connections; the caller owns the node and
+// must call Shutdown.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	n := &Node{cfg: cfg, log: log, now: time.Now, serveErr: make(chan error, 2)}
+	n.started = n.now()
+	n.lifetime, n.stop = context.WithCancel(context.Background())
+	n.metrics = newMetrics(n)
+
+	sopts := store.DefaultOptions(cfg.DataDir, cfg.Name)
+	sopts.NoSyncWrites = cfg.NoSyncWrites
+	st, err := store.Open(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
+	}
+	n.store = st
+
+	var lc net.ListenConfig
+	n.listener, err = lc.Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		n.closeStore()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.Admin != "" {
+		n.adminLn, err = lc.Listen(ctx, "tcp", cfg.Admin)
+		if err != nil {
+			_ = n.listener.Close()
+			n.closeStore()
+			return nil, fmt.Errorf("admin listen on %s: %w", cfg.Admin, err)
+		}
+	}
+
+	tcfg := transport.DefaultConfig()
+	tcfg.Cluster = cfg.Cluster
+	tcfg.Node = cfg.Name
+	// A replica message carries a whole object: every sibling's value.
+	tcfg.MaxFrame = max(tcfg.MaxFrame, 4*(cfg.MaxValueSize+cfg.MaxKeySize)+1<<20)
+	tcfg.MaxConns = cfg.MaxConns
+	tcfg.IdleTimeout = cfg.IdleTimeout
+	tcfg.OnEvent = n.onTransportEvent
+	n.server = transport.NewServer(tcfg, n)
+	n.peers = transport.NewPool(tcfg)
+
+	if err := n.startMembership(ctx); err != nil {
+		_ = n.listener.Close()
+		if n.adminLn != nil {
+			_ = n.adminLn.Close()
+		}
+		_ = n.peers.Close()
+		n.closeStore()
+		return nil, err
+	}
+	n.onMembershipChange()
+
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.server.Serve(n.listener); err != nil {
+			n.serveErr <- fmt.Errorf("data server: %w", err)
+		}
+	}()
+	if n.adminLn != nil {
+		n.admin = n.newAdminServer()
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.admin.Serve(n.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.serveErr <- fmt.Errorf("admin server: %w", err)
+			}
+		}()
+	}
+	n.ready.Store(true)
+	log.Info("node started",
+		zap.String("name", cfg.Name), zap.String("listen", n.Addr()),
+		zap.String("admin", n.AdminAddr()), zap.String("data", cfg.DataDir))
+	return n, nil
+}
+
+// Addr is the data address the node listens on.
+func (n *Node) Addr() string { return n.listener.Addr().String() }
+
+// AdminAddr is the admin HTTP address, or "" when disabled.
+func (n *Node) AdminAddr() string {
+	if n.adminLn == nil {
+		return ""
+	}
+	return n.adminLn.Addr().String()
+}
+
+// GossipAddr is the gossip address the node is bound to.
+func (n *Node) GossipAddr() string { return n.members.GossipAddr() }
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Failed delivers the error of a server goroutine that stopped on its own;
+// the daemon exits on it.
+func (n *Node) Failed() <-chan error { return n.serveErr }
+
+// Shutdown stops accepting work, lets requests in flight finish until ctx is
+// done, and closes storage. It is safe to call more than once.
+func (n *Node) Shutdown(ctx context.Context) error {
+	var errs []error
+	n.stopOnce.Do(func() {
+		n.ready.Store(false)
+		n.log.Info("node stopping", zap.String("name", n.cfg.Name))
+		if err := n.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("data server: %w", err))
+		}
+		n.stop()
+		n.bg.Wait()
+		if err := n.members.Shutdown(); err != nil {
+			errs = append(errs, fmt.Errorf("membership: %w", err))
+		}
+		if err := n.peers.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("peer connections: %w", err))
+		}
+		if n.admin != nil {
+			if err := n.admin.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("admin server: %w", err))
+			}
+		}
+		n.wg.Wait()
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+		n.log.Info("node stopped", zap.String("name", n.cfg.Name))
+	})
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeStore() {
+	if err := n.store.Close(); err != nil {
+		n.log.Warn("closing store after failed start", zap.Error(err))
+	}
+}
+
+func (n *Node) onTransportEvent(ev transport.Event) {
+	n.metrics.transportEvent(ev)
+}
