@@ -1,0 +1,353 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// cairnBin is the binary built once for every test of the package.
+var cairnBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cairn-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cairnBin = filepath.Join(dir, "cairn")
+	build := exec.Command("go", "build", "-race", "-o", cairnBin, "github.com/cairnkv/cairn/cmd/cairn")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building cairn:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeBase finds a base port P such that P+1..P+k, P+101..P+100+k and
+// P+201..P+200+k are all free, the layout `cairn dev` uses.
+func freeBase(t *testing.T, k int) int {
+	t.Helper()
+	for attempt := 0; attempt < 200; attempt++ {
+		base := 20000 + (os.Getpid()*7919+attempt*613+int(time.Now().UnixNano()%9973))%40000
+		ok := true
+		for i := 1; i <= k && ok; i++ {
+			for _, off := range []int{0, 100, 200} {
+				ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+off+i)))
+				if err != nil {
+					ok = false
+					break
+				}
+				_ = ln.Close()
+			}
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
+}
+
+// proc is one `cairn server` process of a test cluster.
+type proc struct {
+	name  string
+	args  []string
+	cmd   *exec.Cmd
+	log   string
+	data  string
+	admin string
+	addr  string
+	exit  chan struct{}
+}
+
+// cluster runs K `cairn server` processes on 127.0.0.1 with the port
+// layout of `cairn dev`.
+type cluster struct {
+	t     *testing.T
+	base  int
+	dir   string
+	nodes []*proc
+}
+
+func startCluster(t *testing.T, k int, extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, base: freeBase(t, k), dir: t.TempDir()}
+	var gossip []string
+	for i := 1; i <= k; i++ {
+		gossip = append(gossip, fmt.Sprintf("127.0.0.1:%d", c.base+100+i))
+	}
+	for i := 1; i <= k; i++ {
+		name := fmt.Sprintf("n%d", i)
+		p := &proc{name: name, data: filepath.Join(c.dir, name), log: filepath.Join(c.dir, name+".log"),
+			addr: fmt.Sprintf("127.0.0.1:%d", c.base+i), admin: fmt.Sprintf("127.0.0.1:%d", c.base+200+i)}
+		var join []string
+		for j, g := range gossip {
+			if j != i-1 {
+				join = append(join, g)
+			}
+		}
+		p.args = append([]string{"server", "--name", name, "--data", p.data, "--listen", p.addr,
+			"--gossip", gossip[i-1], "--admin", p.admin, "--join", strings.Join(join, ","),
+			"--log-format", "console", "--log-level", "info", "--gossip-profile", "local", "--rejoin-interval", "1s"}, extra...)
+		c.nodes = append(c.nodes, p)
+		c.start(p)
+	}
+	t.Cleanup(c.stopAll)
+	for _, p := range c.nodes {
+		c.waitReady(p)
+	}
+	c.waitMembers(k)
+	return c
+}
+
+func (c *cluster) node(name string) *proc {
+	for _, p := range c.nodes {
+		if p.name == name {
+			return p
+		}
+	}
+	c.t.Fatalf("no node %s", name)
+	return nil
+}
+
+func (c *cluster) start(p *proc) {
+	c.t.Helper()
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	require.NoError(c.t, err)
+	p.cmd = exec.Command(cairnBin, p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(c.t, p.cmd.Start())
+	_ = logf.Close()
+	p.exit = make(chan struct{})
+	go func(cmd *exec.Cmd, exit chan struct{}) {
+		_ = cmd.Wait()
+		close(exit)
+	}(p.cmd, p.exit)
+}
+
+func (c *cluster) running(p *proc) bool {
+	select {
+	case <-p.exit:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (c *cluster) kill(p *proc) {
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	_ = p.cmd.Process.Kill()
+	<-p.exit
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (c *cluster) stop(p *proc) {
+	if !c.running(p) {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exit:
+	case <-time.After(20 * time.Second):
+		c.t.Errorf("%s did not stop within 20s of SIGTERM", p.name)
+		c.kill(p)
+	}
+}
+
+func (c *cluster) stopAll() {
+	for _, p := range c.nodes {
+		c.stop(p)
+	}
+	if c.t.Failed() {
+		for _, p := range c.nodes {
+			b, _ := os.ReadFile(p.log)
+			c.t.Logf("---- %s log (last 4 KiB) ----\n%s", p.name, tail(b, 4096))
+		}
+	}
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+func (c *cluster) waitReady(p *proc) {
+	c.t.Helper()
+	require.Eventually(c.t, func() bool {
+		if !c.running(p) {
+			b, _ := os.ReadFile(p.log)
+			c.t.Fatalf("%s exited during start:\n%s", p.name, tail(b, 4096))
+		}
+		resp, err := http.Get("http://" + p.admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 50*time.Millisecond, "%s not ready", p.name)
+}
+
+type member struct {
+	Name  string `json:"name"`
+	Alive bool   `json:"alive"`
+}
+
+// waitMembers waits until every running node lists k members, all alive
+// except those given.
+func (c *cluster) waitMembers(k int, down ...string) {
+	c.t.Helper()
+	require.Eventually(c.t, func() bool {
+		for _, p := range c.nodes {
+			if !c.running(p) || contains(down, p.name) {
+				continue
+			}
+			out, _, err := c.cli("members", "--addr", p.addr, "-o", "json")
+			if err != nil {
+				return false
+			}
+			var ms struct{ Members []member }
+			if json.Unmarshal(out, &ms) != nil || len(ms.Members) != k {
+				return false
+			}
+			for _, m := range ms.Members {
+				if m.Alive == contains(down, m.Name) {
+					return false
+				}
+			}
+		}
+		return true
+	}, 60*time.Second, 100*time.Millisecond, "members never became %d with down=%v", k, down)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// cli runs the cairn binary and returns stdout, stderr and the error (an
+// *exec.ExitError for a non-zero exit). A command that does not finish in
+// 60s fails the test: nothing the CLI does may hang.
+func (c *cluster) cli(args ...string) ([]byte, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cairnBin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		c.t.Fatalf("cairn %s did not finish within 60s", strings.Join(args, " "))
+	}
+	return stdout.Bytes(), stderr.Bytes(), err
+}
+
+// mustCLI runs a command that must succeed.
+func (c *cluster) mustCLI(args ...string) []byte {
+	c.t.Helper()
+	out, errOut, err := c.cli(args...)
+	require.NoError(c.t, err, "cairn %s: %s", strings.Join(args, " "), errOut)
+	return out
+}
+
+type jsonGet struct {
+	Found    bool `json:"found"`
+	Siblings []struct {
+		Value     []byte `json:"value"`
+		Tombstone bool   `json:"tombstone"`
+	} `json:"siblings"`
+	Context string `json:"context"`
+}
+
+func (g jsonGet) values() []string {
+	var out []string
+	for _, s := range g.Siblings {
+		out = append(out, string(s.Value))
+	}
+	return out
+}
+
+func (c *cluster) get(addr, bucket, key string, flags ...string) jsonGet {
+	c.t.Helper()
+	args := append([]string{"get", "--addr", addr, "-o", "json"}, flags...)
+	out := c.mustCLI(append(args, bucket, key)...)
+	var g jsonGet
+	require.NoError(c.t, json.Unmarshal(out, &g), "%s", out)
+	return g
+}
+
+type replicaCopy struct {
+	Node     string `json:"node"`
+	Primary  bool   `json:"primary"`
+	Found    bool   `json:"found"`
+	Error    string `json:"error"`
+	Siblings []struct {
+		Actor   string `json:"actor"`
+		Counter uint64 `json:"counter"`
+		Value   []byte `json:"value"`
+	} `json:"siblings"`
+	Context map[string]uint64 `json:"context"`
+}
+
+func (c *cluster) replicas(addr, bucket, key string) []replicaCopy {
+	c.t.Helper()
+	out := c.mustCLI("debug", "replicas", "--addr", addr, "-o", "json", bucket, key)
+	var r struct {
+		Replicas []replicaCopy `json:"replicas"`
+	}
+	require.NoError(c.t, json.Unmarshal(out, &r), "%s", out)
+	return r.Replicas
+}
+
+// identical reports whether every copy is found and all hold the same
+// siblings and context.
+func identical(copies []replicaCopy) bool {
+	if len(copies) == 0 {
+		return false
+	}
+	first, _ := json.Marshal(struct {
+		S any
+		C any
+	}{copies[0].Siblings, copies[0].Context})
+	for _, cp := range copies {
+		b, _ := json.Marshal(struct {
+			S any
+			C any
+		}{cp.Siblings, cp.Context})
+		if !cp.Found || cp.Error != "" || !bytes.Equal(b, first) {
+			return false
+		}
+	}
+	return true
+}
+
+type ringInfo struct {
+	Partitions int            `json:"partitions"`
+	N          int            `json:"n"`
+	Members    []string       `json:"members"`
+	Owned      map[string]int `json:"owned"`
+}
