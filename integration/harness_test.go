@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 
 // freeBase finds a base port P such that P+1..P+k, P+101..P+100+k and
 // P+201..P+200+k are all free, the layout `cairn dev` uses.
-func freeBase(t *testing.T, k int) int {
+func freeBase(t testing.TB, k int) int {
 	t.Helper()
 	for attempt := 0; attempt < 200; attempt++ {
 		base := 20000 + (os.Getpid()*7919+attempt*613+int(time.Now().UnixNano()%9973))%40000
