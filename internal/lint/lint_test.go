@@ -1,0 +1,87 @@
+package lint
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// purePackages are the directories (from the module root) whose production
+// code must stay pure. Add a package here when it is created.
+var purePackages = []string{"ring", "quorum", "internal/dvv"}
+
+// forbidden imports, and everything under them.
+var forbidden = []string{
+	"crypto/rand", "io/fs", "io/ioutil", "log", "math/rand", "net", "os", "os/exec",
+	"path/filepath", "syscall", "time",
+	"github.com/cockroachdb/pebble", "github.com/hashicorp/memberlist",
+	"go.uber.org/zap", "github.com/prometheus",
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+func TestPurePackages(t *testing.T) {
+	root := moduleRoot(t)
+	for _, pkg := range purePackages {
+		t.Run(pkg, func(t *testing.T) {
+			files, err := filepath.Glob(filepath.Join(root, pkg, "*.go"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fset := token.NewFileSet()
+			checked := 0
+			for _, name := range files {
+				if strings.HasSuffix(name, "_test.go") {
+					continue
+				}
+				f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checked++
+				for _, imp := range f.Imports {
+					path, err := strconv.Unquote(imp.Path.Value)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, bad := range forbidden {
+						if path == bad || strings.HasPrefix(path, bad+"/") {
+							t.Errorf("%s imports %q: package %s must stay free of I/O, clocks, randomness and logging",
+								fset.Position(imp.Pos()), path, pkg)
+						}
+					}
+				}
+				ast.Inspect(f, func(n ast.Node) bool {
+					if g, ok := n.(*ast.GoStmt); ok {
+						t.Errorf("%s starts a goroutine: package %s must not; node owns them", fset.Position(g.Pos()), pkg)
+					}
+					return true
+				})
+			}
+			if checked == 0 {
+				t.Fatalf("no source files in %s: the check would pass vacuously", pkg)
+			}
+		})
+	}
+}
