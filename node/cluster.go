@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/cairnkv/cairn/internal/membership"
 	"github.com/cairnkv/cairn/ring"
@@ -25,6 +26,14 @@ func (n *Node) startMembership(ctx context.Context) error {
 	mc.Cluster = n.cfg.Cluster
 	mc.BindAddr = n.cfg.Gossip
 	mc.DataAddr = n.Addr()
+	if n.cfg.Advertise != "" {
+		ip, err := resolveAdvertise(ctx, n.cfg.Advertise)
+		if err != nil {
+			return err
+		}
+		_, port, _ := net.SplitHostPort(n.Addr())
+		mc.Advertise, mc.DataAddr = ip, net.JoinHostPort(ip, port)
+	}
 	mc.Join = n.cfg.Join
 	mc.Partitions = n.cfg.Partitions
 	mc.State = state
@@ -57,6 +66,24 @@ func (n *Node) startMembership(ctx context.Context) error {
 	n.members = m
 	n.membersSet.Store(true)
 	return nil
+}
+
+// resolveAdvertise turns the advertise host into the IP memberlist needs,
+// preferring IPv4.
+func resolveAdvertise(ctx context.Context, host string) (string, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.String(), nil
+	}
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil || len(ips) == 0 {
+		return "", fmt.Errorf("advertise %q: cannot resolve: %v", host, err)
+	}
+	for _, ip := range ips {
+		if ip.IP.To4() != nil {
+			return ip.IP.String(), nil
+		}
+	}
+	return ips[0].IP.String(), nil
 }
 
 // onMembershipChange logs ring changes once per change, not per gossip

@@ -28,6 +28,11 @@ type Config struct {
 	// Admin is the HTTP address for /metrics, /healthz, /readyz and pprof.
 	// Empty disables it.
 	Admin string `yaml:"admin"`
+	// Advertise is the host (name or IP) peers and clients should use to
+	// reach this node, when it differs from the listen and gossip hosts
+	// (bound to 0.0.0.0, behind NAT, in a container). Empty: the listen
+	// host, or when that is unspecified a private IP of the machine.
+	Advertise string `yaml:"advertise"`
 	// Join lists gossip addresses of nodes to join at start.
 	Join []string `yaml:"join"`
 	// Cluster is the cluster name every connection's handshake must carry.

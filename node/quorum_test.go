@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +139,13 @@ func TestWritesAreForwardedToAReplica(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, primaries[0], copies[0].Node)
 	require.Contains(t, copies[0].Siblings[0].Actor, primaries[0]+".")
+}
+
+func TestNodesListeningOnAllInterfacesGossipADialableAddress(t *testing.T) {
+	tc := startCluster(t, 2, func(c *Config) { c.Listen = "0.0.0.0:0" })
+	for _, m := range tc.nodes["n1"].members.Members() {
+		require.True(t, strings.HasPrefix(m.Addr, "127.0.0.1:"), "%s gossips %s", m.Name, m.Addr)
+	}
+	_, err := tc.client("n1").Put(t.Context(), "b", []byte("k"), []byte("v"), client.W(2))
+	require.NoError(t, err)
 }

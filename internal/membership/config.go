@@ -30,8 +30,16 @@ type Config struct {
 	BindAddr string
 
 	// DataAddr is this node's data (request) address, carried in the ring
-	// state and in memberlist's node meta.
+	// state and in memberlist's node meta. An unspecified host (0.0.0.0,
+	// ::) is replaced by the address memberlist advertises for gossip, so
+	// peers get an address they can dial.
 	DataAddr string
+
+	// Advertise is the IP address gossiped to peers instead of the bind
+	// address (for a node behind NAT, or bound to 0.0.0.0 with several
+	// interfaces). Empty: memberlist's choice (the bind address, or a
+	// private IP of the machine when bound to 0.0.0.0).
+	Advertise string
 
 	// Join lists gossip addresses of seeds. They are joined on start and
 	// again every RejoinInterval while they are not alive members.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/ring"
+	"github.com/hashicorp/go-sockaddr"
 	"github.com/hashicorp/memberlist"
 	"golang.org/x/time/rate"
 )
@@ -117,8 +118,15 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 	m.persisted = cfg.State
 	m.rebuildRingLocked()
 
+	dataAddr, err := m.dialableDataAddr()
+	if err != nil {
+		m.logOut.close()
+		return nil, err
+	}
+	m.cfg.DataAddr = dataAddr
 	mlc, err := m.memberlistConfig()
 	if err != nil {
+		m.logOut.close()
 		return nil, err
 	}
 	m.queue = &memberlist.TransmitLimitedQueue{NumNodes: m.numNodes, RetransmitMult: mlc.RetransmitMult}
@@ -129,7 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 	m.gossip = m.ml.LocalNode().Address()
 
 	m.mu.Lock()
-	m.self = &Member{Name: cfg.Name, Addr: cfg.DataAddr, Gossip: m.gossip, Status: StatusActive}
+	m.self = &Member{Name: cfg.Name, Addr: m.cfg.DataAddr, Gossip: m.gossip, Status: StatusActive}
 	entry, changed := m.state.assert(*m.self)
 	m.rebuildRingLocked()
 	m.mu.Unlock()
@@ -169,6 +177,7 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	mlc.BindAddr = host
 	mlc.BindPort = port
 	mlc.AdvertisePort = port
+	mlc.AdvertiseAddr = m.cfg.Advertise
 	mlc.Logger = m.logger
 	if m.cfg.Memberlist != nil {
 		m.cfg.Memberlist(mlc)
@@ -182,6 +191,38 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	mlc.Delegate = d
 	mlc.Events = d
 	return mlc, nil
+}
+
+// dialableDataAddr gives the data address a host peers can dial when it is
+// configured unspecified (0.0.0.0, ::, empty): the advertised address, else
+// the gossip bind host, else the private IP memberlist itself would pick.
+// It is settled before memberlist starts, so the node meta never carries an
+// address nobody can reach.
+func (m *Membership) dialableDataAddr() (string, error) {
+	h, port, err := net.SplitHostPort(m.cfg.DataAddr)
+	if err != nil {
+		return "", fmt.Errorf("membership: data address %q: %w", m.cfg.DataAddr, err)
+	}
+	if !unspecified(h) {
+		return m.cfg.DataAddr, nil
+	}
+	host := m.cfg.Advertise
+	if host == "" {
+		if bind, _, err := net.SplitHostPort(m.cfg.BindAddr); err == nil && !unspecified(bind) {
+			host = bind
+		}
+	}
+	if host == "" {
+		if host, err = sockaddr.GetPrivateIP(); err != nil || host == "" {
+			return "", fmt.Errorf("membership: data address %q has no host and no private IP was found (set an advertise address): %v", m.cfg.DataAddr, err)
+		}
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func unspecified(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
 }
 
 // checkOrigin refuses state encoded by another cluster, or for another Q.

@@ -193,3 +193,19 @@ func TestMetaRoundTrip(t *testing.T) {
 	_, ok = decodeMeta([]byte{0xdb, 0xff, 0xff, 0xff, 0xff})
 	require.False(t, ok)
 }
+
+func TestDialableDataAddr(t *testing.T) {
+	for _, c := range []struct{ data, bind, advertise, want string }{
+		{"127.0.0.1:7101", "127.0.0.1:7201", "", "127.0.0.1:7101"},
+		{"0.0.0.0:7101", "127.0.0.1:7201", "", "127.0.0.1:7101"},
+		{"[::]:7101", "10.0.0.5:7201", "", "10.0.0.5:7101"},
+		{":7101", "0.0.0.0:7201", "192.168.1.9", "192.168.1.9:7101"},
+		{"db1.example:7101", "0.0.0.0:7201", "10.1.1.1", "db1.example:7101"},
+	} {
+		m := &Membership{cfg: Config{DataAddr: c.data, BindAddr: c.bind, Advertise: c.advertise}}
+		got, err := m.dialableDataAddr()
+		if err != nil || got != c.want {
+			t.Errorf("data %q bind %q advertise %q: got %q, %v; want %q", c.data, c.bind, c.advertise, got, err, c.want)
+		}
+	}
+}
