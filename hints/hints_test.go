@@ -58,6 +58,19 @@ func TestScripts(t *testing.T) {
 				p.Done(owner, ms(now), !d.HasArg("fail"), ms(retry))
 				st := p.owners[owner]
 				return fmt.Sprintf("%s: not before %dms, failures %d", owner, st.notBefore/1e6, p.Failures(owner))
+			case "wake":
+				var now string
+				d.ScanArgs(t, "now", &now)
+				owners := map[string]Owner{}
+				for _, line := range strings.Fields(d.Input) {
+					name, n, _ := strings.Cut(line, "=")
+					pending, _ := strconv.Atoi(n)
+					owners[name] = Owner{Pending: pending, Alive: true}
+				}
+				if at, ok := p.Wake(ms(now), owners); ok {
+					return fmt.Sprintf("wake at %dms", at/1e6)
+				}
+				return "no wake"
 			case "throttle":
 				var rate, burst, minCredit int64
 				d.ScanArgs(t, "rate", &rate)

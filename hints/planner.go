@@ -125,3 +125,20 @@ func (p *Planner) Delivering(owner string) bool {
 	st := p.owners[owner]
 	return st != nil && st.delivering
 }
+
+// Wake returns when Plan should next be called to start a delivery that
+// is only waiting out a backoff or a receiver's retry-after: the earliest
+// such time among owners that are up with hints pending. ok is false when no
+// owner is waiting on time alone.
+func (p *Planner) Wake(now int64, owners map[string]Owner) (at int64, ok bool) {
+	for name, o := range owners {
+		st := p.owners[name]
+		if st == nil || st.delivering || o.Pending == 0 || !o.Alive || st.notBefore <= now {
+			continue
+		}
+		if !ok || st.notBefore < at {
+			at, ok = st.notBefore, true
+		}
+	}
+	return at, ok
+}

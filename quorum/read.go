@@ -11,7 +11,8 @@ import (
 
 // ReadTracker decides one get from its targets' replies and merges what they
 // hold. The get succeeds once R targets replied, PR of them primaries; a
-// not-found reply counts toward R only when the spec says NotFoundOK. It
+// not-found reply counts toward R only when the spec says NotFoundOK, and a
+// fallback's not-found reply only once no primary is still pending. It
 // fails as soon as the targets still pending cannot bring enough replies, or
 // when the deadline passes first.
 //
@@ -32,6 +33,10 @@ type ReadTracker struct {
 	primaryReplies int
 	found          int
 	primaryFound   int
+	// fallbackEmpty counts not-found replies from fallbacks: a fallback
+	// holds only what was written while it stood in, so its empty answer
+	// says little while a primary may still answer with the key.
+	fallbackEmpty int
 
 	decided bool
 	err     *cairn.QuorumError // nil when decided for success
@@ -67,6 +72,8 @@ func (t *ReadTracker) Reply(node string, obj dvv.Object, found bool) {
 		}
 		t.copies[i] = obj
 		t.merged = dvv.Sync(t.merged, obj)
+	} else if !primary {
+		t.fallbackEmpty++
 	}
 	t.decide(false)
 }
@@ -182,6 +189,12 @@ func (t *ReadTracker) decide(timedOut bool) {
 		t.decided = true
 		t.err = t.quorumError(*failed, timedOut)
 		return
+	}
+	if ok && t.fallbackEmpty > 0 && t.tally.pendingPrimaries > 0 {
+		// Do not let fallbacks' empty answers make up R while a primary,
+		// which may hold the key, has yet to answer; the deadline (or the
+		// primary's failure) ends the wait.
+		ok = t.replies-t.fallbackEmpty >= t.spec.R && t.primaryReplies >= t.spec.PR
 	}
 	if !t.spec.NotFoundOK {
 		enoughFound := t.found >= t.spec.R && t.primaryFound >= t.spec.PR

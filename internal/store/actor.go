@@ -27,9 +27,11 @@ func (s *Store) startIncarnation() error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	if s.uncleanStart {
-		start := []byte{prefixIncarnation, incarnationActor}
-		if err := b.DeleteRange(start, upperBound(start), nil); err != nil {
-			return fmt.Errorf("store: retire actors: %w", err)
+		for _, kind := range []byte{incarnationActor, incarnationHintActor} {
+			start := []byte{prefixIncarnation, kind}
+			if err := b.DeleteRange(start, upperBound(start), nil); err != nil {
+				return fmt.Errorf("store: retire actors: %w", err)
+			}
 		}
 	}
 	if err := b.Set(runningKey, nil, nil); err != nil {
@@ -127,5 +129,8 @@ func (s *Store) DropPartition(p uint32) error {
 		return fmt.Errorf("store: drop partition %d: %w", p, err)
 	}
 	s.actors.Delete(p)
+	if h := s.opts.OnPartitionDrop; h != nil {
+		h(p)
+	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 // and kills it with SIGKILL mid-write.
 const (
 	crashDirEnv   = "CAIRN_STORE_CRASH_DIR"
+	crashModeEnv  = "CAIRN_STORE_CRASH_MODE"
 	crashWriters  = 4
 	crashAcksWant = 400
 	// crashPartitions are the partitions the child writes to; their actors
@@ -31,13 +32,22 @@ const (
 // that every write the child acknowledged (printed after Modify returned) is
 // there, and that the actors it minted with are retired. The assertion holds
 // wherever the kill lands.
+//
+// Mode "synced" acknowledges each synced Modify; mode "batch" acknowledges
+// a few unsynced writes after one SyncWAL, as hinted handoff does.
 func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a child process")
 	}
+	for _, mode := range []string{"synced", "batch"} {
+		t.Run(mode, func(t *testing.T) { testCrash(t, mode) })
+	}
+}
+
+func testCrash(t *testing.T, mode string) {
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashModeEnv+"="+mode)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -138,25 +148,40 @@ func TestCrashHelperProcess(t *testing.T) {
 		}
 		say("actor %d %s", p, a)
 	}
+	batch := os.Getenv(crashModeEnv) == "batch"
 	var wg sync.WaitGroup
 	for w := range crashWriters {
 		wg.Go(func() {
+			var unacked []string
 			// Bounded so an orphaned child cannot run forever; the parent
 			// kills it long before.
 			for i := range 1_000_000 {
 				key := fmt.Sprintf("w%d-%d", w, i)
 				p, _ := crashKey(key)
 				actor, err := s.Actor(p)
-				if err == nil {
-					_, err = s.Modify(p, "crash", []byte(key), true, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-						return cur.Update(cur.VV, actor, []byte(key), false, int64(i)), true, nil
-					})
+				fn := func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
+					return cur.Update(cur.VV, actor, []byte(key), false, int64(i)), true, nil
+				}
+				if err == nil && batch {
+					_, err = s.ModifyUnsynced(p, "crash", []byte(key), fn)
+				} else if err == nil {
+					_, err = s.Modify(p, "crash", []byte(key), true, fn)
+				}
+				unacked = append(unacked, key)
+				if err == nil && batch && len(unacked) < 5 {
+					continue
+				}
+				if err == nil && batch {
+					err = s.SyncWAL()
 				}
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "modify:", err)
 					os.Exit(2)
 				}
-				say("ack %s", key)
+				for _, k := range unacked {
+					say("ack %s", k)
+				}
+				unacked = unacked[:0]
 			}
 		})
 	}

@@ -1,8 +1,10 @@
 // Package store is a cairn node's local storage: one pebble database holding
 // the objects of every partition the node replicates, the actor ids that
-// mint their dots, node metadata, and (reserved) hints and anti-entropy
-// state. It serialises the read-modify-write of each key, iterates a
-// partition from a consistent view, and drops a partition after handoff.
+// mint their dots, node metadata, the hints it keeps for unreachable owners,
+// and anti-entropy records (saved Merkle trees). It serialises the
+// read-modify-write of each key, iterates a partition from a consistent
+// view, tells a hook about every object write (for anti-entropy), and drops
+// a partition after handoff.
 //
 // # Key layout
 //
@@ -17,10 +19,13 @@
 //	| 'm' | name                                                   metadata value
 //	+-----+-----+----------------+
 //	| 'i' | 'a' | partition (4B) |                                 actor id (UTF-8)
+//	| 'i' | 'h' | partition (4B) |                                 hint actor id (UTF-8)
 //	| 'i' | 'r' |                                                  running marker
-//	+-----+-----+----------------+
-//	| 'h' | ...                                                    reserved: hints
-//	| 'a' | ...                                                    reserved: anti-entropy
+//	+-----+-----+---------------------+-------+----------------+------------------+--------+-----+
+//	| 'h' | 'r' | uvarint(len(owner)) | owner | partition (4B) | uvarint(len(b))  | bucket | key |  hint record
+//	| 'h' | 'c' | owner                                                                         delivery cursor
+//	+-----+-----+
+//	| 'a' | key (opaque to the store)                              anti-entropy record (saved Merkle trees)
 //	+-----+
 //
 // Partition p's objects lie in ['o'|p, 'o'|p+1) (['o'|0xffffffff, 'p') for
@@ -38,6 +43,17 @@
 // in actor order (dvv.VV's EncodeMsgpack) without zero counters, so equal
 // objects encode to equal bytes. An unknown version byte is an error naming
 // it.
+//
+// # Hints
+//
+// A hint record is a version byte, then msgpack {"o": object, "d":
+// delivered, "s": pending since}. One owner's hints are one contiguous range
+// in (partition, bucket, key) order: its delivery queue, read from the
+// cursor onwards. A key written many times while its owner is away stays one
+// hint, merged by dvv.Sync. Delivered hints are kept until their partition's
+// episode closes (no hint of the partition pending for any owner), then
+// deleted together with the partition's hint actor, so that actor never
+// mints for a key without holding its earlier dots (see hints.go).
 //
 // # Durability
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 
+	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -38,6 +39,23 @@ type Options struct {
 	// go on, for example when the WAL cannot be written); with a nil Logger
 	// the store panics there.
 	Logger pebble.Logger
+
+	// OnObjectWrite, if set, is called after every object write succeeded
+	// (Modify, ModifyUnsynced), still under the key's lock, with the object
+	// the write replaced (hadOld false, old empty, when there was none) and
+	// the new one: the writes of one key reach it in the order they were
+	// made. It must be quick and must not call the Store. Anti-entropy keeps
+	// its Merkle trees current through it (see aae.go).
+	OnObjectWrite func(p uint32, bucket string, key []byte, old dvv.Object, hadOld bool, new dvv.Object)
+	// OnPartitionDrop, if set, is called after DropPartition deleted every
+	// object of p, under the same lock as the drop.
+	OnPartitionDrop func(p uint32)
+	// SaveOnClose, if set, is called by Close once every call in flight
+	// has returned, so no object write can follow it; the records it
+	// returns are stored in the anti-entropy keyspace in the synced batch
+	// that marks the shutdown clean. An error is returned by Close and
+	// nothing is saved.
+	SaveOnClose func() ([]AAERecord, error)
 }
 
 // Defaults for the zero values of Options.

@@ -38,6 +38,7 @@ type Store struct {
 
 	uncleanStart bool
 	counters     counters
+	hints        hintState
 }
 
 // stripe is one per-key lock, padded to a cache line so that goroutines
@@ -79,6 +80,9 @@ func Open(o Options) (*Store, error) {
 	if err := s.startIncarnation(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
+	if err := s.loadHints(); err != nil {
+		return nil, errors.Join(fmt.Errorf("store: load hints: %w", err), db.Close())
+	}
 	return s, nil
 }
 
@@ -112,7 +116,7 @@ func (s *Store) Close() error {
 		}
 		// Deleting the marker with a synced write also syncs every write
 		// before it: the next Open knows nothing acknowledged was lost.
-		err := s.db.Delete(runningKey, pebble.Sync)
+		err := s.closeBatch()
 		s.closeErr = errors.Join(err, s.db.Close())
 	})
 	return s.closeErr
@@ -163,6 +167,14 @@ func (s *Store) getObject(k []byte) (dvv.Object, bool, error) {
 // pebble's commit pipeline syncs the WAL once for every write queued behind
 // the one in progress.
 func (s *Store) Modify(p uint32, bucket string, key []byte, sync bool, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, error) {
+	wo := pebble.NoSync
+	if sync || !s.opts.NoSyncWrites {
+		wo = pebble.Sync
+	}
+	return s.modify(p, bucket, key, wo, fn)
+}
+
+func (s *Store) modify(p uint32, bucket string, key []byte, wo *pebble.WriteOptions, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, error) {
 	k, err := objectKey(p, bucket, key)
 	if err != nil {
 		return dvv.Object{}, err
@@ -190,21 +202,19 @@ func (s *Store) Modify(p uint32, bucket string, key []byte, sync bool, fn func(c
 	if err != nil {
 		return dvv.Object{}, err
 	}
-	durable := sync || !s.opts.NoSyncWrites
-	wo := pebble.NoSync
-	if durable {
-		wo = pebble.Sync
-	}
 	if err := s.db.Set(k, rec, wo); err != nil {
 		return dvv.Object{}, fmt.Errorf("store: write %x: %w", k, err)
 	}
 	s.counters.writes.Add(1)
-	if durable {
+	if wo == pebble.Sync {
 		s.counters.syncedWrites.Add(1)
+	}
+	if h := s.opts.OnObjectWrite; h != nil {
+		h(p, bucket, key, cur, found, next)
 	}
 	return next, nil
 }
 
-func (s *Store) stripeOf(k []byte) *sync.Mutex {
-	return &s.stripes[xxhash.Sum64(k)&uint64(len(s.stripes)-1)].Mutex
-}
+func (s *Store) stripeOf(k []byte) *sync.Mutex { return &s.stripes[s.stripeIndex(k)].Mutex }
+
+func (s *Store) stripeIndex(k []byte) int { return int(xxhash.Sum64(k) & uint64(len(s.stripes)-1)) }

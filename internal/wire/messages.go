@@ -39,6 +39,12 @@ type GetResp struct {
 	Context  []byte    `msgpack:"context"`
 	// Replicas names the nodes whose answers were merged.
 	Replicas []string `msgpack:"replicas"`
+	// Fallbacks names the nodes of Replicas that answered as fallbacks,
+	// standing in for an unreachable primary.
+	Fallbacks []string `msgpack:"fallbacks,omitempty"`
+	// RingVersion is the answering node's ring version, so a client that
+	// routes by its own copy of the ring learns that the copy is stale.
+	RingVersion uint64 `msgpack:"ring_version,omitempty"`
 }
 
 // PutReq writes a value. Context is the opaque context of an earlier get
@@ -56,7 +62,8 @@ type PutReq struct {
 
 // PutResp answers a put with the context of the object after the write.
 type PutResp struct {
-	Context []byte `msgpack:"context"`
+	Context     []byte `msgpack:"context"`
+	RingVersion uint64 `msgpack:"ring_version,omitempty"` // as in GetResp
 }
 
 // DeleteReq writes a tombstone that replaces what Context covers.
@@ -70,14 +77,21 @@ type DeleteReq struct {
 
 // DeleteResp answers a delete with the context after it.
 type DeleteResp struct {
-	Context []byte `msgpack:"context"`
+	Context     []byte `msgpack:"context"`
+	RingVersion uint64 `msgpack:"ring_version,omitempty"` // as in GetResp
 }
 
 // ReplicaGetReq asks a peer for its own copy of a key (node to node only).
+// For names the primary the peer stands in for, when it is a fallback: its
+// copy is then the hint it holds for that primary (merged with any data of
+// its own). AllHints merges every hint the peer holds for the key, whoever
+// it is for (debug replicas).
 type ReplicaGetReq struct {
 	Partition uint32 `msgpack:"partition"`
 	Bucket    string `msgpack:"bucket"`
 	Key       []byte `msgpack:"key"`
+	For       string `msgpack:"for,omitempty"`
+	AllHints  bool   `msgpack:"all_hints,omitempty"`
 }
 
 // ReplicaGetResp is a peer's copy, unmerged.
@@ -162,4 +176,76 @@ type ReplicaCopy struct {
 type DebugReplicasResp struct {
 	Partition uint32        `msgpack:"partition"`
 	Replicas  []ReplicaCopy `msgpack:"replicas"`
+}
+
+// RingStateResp is everything a client needs to place keys itself: Q, the
+// configured replication factor, the ring version, and every member (removed
+// ones included) with its data address, status and liveness as the answering
+// node sees them. A client rebuilds the ring from the active members and
+// checks that its version matches Version before routing by it.
+type RingStateResp struct {
+	Node       string       `msgpack:"node"`
+	Partitions int          `msgpack:"partitions"`
+	N          int          `msgpack:"n"`
+	Version    uint64       `msgpack:"version"`
+	Members    []MemberInfo `msgpack:"members"`
+	// The node's limits and default deadline, so a client can refuse a
+	// request the node would refuse, and send its own shorter deadline.
+	MaxKeySize       int    `msgpack:"max_key_size"`
+	MaxValueSize     int    `msgpack:"max_value_size"`
+	RequestTimeoutMs uint32 `msgpack:"request_timeout_ms"`
+}
+
+// RemoveMemberReq takes a member out of the ring for good. A member the
+// answering node sees alive is refused unless Force is set: removing a live
+// node drops its replicas without handing them off.
+type RemoveMemberReq struct {
+	Name  string `msgpack:"name"`
+	Force bool   `msgpack:"force,omitempty"`
+}
+
+// RemoveMemberResp answers a removal with the ring version after it.
+type RemoveMemberResp struct {
+	RingVersion uint64 `msgpack:"ring_version"`
+}
+
+// HandoffItem is one hinted object handed to its owner.
+type HandoffItem struct {
+	Partition uint32     `msgpack:"partition"`
+	Bucket    string     `msgpack:"bucket"`
+	Key       []byte     `msgpack:"key"`
+	Object    dvv.Object `msgpack:"object"`
+}
+
+// HandoffReq hands a batch of hints to the node they were kept for (node to
+// node only). The owner syncs each object into its copy, never overwriting.
+type HandoffReq struct {
+	Items []HandoffItem `msgpack:"items"`
+}
+
+// HandoffResp answers a batch. Accepted is false when the owner is pacing
+// its catch-up: nothing was applied and the sender waits RetryAfterMs.
+// CreditBytes is how large the owner invites the next batch to be.
+type HandoffResp struct {
+	Accepted     bool   `msgpack:"accepted"`
+	Applied      int    `msgpack:"applied"`
+	RetryAfterMs uint32 `msgpack:"retry_after_ms"`
+	CreditBytes  int64  `msgpack:"credit_bytes"`
+}
+
+// HintOwner is one owner's queue on the asked node.
+type HintOwner struct {
+	Owner      string `msgpack:"owner"`
+	Pending    int    `msgpack:"pending"`
+	Delivered  int    `msgpack:"delivered"`
+	Bytes      int64  `msgpack:"bytes"`
+	BacklogMs  int64  `msgpack:"backlog_ms"`
+	Delivering bool   `msgpack:"delivering"`
+	Failures   int    `msgpack:"failures"`
+}
+
+// HintsResp lists the hints the asked node keeps, per owner.
+type HintsResp struct {
+	Node   string      `msgpack:"node"`
+	Owners []HintOwner `msgpack:"owners"`
 }

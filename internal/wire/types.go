@@ -34,6 +34,28 @@ const (
 	TypeStatusResp        Type = 36
 	TypeDebugReplicas     Type = 37
 	TypeDebugReplicasResp Type = 38
+
+	// Client routing and operator membership changes.
+	TypeRingState        Type = 41
+	TypeRingStateResp    Type = 42
+	TypeRemoveMember     Type = 43
+	TypeRemoveMemberResp Type = 44
+
+	// Hinted handoff.
+	TypeHandoff     Type = 51
+	TypeHandoffResp Type = 52
+	TypeHints       Type = 53
+	TypeHintsResp   Type = 54
+
+	// Anti-entropy (aae.go).
+	TypeAAEQuery      Type = 61
+	TypeAAEAnswer     Type = 62
+	TypeAAEFetch      Type = 63
+	TypeAAEFetchResp  Type = 64
+	TypeAAEPush       Type = 65
+	TypeAAEPushResp   Type = 66
+	TypeAAEStatus     Type = 67
+	TypeAAEStatusResp Type = 68
 )
 
 var typeNames = map[Type]string{
@@ -45,6 +67,11 @@ var typeNames = map[Type]string{
 	TypeMembers: "members", TypeMembersResp: "members_resp", TypeRing: "ring", TypeRingResp: "ring_resp",
 	TypeStatus: "status", TypeStatusResp: "status_resp",
 	TypeDebugReplicas: "debug_replicas", TypeDebugReplicasResp: "debug_replicas_resp",
+	TypeRingState: "ring_state", TypeRingStateResp: "ring_state_resp",
+	TypeRemoveMember: "remove_member", TypeRemoveMemberResp: "remove_member_resp",
+	TypeHandoff: "handoff", TypeHandoffResp: "handoff_resp", TypeHints: "hints", TypeHintsResp: "hints_resp",
+	TypeAAEQuery: "aae_query", TypeAAEAnswer: "aae_answer", TypeAAEFetch: "aae_fetch", TypeAAEFetchResp: "aae_fetch_resp",
+	TypeAAEPush: "aae_push", TypeAAEPushResp: "aae_push_resp", TypeAAEStatus: "aae_status", TypeAAEStatusResp: "aae_status_resp",
 }
 
 // String names the type for logs and metric labels. Every unknown type is

@@ -46,6 +46,17 @@ func messages() map[Type]any {
 		TypeStatusResp:        &StatusResp{Node: "n1", Addr: "a", Cluster: "c", UptimeMs: 5, RingVersion: 1, Partitions: 8, N: 1, Members: 1, Alive: 1, DiskBytes: 9},
 		TypeDebugReplicas:     &DebugReplicasReq{Bucket: "b", Key: []byte("k"), TimeoutMs: 100},
 		TypeDebugReplicasResp: &DebugReplicasResp{Partition: 3, Replicas: []ReplicaCopy{{Node: "n1", Primary: true, Found: true, Object: obj}, {Node: "n2", Err: "timeout"}}},
+		TypeAAEQuery:          &AAEQueryReq{Partition: 5, Kind: 3, Branches: []int{0, 7}, Segments: []int{1}, End: true},
+		TypeAAEAnswer:         &AAEAnswerResp{Segments: 1024, Branches: 32, Root: 1 << 63, Keys: 9, Hashes: []uint64{1, 2}, KeyList: []AAEKey{{Bucket: "b", Key: []byte("k"), Version: 1<<64 - 1}}},
+		TypeAAEFetch:          &AAEFetchReq{Partition: 5, Keys: []AAEKeyRef{{Bucket: "b", Key: []byte("k")}}},
+		TypeAAEFetchResp:      &AAEFetchResp{Objects: []AAEObject{{Bucket: "b", Key: []byte("k"), Object: obj}}, Answered: 2},
+		TypeAAEPush:           &AAEPushReq{Partition: 5, Objects: []AAEObject{{Bucket: "b", Key: []byte("k"), Object: obj}}},
+		TypeAAEPushResp:       &AAEPushResp{Applied: 1},
+		TypeAAEStatus:         &AAEStatusReq{Trees: true, TreesFrom: 3},
+		TypeAAEStatusResp: &AAEStatusResp{Node: "n1", Enabled: true, Partitions: 3, InSync: 2, NeverExchanged: 1, Trees: 4, NotReady: 1,
+			OldestExchangeMs: -1, Running: 1, Exchanges: 7, Failures: 1, KeysFetched: 2, KeysPushed: 3, BytesSent: 10, BytesReceived: 11, Rebuilds: 1,
+			TreeList:  []AAETreeInfo{{Partition: 3, Root: 5, Keys: 2, Ready: true, Replicated: true, LastExchangeMs: 12, InSync: true}},
+			TreesNext: 4, TreesMore: true},
 	}
 }
 
@@ -104,8 +115,30 @@ func newOf(msg any) any {
 		return &StatusResp{}
 	case *DebugReplicasReq:
 		return &DebugReplicasReq{}
+	case *HandoffReq:
+		return &HandoffReq{}
+	case *HandoffResp:
+		return &HandoffResp{}
+	case *HintsResp:
+		return &HintsResp{}
 	case *DebugReplicasResp:
 		return &DebugReplicasResp{}
+	case *AAEQueryReq:
+		return &AAEQueryReq{}
+	case *AAEAnswerResp:
+		return &AAEAnswerResp{}
+	case *AAEFetchReq:
+		return &AAEFetchReq{}
+	case *AAEFetchResp:
+		return &AAEFetchResp{}
+	case *AAEPushReq:
+		return &AAEPushReq{}
+	case *AAEPushResp:
+		return &AAEPushResp{}
+	case *AAEStatusReq:
+		return &AAEStatusReq{}
+	case *AAEStatusResp:
+		return &AAEStatusResp{}
 	}
 	panic(fmt.Sprintf("no constructor for %T", msg))
 }
