@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 10s
 TESTFLAGS ?=
 
-.PHONY: build test run lint bench fuzz clean
+.PHONY: build test run lint bench fuzz clean docker
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cairn
@@ -31,6 +31,14 @@ bench:
 # Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=1m for a longer pass).
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
+
+# The FROM-scratch image (Dockerfile): a static binary built here, since no
+# base image can be pulled; then `docker compose up -d` for a 5-node cluster.
+IMAGE       ?= cairn:latest
+DOCKER_ARCH ?= $(shell $(GO) env GOARCH)
+docker:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(DOCKER_ARCH) $(GO) build -trimpath -ldflags='-s -w' -o bin/cairn-linux-$(DOCKER_ARCH) ./cmd/cairn
+	docker build --build-arg TARGETARCH=$(DOCKER_ARCH) -t $(IMAGE) .
 
 clean:
 	rm -rf bin data
