@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/wire"
 )
@@ -114,4 +115,26 @@ func (c *Client) DebugReplicas(ctx context.Context, bucket string, key []byte) (
 
 func siblingOf(s dvv.Sibling) ReplicaSibling {
 	return ReplicaSibling{Actor: s.Dot.Actor, Counter: s.Dot.Counter, Value: s.Value, Tombstone: s.Tombstone, WrittenAt: s.WrittenAt}
+}
+
+// RemoveMember takes a member out of the ring for good, through whichever
+// node answers: its partitions move to the other members, and the name
+// never owns partitions again (a node returning to service needs a new
+// name). A member the answering node sees alive is refused unless force is
+// set, because its replicas would drop out of the ring without being
+// handed off. It returns the ring version after the removal, by which the
+// client routes once it returns.
+func (c *Client) RemoveMember(ctx context.Context, name string, force bool) (uint64, error) {
+	if name == "" {
+		return 0, cairn.InvalidArgument("remove: a member name is required")
+	}
+	var resp wire.RemoveMemberResp
+	addr, err := c.callAt(ctx, wire.TypeRemoveMember, wire.RemoveMemberReq{Name: name, Force: force}, &resp)
+	if err != nil {
+		return 0, err
+	}
+	// The node that removed it is the one that certainly knows: ask it
+	// now, so the client routes by the new ring when this returns.
+	c.refreshRing(addr)
+	return resp.RingVersion, nil
 }

@@ -25,22 +25,69 @@ func ParseQuorum(s string) (Quorum, error) {
 	return Quorum(q), err
 }
 
-// Option sets one per-call argument.
+// Option sets one per-call argument. Options a call does not use are
+// ignored (W on a Get, R on a Put), so one option list can serve the read
+// and the write of a read-modify-write.
 type Option func(*callOptions) error
 
 type callOptions struct {
-	wire   wire.Options
-	causal []byte
+	wire     wire.Options
+	causal   []byte
+	hasCtx   bool
+	resolver Resolver
 }
 
-func buildOptions(opts []Option) (callOptions, error) {
-	o := callOptions{wire: wire.DefaultOptions()}
+func (c *Client) buildOptions(opts []Option) (callOptions, error) {
+	o := callOptions{wire: wire.DefaultOptions(), resolver: c.cfg.Resolver}
 	for _, opt := range opts {
+		if opt == nil {
+			return callOptions{}, cairn.InvalidArgument("nil option")
+		}
 		if err := opt(&o); err != nil {
 			return callOptions{}, err
 		}
 	}
 	return o, nil
+}
+
+// validate refuses, before anything is sent, a request every node would
+// refuse: a bad bucket or key, a value over the node's limit, a context no
+// node can read, or a quorum above the cluster's replication factor. The
+// node checks again; this only saves the round trip and names the field.
+func (o *callOptions) validate(t *topology, op op, bucket string, key, value []byte) error {
+	if err := wire.ValidateKey(bucket, key, t.maxKey); err != nil {
+		return err
+	}
+	if op == opPut {
+		if err := wire.ValidateValue(value, t.maxValue); err != nil {
+			return err
+		}
+	}
+	if op != opGet {
+		if _, err := wire.DecodeContext(o.causal); err != nil {
+			return err
+		}
+	}
+	n := t.n
+	if n <= 0 {
+		n = anyNodeMaxN
+	}
+	fields := []struct {
+		name string
+		q    wire.Quorum
+	}{{"r", o.wire.R}, {"pr", o.wire.PR}}
+	if op != opGet {
+		fields = []struct {
+			name string
+			q    wire.Quorum
+		}{{"w", o.wire.W}, {"pw", o.wire.PW}, {"dw", o.wire.DW}}
+	}
+	for _, f := range fields {
+		if f.q >= 0 && int(f.q) > n {
+			return cairn.InvalidArgument("%s %d exceeds n %d", f.name, f.q, n)
+		}
+	}
+	return nil
 }
 
 func quorumOption(name string, dst func(*wire.Options) *wire.Quorum, q Quorum, least int32) Option {
@@ -106,11 +153,34 @@ func NoSloppy() Option {
 	}
 }
 
+// NotFoundOK says whether a replica's "not found" counts toward R (true,
+// the default, like Riak's notfound_ok). With false, a get waits for R
+// replicas that hold the key, so a replica that lost its copy cannot make
+// a found key read as missing; it answers not found only when every target
+// answered and none holds it.
+func NotFoundOK(ok bool) Option {
+	return func(o *callOptions) error {
+		o.wire.NotFoundStrict = !ok
+		return nil
+	}
+}
+
 // Causal passes the context of an earlier Get to a Put or Delete, so the
-// write replaces the siblings that Get returned.
+// write replaces the siblings that Get returned. The client checks that it
+// is a context before sending it.
 func Causal(c Context) Option {
 	return func(o *callOptions) error {
 		o.causal = c
+		o.hasCtx = true
+		return nil
+	}
+}
+
+// WithResolver merges siblings for this call (Get, Update) instead of the
+// Config's Resolver; nil turns resolving off for the call.
+func WithResolver(r Resolver) Option {
+	return func(o *callOptions) error {
+		o.resolver = r
 		return nil
 	}
 }

@@ -120,11 +120,13 @@ func TestPausedNodeTimesOutThenRecovers(t *testing.T) {
 	_, errOut, err := c.cli("get", "--addr", n1.addr, "--r", "all", "--timeout", "1s", "b", key)
 	require.Error(t, err)
 	require.Contains(t, string(errOut), "quorum not met")
-	require.Contains(t, string(errOut), "n3: timeout")
+	// Timed out on an open connection, or on a new one's handshake once
+	// the old one was dropped: either way, named.
+	require.Regexp(t, `n3: (timeout|unreachable)`, string(errOut))
 	t.Logf("R=all with n3 paused answered in %v (deadline 1s)", time.Since(start))
 	_, errOut, err = c.cli("put", "--addr", n1.addr, "--w", "all", "--timeout", "1s", "b", key, "w")
 	require.Error(t, err)
-	require.Contains(t, string(errOut), "n3: timeout")
+	require.Regexp(t, `n3: (timeout|unreachable)`, string(errOut))
 	// Requests that do not need it still succeed.
 	c.mustCLI("put", "--addr", n1.addr, "--w", "2", "--timeout", "5s", "b", key, "x")
 

@@ -2,10 +2,14 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"slices"
 
+	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/quorum"
+	"go.uber.org/zap"
 )
 
 func (n *Node) serveMembers() wire.MembersResp {
@@ -62,7 +66,8 @@ func (n *Node) serveDebugReplicas(ctx context.Context, req wire.DebugReplicasReq
 	}
 	resp := wire.DebugReplicasResp{Partition: p}
 	for res := range n.fanOut(ctx, targets, func(ctx context.Context, t quorum.Target) replicaResult {
-		obj, found, err := n.replicaGet(ctx, t.Node, p, req.Bucket, req.Key)
+		// A fallback's copy is whatever hints it keeps for the key.
+		obj, found, err := n.replicaGetReq(ctx, t.Node, wire.ReplicaGetReq{Partition: p, Bucket: req.Bucket, Key: req.Key, AllHints: !t.Primary})
 		return replicaResult{node: t.Node, obj: obj, found: found, err: err}
 	}) {
 		c := wire.ReplicaCopy{Node: res.node, Primary: slices.Contains(primaries, res.node), Found: res.found}
@@ -80,4 +85,44 @@ func (n *Node) serveDebugReplicas(ctx context.Context, req wire.DebugReplicasReq
 			slices.Index(append(slices.Clone(primaries), fallbacks...), b.Node)
 	})
 	return resp, nil
+}
+
+// serveRingState gives a client what it needs to route each request straight
+// to a replica of its key: the ring's inputs, the members' data addresses and
+// this node's view of their liveness.
+func (n *Node) serveRingState() wire.RingStateResp {
+	r := n.ring()
+	resp := wire.RingStateResp{
+		Node: n.cfg.Name, Partitions: r.Partitions(), N: n.cfg.N, Version: r.Version(),
+		MaxKeySize: n.cfg.MaxKeySize, MaxValueSize: n.cfg.MaxValueSize,
+		RequestTimeoutMs: uint32(min(n.cfg.RequestTimeout.Milliseconds(), math.MaxUint32)),
+	}
+	for _, m := range n.members.Members() {
+		resp.Members = append(resp.Members, wire.MemberInfo{
+			Name: m.Name, Addr: m.Addr, Gossip: m.Gossip, Status: string(m.Status),
+			Version: m.Version, Alive: n.up(m.Name),
+		})
+	}
+	return resp
+}
+
+// serveRemoveMember is the operator's removal of a member. A member this
+// node sees alive is refused without Force: its replicas would vanish from
+// the ring with nothing handed off.
+func (n *Node) serveRemoveMember(req wire.RemoveMemberReq) (wire.RemoveMemberResp, error) {
+	if req.Name == "" {
+		return wire.RemoveMemberResp{}, cairn.InvalidArgument("remove: a member name is required")
+	}
+	if _, ok := n.members.Addr(req.Name); !ok {
+		return wire.RemoveMemberResp{}, fmt.Errorf("remove %.64q: no such member: %w", req.Name, cairn.ErrNotFound)
+	}
+	if !req.Force && n.members.Alive(req.Name) {
+		return wire.RemoveMemberResp{}, cairn.InvalidArgument(
+			"remove %s: the member is alive (as %s sees it); stop it first, or force the removal knowing its replicas are dropped without handoff", req.Name, n.cfg.Name)
+	}
+	if err := n.members.Remove(req.Name); err != nil {
+		return wire.RemoveMemberResp{}, err
+	}
+	n.log.Info("member removed by an operator", zap.String("member", req.Name), zap.Bool("force", req.Force))
+	return wire.RemoveMemberResp{RingVersion: n.ring().Version()}, nil
 }

@@ -94,6 +94,12 @@ func (n *Node) onMembershipChange() {
 		n.log.Info("ring changed", zap.Strings("members", r.Members()), zap.Uint64("version", r.Version()))
 	}
 	n.metrics.membersAlive.Set(float64(n.aliveCount()))
+	// A node may have come back: deliver what is kept for it now rather
+	// than at the next interval.
+	n.handoff.poke()
+	if n.aae != nil {
+		n.aae.membershipChanged() // and exchange with a node that came back first
+	}
 }
 
 func (n *Node) aliveCount() int {

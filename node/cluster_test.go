@@ -141,10 +141,11 @@ func (tc *testCluster) waitDead(name string) {
 	}, 20*time.Second, 20*time.Millisecond, "%s still seen alive", name)
 }
 
-// client returns a client whose only seed is the named node.
+// client returns a client that talks to the named node only: these tests
+// choose the coordinator.
 func (tc *testCluster) client(name string) *client.Client {
 	tc.t.Helper()
-	c, err := client.New(tc.t.Context(), client.Config{Seeds: []string{tc.nodes[name].Addr()}})
+	c, err := client.New(tc.t.Context(), client.Config{Seeds: []string{tc.nodes[name].Addr()}, Routing: client.SeedsOnly})
 	require.NoError(tc.t, err)
 	tc.t.Cleanup(func() { _ = c.Close() })
 	return c

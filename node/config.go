@@ -78,11 +78,29 @@ type Config struct {
 	// memberlist's dead-node timeout.
 	RejoinInterval time.Duration `yaml:"rejoin_interval"`
 
+	// Handoff paces hinted handoff.
+	Handoff HandoffConfig `yaml:"handoff"`
+	// HintedHandoff delivers the hints this node keeps to their owners when
+	// they are back. Default true. Off, fallbacks still store hints but
+	// never hand them back: for tests of anti-entropy, or an operator
+	// holding catch-up traffic back for a while.
+	HintedHandoff bool `yaml:"hinted_handoff"`
+	// ReadRepair sends the merge of a get to every replica whose copy was
+	// missing or behind. Default true; off, only hinted handoff and
+	// anti-entropy repair replicas.
+	ReadRepair bool `yaml:"read_repair"`
+	// AAE configures active anti-entropy (Merkle-tree exchanges).
+	AAE AAEConfig `yaml:"aae"`
+
 	// Logger receives the node's logs; nil means no logs.
 	Logger *zap.Logger `yaml:"-"`
 
 	// tuneMemberlist lets in-process tests shorten gossip timings.
 	tuneMemberlist func(*memberlist.Config)
+	// refusePeer lets in-process tests cut the data plane between nodes: a
+	// request from a peer it names is refused as unavailable, as if the
+	// network had dropped it.
+	refusePeer func(peer string) bool
 }
 
 // DefaultConfig returns the configuration of a node that serves on the
@@ -106,6 +124,10 @@ func DefaultConfig() Config {
 		MaxValueSize:      8 << 20,
 		SiblingLimit:      100,
 		GossipProfile:     "lan",
+		Handoff:           DefaultHandoffConfig(),
+		HintedHandoff:     true,
+		ReadRepair:        true,
+		AAE:               DefaultAAEConfig(),
 		RejoinInterval:    10 * time.Second,
 		MaxConns:          t.MaxConns,
 		IdleTimeout:       t.IdleTimeout,
@@ -175,6 +197,8 @@ func (c Config) Validate() error {
 	if c.RejoinInterval <= 0 {
 		bad("rejoin_interval %v: must be positive", c.RejoinInterval)
 	}
+	errs = append(errs, c.Handoff.validate()...)
+	errs = append(errs, c.AAE.validate()...)
 	if c.MaxConns < 1 {
 		bad("max_conns %d: must be at least 1", c.MaxConns)
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/wire"
@@ -28,9 +29,12 @@ func (n *Node) get(ctx context.Context, req wire.GetReq) (wire.GetResp, error) {
 	p := r.KeyPartition(req.Bucket, req.Key)
 	primaries, fallbacks := r.Preference(p, spec.N)
 	targets := quorum.Targets(primaries, fallbacks, n.up, !req.Opts.NoSloppy)
+	if !holds(targets, n.cfg.Name) {
+		n.metrics.remoteGets.Inc()
+	}
 	tracker := quorum.NewReadTracker(targets, spec)
 	results := n.fanOut(ctx, targets, func(ctx context.Context, t quorum.Target) replicaResult {
-		obj, found, err := n.replicaGet(ctx, t.Node, p, req.Bucket, req.Key)
+		obj, found, err := n.replicaGet(ctx, t, p, req.Bucket, req.Key)
 		return replicaResult{node: t.Node, obj: obj, found: found, err: err}
 	})
 	feed := func(res replicaResult) {
@@ -64,7 +68,13 @@ func (n *Node) get(ctx context.Context, req wire.GetReq) (wire.GetResp, error) {
 		}
 		n.readRepair(p, req.Bucket, req.Key, tracker)
 	})
-	return getResponse(obj, replicas), nil
+	resp := getResponse(obj, replicas)
+	for _, t := range targets {
+		if !t.Primary && slices.Contains(replicas, t.Node) {
+			resp.Fallbacks = append(resp.Fallbacks, t.Node)
+		}
+	}
+	return resp, nil
 }
 
 // readRepair sends the merge of every answer to each target whose copy was
@@ -72,7 +82,7 @@ func (n *Node) get(ctx context.Context, req wire.GetReq) (wire.GetResp, error) {
 // write that raced with it.
 func (n *Node) readRepair(p uint32, bucket string, key []byte, tracker *quorum.ReadTracker) {
 	repairs := tracker.Repairs()
-	if len(repairs) == 0 {
+	if len(repairs) == 0 || !n.cfg.ReadRepair {
 		return
 	}
 	merged, _ := tracker.Result()

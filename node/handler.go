@@ -16,6 +16,9 @@ func (n *Node) Handle(ctx context.Context, peer transport.Peer, t wire.Type, bod
 	if !n.ready.Load() {
 		return 0, nil, cairn.ErrUnavailable
 	}
+	if n.cfg.refusePeer != nil && peer.Node != "" && n.cfg.refusePeer(peer.Node) {
+		return 0, nil, cairn.ErrUnavailable // a partition, simulated by a test
+	}
 	start := n.now()
 	respType, resp, err := n.dispatch(ctx, peer, t, body)
 	n.metrics.observeRequest(t, err, n.now().Sub(start))
@@ -30,6 +33,7 @@ func (n *Node) dispatch(ctx context.Context, peer transport.Peer, t wire.Type, b
 			return 0, nil, err
 		}
 		resp, err := n.get(ctx, req)
+		resp.RingVersion = n.ring().Version()
 		return wire.TypeGetResp, resp, err
 	case wire.TypePut:
 		req := wire.PutReq{Opts: wire.DefaultOptions()}
@@ -37,6 +41,7 @@ func (n *Node) dispatch(ctx context.Context, peer transport.Peer, t wire.Type, b
 			return 0, nil, err
 		}
 		resp, err := n.put(ctx, req)
+		resp.RingVersion = n.ring().Version()
 		return wire.TypePutResp, resp, err
 	case wire.TypeDelete:
 		req := wire.DeleteReq{Opts: wire.DefaultOptions()}
@@ -44,6 +49,7 @@ func (n *Node) dispatch(ctx context.Context, peer transport.Peer, t wire.Type, b
 			return 0, nil, err
 		}
 		resp, err := n.delete(ctx, req)
+		resp.RingVersion = n.ring().Version()
 		return wire.TypeDeleteResp, resp, err
 	case wire.TypeReplicaGet:
 		var req wire.ReplicaGetReq
@@ -59,6 +65,15 @@ func (n *Node) dispatch(ctx context.Context, peer transport.Peer, t wire.Type, b
 		}
 		resp, err := n.serveReplicaPut(ctx, peer, req)
 		return wire.TypeReplicaPutResp, resp, err
+	case wire.TypeHandoff:
+		var req wire.HandoffReq
+		if err := wire.Decode(body, &req); err != nil {
+			return 0, nil, err
+		}
+		resp, err := n.serveHandoff(ctx, peer, req)
+		return wire.TypeHandoffResp, resp, err
+	case wire.TypeHints:
+		return wire.TypeHintsResp, n.serveHints(), nil
 	case wire.TypeMembers:
 		return wire.TypeMembersResp, n.serveMembers(), nil
 	case wire.TypeRing:
@@ -72,6 +87,42 @@ func (n *Node) dispatch(ctx context.Context, peer transport.Peer, t wire.Type, b
 		}
 		resp, err := n.serveDebugReplicas(ctx, req)
 		return wire.TypeDebugReplicasResp, resp, err
+	case wire.TypeRingState:
+		return wire.TypeRingStateResp, n.serveRingState(), nil
+	case wire.TypeRemoveMember:
+		var req wire.RemoveMemberReq
+		if err := wire.Decode(body, &req); err != nil {
+			return 0, nil, err
+		}
+		resp, err := n.serveRemoveMember(req)
+		return wire.TypeRemoveMemberResp, resp, err
+	case wire.TypeAAEQuery:
+		var req wire.AAEQueryReq
+		if err := wire.Decode(body, &req); err != nil {
+			return 0, nil, err
+		}
+		resp, err := n.serveAAEQuery(peer, req, len(body))
+		return wire.TypeAAEAnswer, resp, err
+	case wire.TypeAAEFetch:
+		var req wire.AAEFetchReq
+		if err := wire.Decode(body, &req); err != nil {
+			return 0, nil, err
+		}
+		resp, err := n.serveAAEFetch(ctx, peer, req, len(body))
+		return wire.TypeAAEFetchResp, resp, err
+	case wire.TypeAAEPush:
+		var req wire.AAEPushReq
+		if err := wire.Decode(body, &req); err != nil {
+			return 0, nil, err
+		}
+		resp, err := n.serveAAEPush(ctx, peer, req, len(body))
+		return wire.TypeAAEPushResp, resp, err
+	case wire.TypeAAEStatus:
+		var req wire.AAEStatusReq
+		if err := wire.Decode(body, &req); err != nil {
+			return 0, nil, err
+		}
+		return wire.TypeAAEStatusResp, n.serveAAEStatus(req), nil
 	}
 	return 0, nil, cairn.InvalidArgument("message type %v is not a request this node serves", t)
 }

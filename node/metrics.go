@@ -21,6 +21,7 @@ type metrics struct {
 	siblingExcess prometheus.Counter
 	connEvents    *prometheus.CounterVec
 	forwarded     prometheus.Counter
+	remoteGets    prometheus.Counter
 	readRepairs   *prometheus.CounterVec
 	membersAlive  prometheus.Gauge
 }
@@ -53,6 +54,10 @@ func newMetrics(n *Node) *metrics {
 		Name: "cairn_forwarded_writes_total",
 		Help: "Writes this node received for a key it does not hold and forwarded to a replica (a hop a token-aware client avoids).",
 	})
+	m.remoteGets = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_nonreplica_gets_total",
+		Help: "Gets coordinated by a node that is not one of the key's targets, so every copy crossed the network (a hop a token-aware client avoids).",
+	})
 	m.readRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cairn_read_repairs_total",
 		Help: "Replica copies repaired after a get, by outcome.",
@@ -65,7 +70,7 @@ func newMetrics(n *Node) *metrics {
 		Name: "cairn_store_disk_bytes",
 		Help: "Bytes the node's pebble database uses on disk.",
 	}, func() float64 { return float64(n.store.Stats().DiskBytes) })
-	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.connEvents, m.forwarded, m.readRepairs, m.membersAlive, storeStats,
+	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.membersAlive, storeStats,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -31,6 +31,8 @@ type Node struct {
 	adminLn  net.Listener
 	peers    *transport.Pool
 	members  *membership.Membership
+	handoff  *handoff
+	aae      *aae // nil when anti-entropy is off
 	// membersSet publishes members to membership's own goroutine.
 	membersSet atomic.Bool
 	live       liveness
@@ -67,11 +69,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	sopts := store.DefaultOptions(cfg.DataDir, cfg.Name)
 	sopts.NoSyncWrites = cfg.NoSyncWrites
+	var trees *aaeTrees
+	if cfg.AAE.Enabled {
+		trees = newAAETrees(cfg.Partitions)
+		trees.hook(&sopts)
+	}
 	st, err := store.Open(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}
 	n.store = st
+	if err := n.startAAE(trees); err != nil {
+		n.closeStore()
+		return nil, err
+	}
 
 	var lc net.ListenConfig
 	n.listener, err = lc.Listen(ctx, "tcp", cfg.Listen)
@@ -99,6 +110,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.server = transport.NewServer(tcfg, n)
 	n.peers = transport.NewPool(tcfg)
 
+	n.handoff = newHandoff(n)
 	if err := n.startMembership(ctx); err != nil {
 		_ = n.listener.Close()
 		if n.adminLn != nil {
@@ -109,6 +121,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.onMembershipChange()
+	n.background(func() { n.handoff.run(n.lifetime) })
+	if n.aae != nil {
+		n.background(func() { n.aae.run(n.lifetime) })
+	}
 
 	n.wg.Add(1)
 	go func() {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/quorum"
@@ -63,10 +64,38 @@ func (n *Node) write(ctx context.Context, w writeReq) ([]byte, error) {
 	p := r.KeyPartition(w.bucket, w.key)
 	primaries, fallbacks := r.Preference(p, spec.N)
 	targets := quorum.Targets(primaries, fallbacks, n.up, !w.opts.NoSloppy)
-	if !w.forwarded && !holds(targets, n.cfg.Name) {
-		return n.forward(ctx, w, targets)
+	candidates := coordinators(targets, n.up)
+	if !w.forwarded && !n.mayCoordinate(candidates) {
+		return n.forward(ctx, w, candidates)
 	}
 	return n.coordinateWrite(ctx, w, vv, p, targets, spec)
+}
+
+// coordinators lists the targets that may coordinate a write, best first:
+// the primaries that are up, then the fallbacks that are up. A fallback
+// mints dots only when no primary can (every primary is unreachable), so a
+// key's dots come from its primaries whenever one is there.
+func coordinators(targets []quorum.Target, up func(string) bool) []quorum.Target {
+	var out []quorum.Target
+	for _, primary := range []bool{true, false} {
+		for _, t := range targets {
+			if t.Primary == primary && up(t.Node) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// mayCoordinate reports whether this node should coordinate a write itself:
+// it is a primary target, or a fallback target and no primary is up.
+func (n *Node) mayCoordinate(candidates []quorum.Target) bool {
+	for _, t := range candidates {
+		if t.Node == n.cfg.Name {
+			return t.Primary || !candidates[0].Primary
+		}
+	}
+	return false
 }
 
 func holds(targets []quorum.Target, node string) bool {
@@ -80,14 +109,11 @@ func holds(targets []quorum.Target, node string) bool {
 
 // forward hands a write to a node that holds the key: dots are minted only
 // by nodes that store the object (DESIGN section 3). It moves on to the next
-// target only when the previous one could not have received the request.
+// candidate only when the previous one could not have received the request.
 func (n *Node) forward(ctx context.Context, w writeReq, targets []quorum.Target) ([]byte, error) {
 	n.metrics.forwarded.Inc()
 	var errs []error
 	for _, t := range targets {
-		if !n.up(t.Node) {
-			continue
-		}
 		addr, ok := n.members.Addr(t.Node)
 		if !ok {
 			continue
@@ -147,7 +173,7 @@ func (n *Node) coordinateWrite(ctx context.Context, w writeReq, vv dvv.VV, p uin
 		return nil, tracker.Err()
 	}
 	sync := !n.cfg.NoSyncWrites || spec.DW > 0
-	obj, err := n.coordinateLocal(ctx, p, w.bucket, w.key, vv, w.value, w.tombstone, sync)
+	obj, err := n.coordinateLocal(ctx, self, p, w.bucket, w.key, vv, w.value, w.tombstone, sync)
 	if err != nil {
 		return nil, err
 	}
@@ -198,20 +224,35 @@ func reason(err error) string {
 }
 
 // coordinateLocal applies a client write to this node's copy: it mints a dot
-// with the node's actor for the partition and replaces exactly the siblings
-// the client's context covers.
-func (n *Node) coordinateLocal(ctx context.Context, p uint32, bucket string, key []byte, vv dvv.VV, value []byte, tombstone, sync bool) (dvv.Object, error) {
+// and replaces exactly the siblings the client's context covers. A primary
+// mints with its actor for the partition into its own data; a fallback
+// standing in for self.For mints with its hint actor into the hint it keeps
+// for that primary.
+func (n *Node) coordinateLocal(ctx context.Context, self quorum.Target, p uint32, bucket string, key []byte, vv dvv.VV, value []byte, tombstone, sync bool) (dvv.Object, error) {
 	if err := ctx.Err(); err != nil {
 		return dvv.Object{}, fmt.Errorf("%w: %v", cairn.ErrTimeout, err)
 	}
-	actor, err := n.store.Actor(p)
-	if err != nil {
-		return dvv.Object{}, fmt.Errorf("%w: actor for partition %d: %v", cairn.ErrInternal, p, err)
-	}
 	writtenAt := n.now().UnixNano()
-	obj, err := n.store.Modify(p, bucket, key, sync, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-		return cur.Update(vv, actor, value, tombstone, writtenAt), true, nil
-	})
+	var obj dvv.Object
+	var err error
+	if self.For != "" {
+		ref := store.HintRef{Owner: self.For, Partition: p, Bucket: bucket, Key: key}
+		obj, err = n.store.MintHint(ref, sync, writtenAt, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
+			return cur.Update(vv, actor, value, tombstone, writtenAt), true, nil
+		})
+		if err == nil {
+			n.handoff.m.stored.Inc()
+		}
+	} else {
+		var actor string
+		actor, err = n.store.Actor(p)
+		if err != nil {
+			return dvv.Object{}, fmt.Errorf("%w: actor for partition %d: %v", cairn.ErrInternal, p, err)
+		}
+		obj, err = n.store.Modify(p, bucket, key, sync, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
+			return cur.Update(vv, actor, value, tombstone, writtenAt), true, nil
+		})
+	}
 	if err != nil {
 		return dvv.Object{}, fmt.Errorf("%w: write: %v", cairn.ErrInternal, err)
 	}

@@ -92,6 +92,78 @@ func newStatusCommand() *cobra.Command {
 		})
 }
 
+func newHintsCommand() *cobra.Command {
+	return adminCommand("hints", "Show the hints a node keeps for owners it stood in for, per owner", cobra.NoArgs,
+		func(cmd *cobra.Command, c *client.Client, cf *connFlags, _ []string) error {
+			node, queues, err := c.Hints(cmd.Context())
+			if err != nil {
+				return err
+			}
+			slices.SortFunc(queues, func(a, b client.HintQueue) int { return strings.Compare(a.Owner, b.Owner) })
+			if cf.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"node": node, "owners": queues})
+			}
+			out := cmd.OutOrStdout()
+			if len(queues) == 0 {
+				fmt.Fprintf(out, "%s keeps no hints\n", node)
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "OWNER\tPENDING\tDELIVERED\tBYTES\tBACKLOG\tDELIVERING\tFAILURES\n")
+			for _, q := range queues {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%v\t%d\n", q.Owner, q.Pending, q.Delivered, q.Bytes, q.Backlog.Round(time.Second), q.Delivering, q.Failures)
+			}
+			return tw.Flush()
+		})
+}
+
+func newAAECommand() *cobra.Command {
+	aae := &cobra.Command{Use: "aae", Short: "Anti-entropy: Merkle-tree exchanges between replicas"}
+	var trees bool
+	status := adminCommand("status", "Show a node's anti-entropy: partitions in sync, last exchange age, repairs, trees", cobra.NoArgs,
+		func(cmd *cobra.Command, c *client.Client, cf *connFlags, _ []string) error {
+			s, err := c.AAEStatus(cmd.Context(), trees)
+			if err != nil {
+				return err
+			}
+			if cf.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), s)
+			}
+			printAAEStatus(cmd.OutOrStdout(), s)
+			return nil
+		})
+	status.Flags().BoolVar(&trees, "trees", false, "list every partition's tree: root, keys, readiness, last exchange")
+	aae.AddCommand(status)
+	return aae
+}
+
+func printAAEStatus(out io.Writer, s *client.AAEStatus) {
+	if !s.Enabled {
+		fmt.Fprintf(out, "%s: anti-entropy is off\n", s.Node)
+		return
+	}
+	age := func(d time.Duration) string {
+		if d < 0 {
+			return "never"
+		}
+		return d.Round(time.Second).String() + " ago"
+	}
+	fmt.Fprintf(out, "node:         %s\npartitions:   %d replicated, %d in sync at their last exchange, %d never exchanged\n",
+		s.Node, s.Partitions, s.InSync, s.NeverExchanged)
+	fmt.Fprintf(out, "trees:        %d (%d being rebuilt), %d rebuilds\noldest:       %s\n", s.Trees, s.NotReady, s.Rebuilds, age(s.OldestExchange))
+	fmt.Fprintf(out, "exchanges:    %d completed, %d failed, %d running\nrepaired:     %d keys fetched, %d keys pushed\nbytes:        %d sent, %d received\n",
+		s.Exchanges, s.Failures, s.Running, s.KeysFetched, s.KeysPushed, s.BytesSent, s.BytesReceived)
+	if s.TreeList == nil {
+		return
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tROOT\tKEYS\tREADY\tREPLICATED\tLAST EXCHANGE\tIN SYNC")
+	for _, t := range s.TreeList {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%v\t%v\t%s\t%v\n", t.Partition, t.Root, t.Keys, t.Ready, t.Replicated, age(t.LastExchange), t.InSync)
+	}
+	_ = tw.Flush()
+}
+
 func newDebugCommand() *cobra.Command {
 	debug := &cobra.Command{Use: "debug", Short: "Inspect internals (read-only)"}
 	debug.AddCommand(adminCommand("replicas BUCKET KEY", "Show each replica's own copy of a key: siblings with dots, and context", cobra.ExactArgs(2),

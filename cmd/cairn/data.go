@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cairnkv/cairn/client"
@@ -24,16 +25,26 @@ func (c *connFlags) register(cmd *cobra.Command) {
 	if def == "" {
 		def = "127.0.0.1:7101"
 	}
-	cmd.Flags().StringVar(&c.addr, "addr", def, "node data address host:port (default $CAIRN_ADDR, else 127.0.0.1:7101)")
+	cmd.Flags().StringVar(&c.addr, "addr", def, "node data address host:port, or several comma-separated (tried in order) (default $CAIRN_ADDR, else 127.0.0.1:7101)")
 	cmd.Flags().StringVar(&c.cluster, "cluster", "cairn", "cluster name")
 	outputFlag(cmd, &c.output)
 }
 
+// dial connects to --addr only (SeedsOnly): a one-shot command saves
+// nothing by routing to a replica itself (learning the ring and dialling
+// another node cost more than the node's forwarding hop), and an operator
+// who names a node means that node.
 func (c *connFlags) dial(ctx context.Context) (*client.Client, error) {
 	if err := checkOutput(c.output); err != nil {
 		return nil, err
 	}
-	return client.New(ctx, client.Config{Seeds: []string{c.addr}, Cluster: c.cluster})
+	var seeds []string
+	for _, a := range strings.Split(c.addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			seeds = append(seeds, a)
+		}
+	}
+	return client.New(ctx, client.Config{Seeds: seeds, Cluster: c.cluster, Routing: client.SeedsOnly})
 }
 
 // consistencyFlags are the per-request options of DESIGN section 11.
@@ -49,9 +60,7 @@ func (f *consistencyFlags) register(cmd *cobra.Command, write bool) {
 	f.write = write
 	fl := cmd.Flags()
 	if write {
-		fl.StringVar(&f.w, "w", "", "write quorum: a number or one|quorum|all")
-		fl.StringVar(&f.pw, "pw", "", "primary write quorum: a number or one|quorum|all")
-		fl.StringVar(&f.dw, "dw", "", "durable write quorum: a number or one|quorum|all")
+		f.registerWriteQuorums(cmd)
 		fl.StringVar(&f.context, "context", "", "causal context (base64) from an earlier get")
 	}
 	if !write || cmd.Name() == "delete" {
@@ -60,6 +69,26 @@ func (f *consistencyFlags) register(cmd *cobra.Command, write bool) {
 	}
 	fl.DurationVar(&f.timeout, "timeout", 0, "request deadline (default: the node's)")
 	fl.BoolVar(&f.noSloppy, "no-sloppy", false, "count primary replicas only (no fallbacks)")
+}
+
+// registerReadWrite adds the read and the write quorum flags but no
+// --context, for a command that sends both reads and writes (bench): build
+// its options with readOptions and writeOptions.
+func (f *consistencyFlags) registerReadWrite(cmd *cobra.Command) {
+	f.register(cmd, false)
+	f.registerWriteQuorums(cmd)
+}
+
+func (f *consistencyFlags) registerWriteQuorums(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.w, "w", "", "write quorum: a number or one|quorum|all")
+	fl.StringVar(&f.pw, "pw", "", "primary write quorum: a number or one|quorum|all")
+	fl.StringVar(&f.dw, "dw", "", "durable write quorum: a number or one|quorum|all")
+}
+
+// writeOptions are the options of the writes of a registerReadWrite command.
+func (f *consistencyFlags) writeOptions() ([]client.Option, error) {
+	return f.build(true)
 }
 
 // options are the flags as client options for the command's own request:
@@ -191,6 +220,9 @@ func printGet(out, errOut io.Writer, format string, obj *client.Object) error {
 	}
 	if len(obj.Context) > 0 {
 		fmt.Fprintf(errOut, "context: %s\n", b64(obj.Context))
+	}
+	if len(obj.Fallbacks) > 0 {
+		fmt.Fprintf(errOut, "answered by fallbacks: %s\n", strings.Join(obj.Fallbacks, ", "))
 	}
 	return nil
 }

@@ -32,6 +32,8 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServerCommand(), newDevCommand())
 	root.AddCommand(newPutCommand(), newGetCommand(), newDeleteCommand())
-	root.AddCommand(newMembersCommand(), newRingCommand(), newStatusCommand(), newDebugCommand())
+	root.AddCommand(newMembersCommand(), newRingCommand(), newStatusCommand(), newHintsCommand(), newAAECommand(), newDebugCommand())
+	root.AddCommand(newBenchCommand())
+	root.AddCommand(newRemoveCommand())
 	return root
 }

@@ -1,0 +1,335 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/antientropy"
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/cairnkv/cairn/internal/wire"
+)
+
+// aaeCallTimeout bounds one message of an exchange, the peer's storage
+// scan or fsync included.
+const aaeCallTimeout = 10 * time.Second
+
+// aaeKeysPerRound is how many keys the initiator aims to have in one key
+// list answer; the responder refuses lists of more than maxAAEKeyList keys
+// or maxAAEKeyListBytes bytes (a frame holds at most 65,536 msgpack
+// elements, four per key).
+const (
+	aaeKeysPerRound    = 2048
+	maxAAEKeyList      = 8192
+	maxAAEKeyListBytes = 8 << 20
+)
+
+// exchangeResult is what one exchange reports to the run loop.
+type exchangeResult struct {
+	pair            antientropy.Pair
+	stats           antientropy.ExchangeStats
+	fetched, pushed int
+	// busy: the partition was leased to another exchange, here or at the
+	// peer; not a failure.
+	busy bool
+	err  error
+	took time.Duration
+}
+
+// keys is the number of keys the exchange found different.
+func (r exchangeResult) keys() int {
+	return r.stats.KeysMissingHere + r.stats.KeysMissingThere + r.stats.KeysDiffering
+}
+
+// exchange compares this node's tree of pair.Partition with the peer's and
+// syncs every key that differs, both ways (the pure antientropy.Exchange
+// decides what to ask; this does the asking and the syncing). The
+// partition is leased on both nodes from the first message after the root
+// on, so no other exchange repairs it on either of them meanwhile.
+func (a *aae) exchange(ctx context.Context, pair antientropy.Pair) (res exchangeResult) {
+	start := a.n.now()
+	res.pair = pair
+	defer func() { res.took = a.n.now().Sub(start) }()
+	p, peer := pair.Partition, pair.Peer
+	tree, ready := a.trees.get(p)
+	if !ready {
+		res.err = errTreeNotReady(p)
+		return res
+	}
+	addr, ok := a.n.members.Addr(peer)
+	if !ok {
+		res.err = fmt.Errorf("%w: no address for %s", cairn.ErrUnavailable, peer)
+		return res
+	}
+	root, peerKeys, err := a.ask(ctx, peer, addr, p, antientropy.Query{Kind: antientropy.QueryRoot})
+	if err != nil {
+		res.err = err
+		return res
+	}
+	x, err := antientropy.NewExchange(tree, a.exchangeConfig(tree, peerKeys))
+	if err != nil {
+		res.err = err
+		return res
+	}
+	step, err := x.Feed(root, nil)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	if !step.Done {
+		if !a.acquire(p, a.n.cfg.Name) {
+			res.busy = true
+			return res
+		}
+		defer a.release(p, a.n.cfg.Name)
+		defer a.endLease(ctx, peer, addr, p)
+	}
+	for !step.Done {
+		q := step.Query
+		ans, _, err := a.ask(ctx, peer, addr, p, q)
+		if err != nil {
+			res.busy = errors.Is(err, cairn.ErrOverloaded)
+			res.err = err
+			return res
+		}
+		var local []antientropy.KeyVersion
+		if q.Kind == antientropy.QueryKeys {
+			if local, err = a.keyList(p, q.Segments, 0); err != nil {
+				res.err = err
+				return res
+			}
+		}
+		if step, err = x.Feed(ans, local); err != nil {
+			res.err = err
+			return res
+		}
+		if err := a.repair(ctx, peer, addr, p, step.Repair, &res); err != nil {
+			res.busy = errors.Is(err, cairn.ErrOverloaded)
+			res.err = err
+			return res
+		}
+	}
+	res.stats = x.Stats()
+	return res
+}
+
+// exchangeConfig sizes the key-list rounds so that an answer holds about
+// aaeKeysPerRound keys, judging by the larger of the two trees.
+func (a *aae) exchangeConfig(tree *antientropy.Tree, peerKeys int64) antientropy.ExchangeConfig {
+	shape := tree.Shape()
+	perSegment := max(tree.Keys(), peerKeys, 0)/int64(shape.Segments) + 1
+	spr := int(min(int64(aaeKeysPerRound)/perSegment, int64(antientropy.DefaultExchangeConfig().SegmentsPerRound)))
+	return antientropy.ExchangeConfig{SegmentsPerRound: max(spr, 1), MaxKeys: a.cfg.MaxKeysPerExchange}
+}
+
+// endLease tells the peer the exchange is over, so its partition is free
+// for others before the lease expires. Best effort: an exchange that ends
+// with the node's shutdown leaves the lease to expire.
+func (a *aae) endLease(ctx context.Context, peer, addr string, p uint32) {
+	if ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_ = a.call(ctx, peer, addr, wire.TypeAAEQuery, wire.AAEQueryReq{Partition: p, End: true}, nil)
+}
+
+// ask sends one query and returns the answer, and for a root query the
+// number of keys the peer's tree holds.
+func (a *aae) ask(ctx context.Context, peer, addr string, p uint32, q antientropy.Query) (antientropy.Answer, int64, error) {
+	req := wire.AAEQueryReq{Partition: p, Kind: uint8(q.Kind), Branches: q.Branches, Segments: q.Segments}
+	var resp wire.AAEAnswerResp
+	if err := a.call(ctx, peer, addr, wire.TypeAAEQuery, req, &resp); err != nil {
+		return antientropy.Answer{}, 0, err
+	}
+	ans := antientropy.Answer{
+		Shape: antientropy.Shape{Segments: resp.Segments, Branches: resp.Branches}, Root: resp.Root, Hashes: resp.Hashes,
+	}
+	if len(resp.KeyList) > 0 {
+		ans.Keys = make([]antientropy.KeyVersion, len(resp.KeyList))
+		for i, k := range resp.KeyList {
+			ans.Keys[i] = antientropy.KeyVersion{Bucket: k.Bucket, Key: k.Key, Version: k.Version}
+		}
+	}
+	return ans, resp.Keys, nil
+}
+
+// call is one request of an exchange, counted in bytes both ways.
+func (a *aae) call(ctx context.Context, peer, addr string, t wire.Type, req, resp any) error {
+	ctx, cancel := context.WithTimeout(ctx, aaeCallTimeout)
+	defer cancel()
+	a.stats.sent.Add(uint64(frameBytes(t, req)))
+	if err := a.n.peers.Call(ctx, addr, t, req, resp); err != nil {
+		if transport.IsDialError(err) {
+			a.n.markDown(peer, err)
+		}
+		return err
+	}
+	if resp != nil {
+		a.stats.received.Add(uint64(frameBytes(t+1, resp)))
+	}
+	return nil
+}
+
+var frameBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// frameBytes is the size of the frame that carries v: what anti-entropy
+// counts as bytes sent or received.
+func frameBytes(t wire.Type, v any) int {
+	bp := frameBuffers.Get().(*[]byte)
+	defer frameBuffers.Put(bp)
+	b, err := wire.AppendFrame((*bp)[:0], 0, t, v, math.MaxInt32)
+	if err != nil {
+		return 0
+	}
+	if cap(b) <= 1<<20 {
+		*bp = b
+	}
+	return len(b)
+}
+
+// keyList reads the keys of partition p whose segments are listed, with
+// their versions, in canonical order (the order of the store's scan). A
+// positive limit bounds the answer a peer gets: beyond it the list is
+// refused as overloaded, and the peer asks for fewer segments.
+func (a *aae) keyList(p uint32, segments []int, limit int) ([]antientropy.KeyVersion, error) {
+	set, err := antientropy.NewSegmentSet(a.trees.shape, segments)
+	if err != nil {
+		return nil, err
+	}
+	var out []antientropy.KeyVersion
+	size := 0
+	err = a.n.store.ScanPartitionFiltered(p, set.Has, func(bucket string, key []byte, obj dvv.Object) (bool, error) {
+		if v := antientropy.Version(obj); v != antientropy.Absent {
+			out = append(out, antientropy.KeyVersion{Bucket: bucket, Key: key, Version: v})
+			size += len(bucket) + len(key) + 12
+		}
+		if limit > 0 && (len(out) > limit || size > maxAAEKeyListBytes) {
+			return false, fmt.Errorf("%w: more than %d keys or %d bytes in the %d segments asked of partition %d",
+				cairn.ErrOverloaded, limit, maxAAEKeyListBytes, len(segments), p)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// repair syncs the keys one round found different. What the peer has that
+// this replica lacks or holds differently is fetched and synced in; where
+// the merge is not what the peer holds, it goes back to the peer, with
+// what only this replica has. dvv sync on both sides: nothing is
+// overwritten, concurrent writes become siblings.
+func (a *aae) repair(ctx context.Context, peer, addr string, p uint32, r antientropy.Repair, res *exchangeResult) error {
+	var push []wire.AAEObject
+	want := slices.Concat(r.MissingHere, r.Differ)
+	for len(want) > 0 {
+		batch := want[:min(len(want), a.cfg.BatchKeys)]
+		req := wire.AAEFetchReq{Partition: p, Keys: make([]wire.AAEKeyRef, len(batch))}
+		for i, kv := range batch {
+			req.Keys[i] = wire.AAEKeyRef{Bucket: kv.Bucket, Key: kv.Key}
+		}
+		var resp wire.AAEFetchResp
+		if err := a.call(ctx, peer, addr, wire.TypeAAEFetch, req, &resp); err != nil {
+			return err
+		}
+		if resp.Answered < 1 || resp.Answered > len(batch) || len(resp.Objects) > resp.Answered {
+			return fmt.Errorf("%w: anti-entropy fetch of %d keys answered %d with %d objects", cairn.ErrProtocol, len(batch), resp.Answered, len(resp.Objects))
+		}
+		asked := make(map[string]bool, resp.Answered)
+		for _, kv := range batch[:resp.Answered] {
+			asked[keyID(kv.Bucket, kv.Key)] = true
+		}
+		wrote := false
+		for _, o := range resp.Objects {
+			if !asked[keyID(o.Bucket, o.Key)] {
+				return fmt.Errorf("%w: anti-entropy fetch answered a key not asked for", cairn.ErrProtocol)
+			}
+			merged, changed, err := a.syncLocal(p, o.Bucket, o.Key, o.Object)
+			if err != nil {
+				return err
+			}
+			wrote = wrote || changed
+			res.fetched++
+			a.stats.fetched.Add(1)
+			if antientropy.Version(merged) != antientropy.Version(o.Object) {
+				push = append(push, wire.AAEObject{Bucket: o.Bucket, Key: o.Key, Object: merged})
+			}
+		}
+		// One fsync for the batch, as hinted handoff does: a crash before
+		// it loses nothing the peer does not still hold.
+		if wrote {
+			if err := a.n.store.SyncWAL(); err != nil {
+				return fmt.Errorf("%w: %v", cairn.ErrInternal, err)
+			}
+		}
+		want = want[resp.Answered:]
+	}
+	for _, kv := range r.MissingThere {
+		obj, found, err := a.n.store.Get(p, kv.Bucket, kv.Key)
+		if err != nil {
+			return fmt.Errorf("%w: %v", cairn.ErrInternal, err)
+		}
+		if found && antientropy.Version(obj) != antientropy.Absent {
+			push = append(push, wire.AAEObject{Bucket: kv.Bucket, Key: kv.Key, Object: obj})
+		}
+	}
+	for len(push) > 0 {
+		n, size := 0, 0
+		for n < len(push) && n < a.cfg.BatchKeys && (n == 0 || size < a.cfg.BatchBytes) {
+			size += objectBytes(push[n].Object) + len(push[n].Bucket) + len(push[n].Key)
+			n++
+		}
+		var resp wire.AAEPushResp
+		if err := a.call(ctx, peer, addr, wire.TypeAAEPush, wire.AAEPushReq{Partition: p, Objects: push[:n]}, &resp); err != nil {
+			return err
+		}
+		res.pushed += n
+		a.stats.pushed.Add(uint64(n))
+		push = push[n:]
+	}
+	return nil
+}
+
+// keyID names (bucket, key) unambiguously, for a map.
+func keyID(bucket string, key []byte) string {
+	return string(binary.AppendUvarint(nil, uint64(len(bucket)))) + bucket + string(key)
+}
+
+// syncLocal merges an object into this node's own copy without an fsync
+// (the caller syncs the WAL once per batch) and returns the copy after it,
+// and whether it changed.
+func (a *aae) syncLocal(p uint32, bucket string, key []byte, obj dvv.Object) (dvv.Object, bool, error) {
+	changed := false
+	merged, err := a.n.store.ModifyUnsynced(p, bucket, key, func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
+		if found && cur.Descends(obj) {
+			return cur, false, nil
+		}
+		changed = true
+		return dvv.Sync(cur, obj), true, nil
+	})
+	if err != nil {
+		return dvv.Object{}, false, fmt.Errorf("%w: anti-entropy write: %v", cairn.ErrInternal, err)
+	}
+	return merged, changed, nil
+}
+
+// objectBytes approximates an object's encoded size: its values and dots.
+func objectBytes(o dvv.Object) int {
+	n := 0
+	for _, s := range o.Siblings {
+		n += len(s.Value) + len(s.Dot.Actor) + 16
+	}
+	for actor := range o.VV {
+		n += len(actor) + 8
+	}
+	return n
+}

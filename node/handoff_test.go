@@ -1,0 +1,180 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/client"
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/stretchr/testify/require"
+)
+
+// primariesOf returns the key's three primaries and the other nodes.
+func (tc *testCluster) primariesOf(key []byte) (primaries, others []string) {
+	r := tc.nodes[tc.names[0]].ring()
+	return r.Preference(r.KeyPartition("b", key), 3)
+}
+
+func (tc *testCluster) pendingHints() map[string]int {
+	out := map[string]int{}
+	for name, n := range tc.nodes {
+		for owner, st := range n.store.HintStats() {
+			out[name+"->"+owner] = st.Pending + st.Delivered
+		}
+	}
+	return out
+}
+
+func TestSloppyQuorumAndHintedHandoff(t *testing.T) {
+	tc := startCluster(t, 5, func(c *Config) {
+		c.Handoff.Interval = 100 * time.Millisecond
+		c.Handoff.RetryBase = 50 * time.Millisecond
+	})
+	ctx := t.Context()
+	key := []byte("k")
+	primaries, _ := tc.primariesOf(key)
+	survivor := primaries[0]
+	c := tc.client(survivor)
+	_, err := c.Put(ctx, "b", key, []byte("v0"), client.W(client.All))
+	require.NoError(t, err)
+
+	tc.stop(primaries[1])
+	tc.stop(primaries[2])
+	tc.waitDead(primaries[1])
+	tc.waitDead(primaries[2])
+
+	// Always writeable: fallbacks stand in for the two primaries.
+	for i := 1; i <= 20; i++ {
+		obj, err := c.Get(ctx, "b", key, client.R(2))
+		require.NoError(t, err)
+		require.Equal(t, []string{fmt.Sprintf("v%d", i-1)}, values(obj), "R=2 reads the newest write")
+		_, err = c.Put(ctx, "b", key, []byte(fmt.Sprintf("v%d", i)), client.W(2), client.Causal(obj.Context))
+		require.NoError(t, err)
+	}
+	// ...but a strict quorum of primaries cannot be met.
+	_, err = c.Put(ctx, "b", key, []byte("strict"), client.PW(2), client.Timeout(time.Second))
+	var qe *cairn.QuorumError
+	require.True(t, errors.As(err, &qe), "%v", err)
+	require.Equal(t, "pw", qe.Kind)
+	require.Equal(t, 2, qe.Need)
+	require.Equal(t, 3, qe.Of)
+	// With one primary up, PW=2 is impossible before anything is sent, so
+	// nothing was written.
+	require.Equal(t, 0, qe.Got)
+	obj, err := c.Get(ctx, "b", key, client.R(2))
+	require.NoError(t, err)
+	require.Equal(t, []string{"v20"}, values(obj))
+	hinted := tc.pendingHints()
+	require.NotEmpty(t, hinted, "the fallbacks keep hints")
+	for k := range hinted {
+		require.Contains(t, []string{primaries[1], primaries[2]}, k[len(k)-2:], "hints are kept for the stopped primaries: %v", hinted)
+	}
+
+	tc.restart(primaries[1])
+	tc.restart(primaries[2])
+	tc.waitAlive(tc.names...)
+	require.Eventually(t, func() bool { return len(tc.pendingHints()) == 0 }, 30*time.Second, 50*time.Millisecond,
+		"every hint is delivered and its episode closed: %v", tc.pendingHints())
+	for _, p := range primaries {
+		obj, found, err := tc.nodes[p].store.Get(tc.nodes[p].ring().KeyPartition("b", key), "b", key)
+		require.NoError(t, err)
+		require.True(t, found, "%s holds the key", p)
+		require.Equal(t, []string{"v20"}, liveValues(obj), "%s holds the last acknowledged write only", p)
+	}
+	var delivered float64
+	for _, n := range tc.nodes {
+		delivered += counterValue(t, n.handoff.m.delivered)
+	}
+	require.Positive(t, delivered)
+}
+
+func liveValues(o dvv.Object) []string {
+	var out []string
+	for _, s := range o.Live() {
+		out = append(out, string(s.Value))
+	}
+	return out
+}
+
+func TestWritesWithEveryPrimaryDownAreMintedByAFallback(t *testing.T) {
+	tc := startCluster(t, 5, func(c *Config) {
+		c.Handoff.Interval = 100 * time.Millisecond
+		c.Handoff.RetryBase = 50 * time.Millisecond
+	})
+	ctx := t.Context()
+	key := []byte("all-down")
+	primaries, others := tc.primariesOf(key)
+	for _, p := range primaries {
+		tc.stop(p)
+	}
+	for _, p := range primaries {
+		tc.waitDead(p)
+	}
+	c := tc.client(others[0])
+	_, err := c.Put(ctx, "b", key, []byte("a"), client.W(2))
+	require.NoError(t, err)
+	// A second blind write is concurrent with the first: both must survive
+	// handoff as siblings.
+	_, err = c.Put(ctx, "b", key, []byte("b"), client.W(2))
+	require.NoError(t, err)
+	obj, err := c.Get(ctx, "b", key, client.R(2))
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"a", "b"}, values(obj))
+
+	for _, p := range primaries {
+		tc.restart(p)
+	}
+	tc.waitAlive(tc.names...)
+	require.Eventually(t, func() bool { return len(tc.pendingHints()) == 0 }, 30*time.Second, 50*time.Millisecond)
+	for _, p := range primaries {
+		got, err := tc.client(p).Get(ctx, "b", key, client.R(client.All), client.PR(3))
+		require.NoError(t, err)
+		require.ElementsMatch(t, []string{"a", "b"}, values(got), "on %s", p)
+	}
+}
+
+func TestHandoffIsPacedByTheReceiver(t *testing.T) {
+	tc := startCluster(t, 4, func(c *Config) {
+		c.Handoff.Interval = 50 * time.Millisecond
+		c.Handoff.BatchBytes = 4 << 10
+		c.Handoff.MaxBatchBytes = 8 << 10
+		c.Handoff.ReceiveBytesPerSecond = 64 << 10
+		c.Handoff.ReceiveBurstBytes = 8 << 10
+	})
+	ctx := t.Context()
+	down := "n4"
+	tc.stop(down)
+	tc.waitDead(down)
+	c := tc.client("n1")
+	value := make([]byte, 1<<10)
+	written := 0
+	for i := 0; written < 60; i++ {
+		key := []byte(fmt.Sprintf("k%d", i))
+		primaries, _ := tc.primariesOf(key)
+		if !containsName(primaries, down) {
+			continue
+		}
+		_, err := c.Put(ctx, "b", key, value, client.W(3))
+		require.NoError(t, err)
+		written++
+	}
+	tc.restart(down)
+	tc.waitAlive(tc.names...)
+	require.Eventually(t, func() bool { return len(tc.pendingHints()) == 0 }, 60*time.Second, 50*time.Millisecond)
+	// 60 KiB at 64 KiB/s with 8 KiB bursts: the receiver must have asked
+	// the fallbacks to wait at least once, and said so in its metrics.
+	require.Positive(t, counterValue(t, tc.nodes[down].handoff.m.throttled))
+	require.Equal(t, float64(written), counterValue(t, tc.nodes[down].handoff.m.received))
+}
+
+func containsName(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
