@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnkv/cairn/antientropy"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/faultnet"
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/ring"
 	"go.uber.org/zap"
@@ -137,7 +138,7 @@ func startIdleCluster(b *testing.B, keys int) []*Node {
 		cfg.DataDir = b.TempDir()
 		cfg.Listen, cfg.Gossip, cfg.Admin = "127.0.0.1:0", "127.0.0.1:0", ""
 		cfg.RejoinInterval = 300 * time.Millisecond
-		cfg.tuneMemberlist = fastGossip
+		cfg.tuneMemberlist = faultnet.FastTimings
 		cfg.NoSyncWrites = true
 		cfg.AAE.Interval = time.Hour
 		cfg.AAE.ExchangesPerSecond, cfg.AAE.ExchangeBurst = 1000, 64

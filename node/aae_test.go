@@ -3,9 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/internal/faultnet"
 	"github.com/hashicorp/memberlist"
 	"github.com/stretchr/testify/require"
 )
@@ -243,93 +242,18 @@ func TestAAERebuildsTreesInTheBackgroundWhileServing(t *testing.T) {
 	t.Logf("%d puts and gets served during the rebuild of %d partitions", served, len(n.aae.rebuild))
 }
 
-// faultNet cuts nodes off from each other by name: memberlist's packets
-// and streams (through faultTransport) and the data plane (through
-// Config.refusePeer).
-type faultNet struct {
-	mu    sync.Mutex
-	names map[string]string // gossip address -> node
-	cut   map[[2]string]bool
-}
-
-func (f *faultNet) register(addr, name string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.names == nil {
-		f.names = map[string]string{}
-	}
-	f.names[addr] = name
-}
-
-func (f *faultNet) split(a, b []string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cut = map[[2]string]bool{}
-	for _, x := range a {
-		for _, y := range b {
-			f.cut[[2]string{x, y}] = true
-			f.cut[[2]string{y, x}] = true
-		}
-	}
-}
-
-func (f *faultNet) heal() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cut = nil
-}
-
-func (f *faultNet) blocked(from, to string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if name, ok := f.names[to]; ok {
-		to = name
-	}
-	return f.cut[[2]string{from, to}]
-}
-
-// faultTransport is memberlist's NetTransport behind a faultNet. Both ends
-// of every link filter, so filtering what a node sends is enough.
-type faultTransport struct {
-	*memberlist.NetTransport
-	net  *faultNet
-	self string
-}
-
-func (t *faultTransport) WriteTo(b []byte, addr string) (time.Time, error) {
-	return t.WriteToAddress(b, memberlist.Address{Addr: addr})
-}
-
-func (t *faultTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
-	if t.net.blocked(t.self, a.Addr) {
-		return time.Now(), nil
-	}
-	return t.NetTransport.WriteToAddress(b, a)
-}
-
-func (t *faultTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
-	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
-}
-
-func (t *faultTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	if t.net.blocked(t.self, a.Addr) {
-		return nil, fmt.Errorf("fault injection: %s -> %s refused", t.self, a.Addr)
-	}
-	return t.NetTransport.DialAddressTimeout(a, timeout)
-}
-
 // withFaultNet puts a node behind fn.
-func withFaultNet(t *testing.T, fn *faultNet, c *Config) {
+func withFaultNet(t *testing.T, fn *faultnet.Net, c *Config) {
 	name := c.Name
-	c.refusePeer = func(peer string) bool { return fn.blocked(name, peer) }
+	c.refusePeer = func(peer string) bool { return fn.Blocked(name, peer) }
 	c.tuneMemberlist = func(mc *memberlist.Config) {
-		fastGossip(mc)
+		faultnet.FastTimings(mc)
 		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 			BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger,
 		})
 		require.NoError(t, err)
-		fn.register(fmt.Sprintf("%s:%d", mc.BindAddr, nt.GetAutoBindPort()), name)
-		mc.Transport = &faultTransport{NetTransport: nt, net: fn, self: name}
+		fn.Alias(fmt.Sprintf("%s:%d", mc.BindAddr, nt.GetAutoBindPort()), name)
+		mc.Transport = &faultnet.Transport{NetTransport: nt, Net: fn, Self: name}
 	}
 }
 
@@ -338,7 +262,7 @@ func withFaultNet(t *testing.T, fn *faultNet, c *Config) {
 // and checks that anti-entropy alone (no read repair, no handoff) brings
 // every primary to both writes, as siblings.
 func TestAAEHealsASplitClusterKeepingConcurrentWrites(t *testing.T) {
-	fn := &faultNet{}
+	fn := &faultnet.Net{}
 	tc := startCluster(t, 5, func(c *Config) {
 		aaeOnly(c)
 		withFaultNet(t, fn, c)
@@ -366,7 +290,7 @@ func TestAAEHealsASplitClusterKeepingConcurrentWrites(t *testing.T) {
 		contexts[string(k)] = obj.Context
 	}
 
-	fn.split(sideA, sideB)
+	fn.Split(sideA, sideB)
 	for _, name := range sideA {
 		tc.waitDeadFrom(sideB, name)
 	}
@@ -381,7 +305,7 @@ func TestAAEHealsASplitClusterKeepingConcurrentWrites(t *testing.T) {
 	}
 	beforeF, beforeP := tc.aaeKeysRepaired()
 
-	fn.heal()
+	fn.Heal()
 	tc.waitAlive(tc.names...)
 	tc.waitTreesAgree(60 * time.Second)
 	for _, k := range keys {

@@ -7,26 +7,13 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/client"
-	"github.com/hashicorp/memberlist"
+	"github.com/cairnkv/cairn/internal/faultnet"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// fastGossip shortens memberlist's timings for loopback tests.
-func fastGossip(c *memberlist.Config) {
-	c.TCPTimeout = time.Second
-	c.ProbeInterval = 200 * time.Millisecond
-	c.ProbeTimeout = 100 * time.Millisecond
-	c.IndirectChecks = 1
-	c.SuspicionMult = 2
-	c.SuspicionMaxTimeoutMult = 2
-	c.GossipInterval = 50 * time.Millisecond
-	c.GossipToTheDeadTime = 2 * time.Second
-	c.PushPullInterval = 2 * time.Second
-}
 
 // testCluster is a set of in-process nodes on 127.0.0.1, each with its own
 // pebble directory, real TCP and real memberlist.
@@ -50,7 +37,7 @@ func startCluster(t *testing.T, k int, tune func(*Config)) *testCluster {
 		cfg.Gossip = "127.0.0.1:0"
 		cfg.Admin = ""
 		cfg.RejoinInterval = 300 * time.Millisecond
-		cfg.tuneMemberlist = fastGossip
+		cfg.tuneMemberlist = faultnet.FastTimings
 		cfg.Logger = zaptest.NewLogger(t).Named(name)
 		if i > 1 {
 			cfg.Join = []string{tc.nodes["n1"].GossipAddr()}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/faultnet"
 	"github.com/hashicorp/memberlist"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -38,89 +39,18 @@ func eventually(t *testing.T, cond func() error) {
 	}
 }
 
-// faultNet cuts the links between groups of gossip addresses: packets are
-// dropped and streams refused, in both directions, as a network partition
-// does.
-type faultNet struct {
-	mu  sync.Mutex
-	cut map[[2]string]bool
-}
-
-func (f *faultNet) partition(a, b []string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cut = map[[2]string]bool{}
-	for _, x := range a {
-		for _, y := range b {
-			f.cut[[2]string{x, y}] = true
-			f.cut[[2]string{y, x}] = true
-		}
-	}
-}
-
-func (f *faultNet) heal() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cut = nil
-}
-
-func (f *faultNet) blocked(from, to string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.cut[[2]string{from, to}]
-}
-
-// faultTransport is memberlist's NetTransport with a faultNet in front of
-// everything it sends. Both ends of every link filter, so filtering outgoing
-// traffic is enough.
-type faultTransport struct {
-	*memberlist.NetTransport
-	net  *faultNet
-	self string
-}
-
-func (t *faultTransport) WriteTo(b []byte, addr string) (time.Time, error) {
-	return t.WriteToAddress(b, memberlist.Address{Addr: addr})
-}
-
-func (t *faultTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
-	if t.net.blocked(t.self, a.Addr) {
-		return time.Now(), nil
-	}
-	return t.NetTransport.WriteToAddress(b, a)
-}
-
-func (t *faultTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
-	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
-}
-
-func (t *faultTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	if t.net.blocked(t.self, a.Addr) {
-		return nil, fmt.Errorf("fault injection: %s -> %s refused", t.self, a.Addr)
-	}
-	return t.NetTransport.DialAddressTimeout(a, timeout)
-}
-
-// fastMemberlist shortens memberlist's timings for loopback tests, and makes
-// dead nodes forgotten almost at once, so that only the rejoin loop can bring
-// the two sides of a partition back together.
+// fastMemberlist is faultnet's loopback timings with dead nodes forgotten
+// almost at once, so that only the rejoin loop can bring the two sides of a
+// partition back together.
 func fastMemberlist(c *memberlist.Config) {
-	c.TCPTimeout = time.Second
-	c.ProbeInterval = 200 * time.Millisecond
-	c.ProbeTimeout = 100 * time.Millisecond
-	c.IndirectChecks = 1
-	c.SuspicionMult = 2
-	c.SuspicionMaxTimeoutMult = 2
-	c.AwarenessMaxMultiplier = 2
-	c.GossipInterval = 50 * time.Millisecond
+	faultnet.FastTimings(c)
 	c.GossipToTheDeadTime = 100 * time.Millisecond
-	c.PushPullInterval = 2 * time.Second
 }
 
 // cluster is a set of in-process nodes on 127.0.0.1.
 type cluster struct {
 	t     *testing.T
-	net   *faultNet
+	net   *faultnet.Net
 	nodes map[string]*Membership
 	mu    sync.Mutex
 	saved map[string][]byte // name -> last persisted state
@@ -136,7 +66,7 @@ func (c *cluster) onChanges(name string) int {
 
 // bareCluster is a cluster whose nodes the test starts and stops itself.
 func bareCluster(t *testing.T) *cluster {
-	return &cluster{t: t, net: &faultNet{}, nodes: map[string]*Membership{}, saved: map[string][]byte{}, calls: map[string]int{}}
+	return &cluster{t: t, net: &faultnet.Net{}, nodes: map[string]*Membership{}, saved: map[string][]byte{}, calls: map[string]int{}}
 }
 
 // newCluster is a cluster that shuts its nodes down and checks for leaked
@@ -180,7 +110,7 @@ func (c *cluster) config(name, bind string, join []string) Config {
 			BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger,
 		})
 		require.NoError(c.t, err)
-		mc.Transport = &faultTransport{NetTransport: nt, net: c.net, self: fmt.Sprintf("%s:%d", mc.BindAddr, nt.GetAutoBindPort())}
+		mc.Transport = &faultnet.Transport{NetTransport: nt, Net: c.net, Self: fmt.Sprintf("%s:%d", mc.BindAddr, nt.GetAutoBindPort())}
 	}
 	if testing.Verbose() {
 		cfg.LogOutput = testWriter{c.t, name}
@@ -381,7 +311,7 @@ func TestPartitionHeals(t *testing.T) {
 		return out
 	}
 
-	c.net.partition(addrs(left), addrs(right))
+	c.net.Split(addrs(left), addrs(right))
 	// Both sides must declare the other dead, memberlist's own way back.
 	eventually(t, func() error {
 		for _, pair := range [][2][]string{{left, right}, {right, left}} {
@@ -404,7 +334,7 @@ func TestPartitionHeals(t *testing.T) {
 	// heal it: the network stays down for a while, as a real one does.
 	time.Sleep(time.Second)
 
-	c.net.heal()
+	c.net.Heal()
 	eventually(t, func() error { return c.converged(all) })
 	for name, m := range c.nodes {
 		require.Equal(t, ringVersion, m.Ring().Version(), name)
