@@ -11,10 +11,10 @@ import (
 	"github.com/cairnkv/cairn/antientropy"
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/faultnet"
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
-	"github.com/cairnkv/cairn/internal/faultnet"
 	"github.com/hashicorp/memberlist"
 	"github.com/stretchr/testify/require"
 )
