@@ -95,13 +95,19 @@ type devCluster struct {
 	k    int
 }
 
-func startDevCluster(t *testing.T, k int) *devCluster {
+// startDevCluster runs `cairn dev` with k nodes; serverArgs go to every
+// node's `cairn server`.
+func startDevCluster(t *testing.T, k int, serverArgs ...string) *devCluster {
 	t.Helper()
 	d := &devCluster{cluster: &cluster{t: t}, dir: t.TempDir(), base: freeBase(t, k), k: k}
 	out, err := os.Create(filepath.Join(d.dir, "dev.out"))
 	require.NoError(t, err)
 	defer out.Close()
-	dev := exec.Command(cairnBin, "dev", "--nodes", strconv.Itoa(k), "--data", d.dir, "--base-port", strconv.Itoa(d.base))
+	args := []string{"dev", "--nodes", strconv.Itoa(k), "--data", d.dir, "--base-port", strconv.Itoa(d.base)}
+	for _, a := range serverArgs {
+		args = append(args, "--server-arg", a)
+	}
+	dev := exec.Command(cairnBin, args...)
 	dev.Stdout, dev.Stderr = out, out
 	dev.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, dev.Start())
