@@ -45,6 +45,7 @@ type Pool struct {
 
 	mu     sync.Mutex
 	slots  map[string][]*slot
+	all    map[*clientConn]struct{} // every open connection, in a slot or draining
 	closed bool
 	rr     atomic.Uint64
 }
@@ -60,7 +61,7 @@ type slot struct {
 // NewPool returns an empty pool; connections are made on first use.
 func NewPool(cfg Config) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Pool{cfg: cfg.withDefaults(), ctx: ctx, cancel: cancel, slots: make(map[string][]*slot)}
+	return &Pool{cfg: cfg.withDefaults(), ctx: ctx, cancel: cancel, slots: make(map[string][]*slot), all: make(map[*clientConn]struct{})}
 }
 
 // Call sends one request to addr and decodes the answer into resp (which
@@ -100,9 +101,10 @@ func (p *Pool) conn(ctx context.Context, addr string) (*clientConn, error) {
 			return cc, nil
 		}
 		if s.conn != nil {
-			// Broken, or idle long enough that the server may be about to
-			// close it: retire it (calls in flight on it still finish).
-			s.conn.retire()
+			// Broken, suspect (see call), or idle long enough that the
+			// server may be about to close it: new calls go to a new
+			// connection, and the old one closes once its calls are done.
+			s.conn.drain()
 			s.conn = nil
 		}
 		if s.dialing == nil {
@@ -145,6 +147,9 @@ func (p *Pool) dial(addr string, s *slot) {
 	if p.closed && cc != nil {
 		cc.retire()
 		cc, err = nil, ErrPoolClosed
+	}
+	if cc != nil {
+		p.all[cc] = struct{}{}
 	}
 	s.conn, s.dialErr = cc, err
 	close(s.dialing)
@@ -228,13 +233,13 @@ func (p *Pool) Close() error {
 		return nil
 	}
 	p.closed = true
-	var conns []*clientConn
+	conns := make([]*clientConn, 0, len(p.all))
+	for cc := range p.all {
+		conns = append(conns, cc)
+	}
 	for _, slots := range p.slots {
 		for _, s := range slots {
-			if s.conn != nil {
-				conns = append(conns, s.conn)
-				s.conn = nil
-			}
+			s.conn = nil
 		}
 	}
 	p.mu.Unlock()
@@ -260,19 +265,50 @@ type clientConn struct {
 	err      error // why the connection ended; set once
 	done     chan struct{}
 	lastUsed atomic.Int64 // unix nanoseconds
+	lastRead atomic.Int64 // unix nanoseconds of the last frame received
+	// draining is set when no new call may use the connection: it closes
+	// once the calls on it are done.
+	draining atomic.Bool
 }
+
+// quietLimit is how long a connection may stay silent under a call that
+// timed out before it is suspected dead. A peer that was cut off by a
+// partition leaves its connections in TCP's retransmission backoff, which
+// can outlast the partition by minutes: every call on them would time out.
+// A suspected connection takes no new calls (the pool dials a fresh one)
+// and closes when the calls already on it end.
+const quietLimit = time.Second
 
 func (cc *clientConn) touch() { cc.lastUsed.Store(time.Now().UnixNano()) }
 
 // usable reports whether new calls may go on this connection: it is open,
-// and busy or recently used.
+// not draining, and busy or recently used.
 func (cc *clientConn) usable(maxIdle time.Duration) bool {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if cc.err != nil {
+	if cc.err != nil || cc.draining.Load() {
 		return false
 	}
 	return len(cc.pending) > 0 || time.Since(time.Unix(0, cc.lastUsed.Load())) < maxIdle
+}
+
+// drain stops new calls on the connection and closes it once the calls on
+// it are done.
+func (cc *clientConn) drain() {
+	cc.draining.Store(true)
+	cc.closeIfDrained()
+}
+
+func (cc *clientConn) closeIfDrained() {
+	if !cc.draining.Load() {
+		return
+	}
+	cc.mu.Lock()
+	idle := len(cc.pending) == 0
+	cc.mu.Unlock()
+	if idle {
+		cc.retire()
+	}
 }
 
 // retire closes the connection for new calls; calls in flight get their
@@ -292,6 +328,10 @@ func (cc *clientConn) fail(err error) {
 	close(cc.done)
 	cc.mu.Unlock()
 	_ = cc.conn.Close()
+	p := cc.pool
+	p.mu.Lock()
+	delete(p.all, cc)
+	p.mu.Unlock()
 }
 
 func (cc *clientConn) readLoop() {
@@ -307,6 +347,7 @@ func (cc *clientConn) readLoop() {
 			cc.fail(err)
 			return
 		}
+		cc.lastRead.Store(time.Now().UnixNano())
 		cc.mu.Lock()
 		ch, ok := cc.pending[f.ID]
 		delete(cc.pending, f.ID)
@@ -338,11 +379,13 @@ func (cc *clientConn) call(ctx context.Context, t wire.Type, req, resp any) erro
 	ch := make(chan wire.Frame, 1)
 	cc.pending[id] = ch
 	cc.mu.Unlock()
+	start := time.Now()
 	forget := func() {
 		cc.mu.Lock()
 		delete(cc.pending, id)
 		cc.mu.Unlock()
 	}
+	defer cc.closeIfDrained()
 
 	frame, err := wire.AppendFrame(getFrameBuf(), id, t, req, cc.pool.cfg.MaxFrame)
 	if err != nil {
@@ -359,6 +402,9 @@ func (cc *clientConn) call(ctx context.Context, t wire.Type, req, resp any) erro
 		return decodeAnswer(f, t, resp)
 	case <-ctx.Done():
 		forget()
+		if quiet := time.Since(time.Unix(0, max(cc.lastRead.Load(), start.UnixNano()))); quiet >= quietLimit {
+			cc.draining.Store(true)
+		}
 		return fmt.Errorf("%v to %s: %w", t, cc.addr, callCtxErr(ctx))
 	case <-cc.done:
 		forget()

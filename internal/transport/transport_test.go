@@ -542,3 +542,129 @@ func BenchmarkCall(b *testing.B) {
 		})
 	})
 }
+
+// blackholeProxy forwards TCP connections to a server until told to drop
+// everything on the connections open at that moment, as a network
+// partition leaves connections: open, silent, in TCP's retransmission
+// backoff. Connections made afterwards are forwarded normally.
+type blackholeProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []*proxied
+	wg     sync.WaitGroup
+}
+
+type proxied struct {
+	client, server net.Conn
+	dropped        atomic.Bool
+}
+
+func startProxy(t *testing.T, target string) *blackholeProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &blackholeProxy{ln: ln, target: target}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			pc := &proxied{client: c, server: s}
+			p.mu.Lock()
+			p.conns = append(p.conns, pc)
+			p.mu.Unlock()
+			p.wg.Add(2)
+			go p.pipe(pc, c, s)
+			go p.pipe(pc, s, c)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.mu.Lock()
+		for _, pc := range p.conns {
+			_ = pc.client.Close()
+			_ = pc.server.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *blackholeProxy) pipe(pc *proxied, from, to net.Conn) {
+	defer p.wg.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := from.Read(buf)
+		if err != nil {
+			_ = to.Close()
+			return
+		}
+		if pc.dropped.Load() {
+			continue
+		}
+		if _, err := to.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// blackhole silences every connection open now.
+func (p *blackholeProxy) blackhole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pc := range p.conns {
+		pc.dropped.Store(true)
+	}
+}
+
+func TestSilentConnectionIsReplacedAfterATimeout(t *testing.T) {
+	ts := startServer(t, nil)
+	proxy := startProxy(t, ts.addr())
+	addr := proxy.ln.Addr().String()
+	p := newPool(t, func(c *Config) { c.ConnsPerAddr = 1 })
+	_, err := get(t.Context(), p, addr, "k")
+	require.NoError(t, err)
+
+	proxy.blackhole()
+	ctx, cancel := context.WithTimeout(t.Context(), quietLimit+500*time.Millisecond)
+	_, err = get(ctx, p, addr, "k")
+	cancel()
+	require.ErrorIs(t, err, cairn.ErrTimeout, "the wedged connection answers nothing")
+
+	// The connection stayed silent for the whole call, so the next call
+	// goes over a new one instead of waiting on the wedged one.
+	ctx, cancel = context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	got, err := get(ctx, p, addr, "k")
+	require.NoError(t, err)
+	require.Equal(t, "b/k", got)
+}
+
+func TestShortTimeoutsDoNotDropAHealthyConnection(t *testing.T) {
+	ts := startServer(t, nil)
+	p := newPool(t, func(c *Config) { c.ConnsPerAddr = 1 })
+	_, err := get(t.Context(), p, ts.addr(), "k")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	_, err = get(ctx, p, ts.addr(), "sleep:200")
+	cancel()
+	require.ErrorIs(t, err, cairn.ErrTimeout)
+	_, err = get(t.Context(), p, ts.addr(), "k")
+	require.NoError(t, err)
+	accepted := 0
+	for len(ts.events) > 0 {
+		if e := <-ts.events; e.Kind == EventAccepted {
+			accepted++
+		}
+	}
+	require.Equal(t, 1, accepted, "one connection served everything")
+}
