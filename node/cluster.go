@@ -94,12 +94,40 @@ func (n *Node) onMembershipChange() {
 		n.log.Info("ring changed", zap.Strings("members", r.Members()), zap.Uint64("version", r.Version()))
 	}
 	n.metrics.membersAlive.Set(float64(n.aliveCount()))
+	for _, back := range n.peersBack() {
+		// Connections that lived through its absence may be wedged (a
+		// partition leaves them in TCP's retransmission backoff): start
+		// afresh.
+		if addr, ok := n.members.Addr(back); ok {
+			n.peers.Drain(addr)
+		}
+	}
 	// A node may have come back: deliver what is kept for it now rather
 	// than at the next interval.
 	n.handoff.poke()
 	if n.aae != nil {
 		n.aae.membershipChanged() // and exchange with a node that came back first
 	}
+}
+
+// peersBack returns the members that are alive now and were not at the
+// previous call.
+func (n *Node) peersBack() []string {
+	n.aliveMu.Lock()
+	defer n.aliveMu.Unlock()
+	var back []string
+	now := map[string]bool{}
+	for _, m := range n.members.Members() {
+		if m.Name == n.cfg.Name || !n.members.Alive(m.Name) {
+			continue
+		}
+		now[m.Name] = true
+		if n.wasAlive != nil && !n.wasAlive[m.Name] {
+			back = append(back, m.Name)
+		}
+	}
+	n.wasAlive = now
+	return back
 }
 
 func (n *Node) aliveCount() int {

@@ -35,6 +35,8 @@ type Node struct {
 	aae      *aae // nil when anti-entropy is off
 	// membersSet publishes members to membership's own goroutine.
 	membersSet atomic.Bool
+	aliveMu    sync.Mutex
+	wasAlive   map[string]bool // peers alive at the last membership change
 	live       liveness
 	lastRing   atomic.Pointer[ring.Ring]
 	started    time.Time

@@ -225,6 +225,28 @@ func (p *Pool) handshake(ctx context.Context, c net.Conn, br *bufio.Reader) erro
 	return fmt.Errorf("%w: handshake answered with %v", cairn.ErrProtocol, f.Type)
 }
 
+// Drain moves every connection to addr out of use: new calls get fresh
+// connections, and the old ones close when the calls on them end. A caller
+// that learns a peer was unreachable for a while (it was partitioned away,
+// or paused) drains it, because connections that lived through the outage
+// may be wedged in TCP's retransmission backoff.
+func (p *Pool) Drain(addr string) {
+	p.mu.Lock()
+	var old []*clientConn
+	for cc := range p.all {
+		if cc.addr == addr {
+			old = append(old, cc)
+		}
+	}
+	for _, s := range p.slots[addr] {
+		s.conn = nil
+	}
+	p.mu.Unlock()
+	for _, cc := range old {
+		cc.drain()
+	}
+}
+
 // Close ends every connection; calls in flight fail with ErrUnavailable.
 func (p *Pool) Close() error {
 	p.mu.Lock()

@@ -668,3 +668,41 @@ func TestShortTimeoutsDoNotDropAHealthyConnection(t *testing.T) {
 	}
 	require.Equal(t, 1, accepted, "one connection served everything")
 }
+
+func TestDrainLetsCallsFinishAndDialsAfresh(t *testing.T) {
+	ts := startServer(t, nil)
+	p := newPool(t, func(c *Config) { c.ConnsPerAddr = 1 })
+	inflight := make(chan error, 1)
+	go func() {
+		_, err := get(t.Context(), p, ts.addr(), "sleep:300")
+		inflight <- err
+	}()
+	require.Eventually(t, func() bool { return ts.h.calls.Load() == 1 }, 10*time.Second, time.Millisecond)
+	p.Drain(ts.addr())
+	_, err := get(t.Context(), p, ts.addr(), "k")
+	require.NoError(t, err)
+	require.NoError(t, <-inflight, "the call on the drained connection still gets its answer")
+	// The drained connection closes once its call is answered; the events
+	// up to that close show how many connections were used.
+	accepted, closed := 0, false
+	deadline := time.After(10 * time.Second)
+	for !closed {
+		select {
+		case e := <-ts.events:
+			switch e.Kind {
+			case EventAccepted:
+				accepted++
+			case EventClosed:
+				closed = true
+			}
+		case <-deadline:
+			t.Fatal("the drained connection did not close within 10s of its last call")
+		}
+	}
+	for len(ts.events) > 0 {
+		if e := <-ts.events; e.Kind == EventAccepted {
+			accepted++
+		}
+	}
+	require.Equal(t, 2, accepted, "the call after Drain used a new connection")
+}
