@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,29 +181,73 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		n.ready.Store(false)
 		n.log.Info("node stopping", zap.String("name", n.cfg.Name))
+		var phase atomic.Pointer[string]
+		step := func(name string) { phase.Store(&name) }
+		step("data server")
+		defer n.watchShutdown(ctx, &phase)()
 		if err := n.server.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("data server: %w", err))
 		}
+		step("background work")
 		n.stop()
 		n.bg.Wait()
+		step("membership")
 		if err := n.members.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("membership: %w", err))
 		}
+		step("peer connections")
 		if err := n.peers.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("peer connections: %w", err))
 		}
+		step("admin server")
 		if n.admin != nil {
 			if err := n.admin.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("admin server: %w", err))
 			}
 		}
 		n.wg.Wait()
+		step("store")
 		if err := n.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("store: %w", err))
 		}
 		n.log.Info("node stopped", zap.String("name", n.cfg.Name))
 	})
 	return errors.Join(errs...)
+}
+
+// shutdownGrace is how long a shutdown may outlive its context (requests
+// cut off, then the rest closing) before it counts as stuck.
+const shutdownGrace = 2 * time.Second
+
+// watchShutdown logs, when a shutdown is still running shutdownGrace after
+// its context ended, the phase it waits in and every goroutine's stack: a
+// stop that hangs is then diagnosed from the log of the process that had
+// to be killed. The returned function ends the watch.
+func (n *Node) watchShutdown(ctx context.Context, phase *atomic.Pointer[string]) func() {
+	done := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		grace := time.NewTimer(shutdownGrace)
+		defer grace.Stop()
+		select {
+		case <-done:
+		case <-grace.C:
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			n.log.Error("shutdown is taking longer than allowed",
+				zap.String("waiting_for", *phase.Load()), zap.ByteString("goroutines", buf))
+		}
+	}()
+	return func() {
+		close(done)
+		<-watched
+	}
 }
 
 func (n *Node) closeStore() {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func values(obj *client.Object) []string {
@@ -245,4 +248,33 @@ func TestShutdownRefusesNewWork(t *testing.T) {
 	_, err := c.Get(t.Context(), "b", []byte("k"))
 	require.Error(t, err)
 	require.True(t, errors.Is(err, cairn.ErrUnavailable), "%v", err)
+}
+
+func TestStuckShutdownLogsWhereItWaits(t *testing.T) {
+	core, logs := observer.New(zap.ErrorLevel)
+	n := &Node{log: zap.New(core)}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var phase atomic.Pointer[string]
+	waiting := "peer connections"
+	phase.Store(&waiting)
+	end := n.watchShutdown(ctx, &phase)
+	require.Eventually(t, func() bool { return logs.Len() == 1 }, 10*time.Second, 10*time.Millisecond)
+	end()
+	e := logs.All()[0]
+	require.Equal(t, "peer connections", e.ContextMap()["waiting_for"])
+	require.Contains(t, e.ContextMap()["goroutines"], "watchShutdown", "the stacks of every goroutine are logged")
+}
+
+func TestTimelyShutdownLogsNothing(t *testing.T) {
+	core, logs := observer.New(zap.ErrorLevel)
+	n := &Node{log: zap.New(core)}
+	ctx, cancel := context.WithCancel(t.Context())
+	var phase atomic.Pointer[string]
+	waiting := "store"
+	phase.Store(&waiting)
+	end := n.watchShutdown(ctx, &phase)
+	cancel() // the context ends, but the shutdown finishes within its grace
+	end()
+	require.Zero(t, logs.Len())
 }

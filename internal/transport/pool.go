@@ -100,13 +100,13 @@ func (p *Pool) conn(ctx context.Context, addr string) (*clientConn, error) {
 			p.mu.Unlock()
 			return cc, nil
 		}
-		if s.conn != nil {
-			// Broken, suspect (see call), or idle long enough that the
-			// server may be about to close it: new calls go to a new
-			// connection, and the old one closes once its calls are done.
-			s.conn.drain()
-			s.conn = nil
-		}
+		// A connection still in the slot is broken, suspect (see call), or
+		// idle long enough that the server may be about to close it: new
+		// calls go to a new connection, and the old one closes once its
+		// calls are done. It is drained after p.mu is released, because
+		// closing a connection takes p.mu.
+		stale := s.conn
+		s.conn = nil
 		if s.dialing == nil {
 			s.dialing = make(chan struct{})
 			s.dialErr = nil
@@ -115,6 +115,9 @@ func (p *Pool) conn(ctx context.Context, addr string) (*clientConn, error) {
 		}
 		dialing := s.dialing
 		p.mu.Unlock()
+		if stale != nil {
+			stale.drain()
+		}
 		select {
 		case <-dialing:
 		case <-ctx.Done():
@@ -144,9 +147,10 @@ func (p *Pool) dial(addr string, s *slot) {
 		p.cfg.emit(EventDialFailed, addr, err)
 	}
 	p.mu.Lock()
-	if p.closed && cc != nil {
-		cc.retire()
-		cc, err = nil, ErrPoolClosed
+	var late *clientConn // made after Close: nobody may use it
+	if p.closed {
+		// Whatever the dial's own outcome, Close is why it ended.
+		late, cc, err = cc, nil, ErrPoolClosed
 	}
 	if cc != nil {
 		p.all[cc] = struct{}{}
@@ -155,6 +159,9 @@ func (p *Pool) dial(addr string, s *slot) {
 	close(s.dialing)
 	s.dialing = nil
 	p.mu.Unlock()
+	if late != nil {
+		late.retire()
+	}
 }
 
 func (p *Pool) connect(ctx context.Context, addr string) (*clientConn, error) {
@@ -192,7 +199,12 @@ func (p *Pool) handshake(ctx context.Context, c net.Conn, br *bufio.Reader) erro
 		deadline = d
 	}
 	_ = c.SetDeadline(deadline)
-	defer func() { _ = c.SetDeadline(time.Time{}) }()
+	// Close ends a handshake at once rather than after HandshakeTimeout.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+	defer func() {
+		stop()
+		_ = c.SetDeadline(time.Time{})
+	}()
 	hello, err := wire.AppendFrame(append([]byte(nil), wire.Preamble[:]...), 0, wire.TypeHello,
 		wire.Hello{Cluster: p.cfg.Cluster, Node: p.cfg.Node}, maxHelloFrame)
 	if err != nil {
@@ -340,6 +352,8 @@ func (cc *clientConn) retire() { cc.fail(errRetired) }
 
 var errRetired = errors.New("connection retired")
 
+// fail takes p.mu: it must never be called, directly or through drain,
+// retire or closeIfDrained, with p.mu held.
 func (cc *clientConn) fail(err error) {
 	cc.mu.Lock()
 	if cc.err != nil {

@@ -706,3 +706,118 @@ func TestDrainLetsCallsFinishAndDialsAfresh(t *testing.T) {
 	}
 	require.Equal(t, 2, accepted, "the call after Drain used a new connection")
 }
+
+func TestIdleConnectionIsReplacedWithoutStallingThePool(t *testing.T) {
+	ts := startServer(t, nil)
+	p := newPool(t, func(c *Config) {
+		c.ConnsPerAddr = 1
+		c.IdleTimeout = 200 * time.Millisecond // idle after 100ms on the client side
+	})
+	_, err := get(t.Context(), p, ts.addr(), "k")
+	require.NoError(t, err)
+	time.Sleep(150 * time.Millisecond) // let the connection go idle
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		_, err := get(ctx, p, ts.addr(), "k")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call after the connection went idle did not return within 10s")
+	}
+	ts.waitEvent(t, EventClosed) // the idle connection was closed, not leaked
+}
+
+// slowHandshakeServer accepts connections and forwards them to target only
+// once released, so a dial can be caught in the middle of its handshake.
+func slowHandshakeServer(t *testing.T, target string) (addr string, accepted <-chan struct{}, release func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	acc := make(chan struct{}, 16)
+	rel := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			track(c)
+			acc <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-rel
+				s, err := net.Dial("tcp", target)
+				if err != nil {
+					_ = c.Close()
+					return
+				}
+				track(s)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, _ = io.Copy(s, c)
+					_ = s.Close()
+				}()
+				_, _ = io.Copy(c, s)
+				_ = c.Close()
+			}()
+		}
+	}()
+	release = func() { once.Do(func() { close(rel) }) }
+	t.Cleanup(func() {
+		release()
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String(), acc, release
+}
+
+func TestCloseDuringAHandshakeReturns(t *testing.T) {
+	ts := startServer(t, nil)
+	addr, accepted, release := slowHandshakeServer(t, ts.addr())
+	cfg := DefaultConfig()
+	cfg.Cluster = "test"
+	p := NewPool(cfg)
+	callDone := make(chan error, 1)
+	go func() {
+		_, err := get(t.Context(), p, addr, "k")
+		callDone <- err
+	}()
+	<-accepted
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	require.Eventually(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.closed
+	}, 10*time.Second, time.Millisecond)
+	release() // a handshake that still finishes now must not wedge Close
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return within 10s while a dial was in its handshake")
+	}
+	require.ErrorIs(t, <-callDone, ErrPoolClosed)
+}
