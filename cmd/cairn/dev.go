@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -72,10 +73,15 @@ func runDev(ctx context.Context, out io.Writer, k int, dataDir string, base int,
 		gossip = append(gossip, net.JoinHostPort("127.0.0.1", strconv.Itoa(base+100+i)))
 	}
 	var started []*devNode
+	// Nodes stop in parallel, so one that has to be killed delays the
+	// others by nothing.
 	stopAll := func() {
+		sw := &syncWriter{w: out}
+		var wg sync.WaitGroup
 		for _, n := range started {
-			n.stop(out)
+			wg.Go(func() { n.stop(sw) })
 		}
+		wg.Wait()
 	}
 	for i := 1; i <= k; i++ {
 		n, err := startDevNode(exe, dataDir, i, base, gossip, extra)
@@ -290,4 +296,16 @@ func isCairnServer(pid int) bool {
 		return false
 	}
 	return strings.Contains(string(raw), "server\x00--name")
+}
+
+// syncWriter lets nodes stopping in parallel report on one writer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
