@@ -201,7 +201,16 @@ dev_is_node() {
 		awk -v name="$name" '$0 == "server" { s = 1 } prev == "--name" && $0 == name { n = 1 } { prev = $0 } END { exit !(s && n) }'
 }
 
-dev_gone() { ! dev_is_node "$1" "$2"; }
+# dev_gone succeeds once PID has exited (gone, or a zombie) or the pid was
+# reused by another program. A process in the middle of exiting has already
+# lost its command line, so an empty one does not count as gone.
+dev_gone() {
+	local pid=$1 name=$2 state cmdline
+	state=$(proc_state "$pid")
+	[[ -z $state || $state == Z || $state == X ]] && return 0
+	cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 0
+	[[ -n $cmdline ]] && ! dev_is_node "$pid" "$name"
+}
 
 # dev_running sets PID to NODE's process, or exits 2 saying it is not
 # running.
