@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       := bin/cairn
 PKGS      := ./...
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 100000x
 TESTFLAGS ?=
 
 .PHONY: build test run lint bench fuzz clean docker
@@ -28,7 +28,7 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-# Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=1m for a longer pass).
+# Every fuzz target for FUZZTIME inputs each (make fuzz FUZZTIME=2000000x for a longer pass).
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
