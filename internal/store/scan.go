@@ -29,29 +29,7 @@ func (s *Store) ScanPartition(p uint32, fn func(bucket string, key []byte, obj d
 		return fmt.Errorf("store: scan partition %d: %w", p, err)
 	}
 	defer it.Close()
-	for valid := it.First(); valid; valid = it.Next() {
-		if s.closing.Load() {
-			return ErrClosed
-		}
-		_, bucket, key, err := decodeObjectKey(it.Key())
-		if err != nil {
-			return fmt.Errorf("store: scan partition %d: %w", p, err)
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return fmt.Errorf("store: scan partition %d at %x: %w", p, it.Key(), err)
-		}
-		obj, err := decodeObject(v)
-		if err != nil {
-			return fmt.Errorf("store: scan partition %d at %x: %w", p, it.Key(), err)
-		}
-		more, err := fn(bucket, append([]byte(nil), key...), obj)
-		if err != nil || !more {
-			return err
-		}
-	}
-	if err := it.Error(); err != nil {
-		return fmt.Errorf("store: scan partition %d: %w", p, err)
-	}
-	return nil
+	return s.scanIter(it, p, nil, func(bucket string, key []byte, obj dvv.Object, _ int) (bool, error) {
+		return fn(bucket, key, obj)
+	})
 }
