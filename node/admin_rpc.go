@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
+	"sync"
 
 	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/node/coord"
 	"github.com/cairnkv/cairn/quorum"
 	"go.uber.org/zap"
 )
@@ -48,7 +51,7 @@ func (n *Node) serveStatus() wire.StatusResp {
 
 // serveDebugReplicas shows each target's own copy of a key, unmerged, so a
 // person can see divergence and watch it repair. It never repairs anything.
-func (n *Node) serveDebugReplicas(ctx context.Context, req wire.DebugReplicasReq) (wire.DebugReplicasResp, error) {
+func (n *Node) serveDebugReplicas(ctx context.Context, _ transport.Peer, req wire.DebugReplicasReq) (wire.DebugReplicasResp, error) {
 	if err := wire.ValidateKey(req.Bucket, req.Key, n.cfg.MaxKeySize); err != nil {
 		return wire.DebugReplicasResp{}, err
 	}
@@ -65,25 +68,37 @@ func (n *Node) serveDebugReplicas(ctx context.Context, req wire.DebugReplicasReq
 		targets = append(targets, quorum.Target{Node: node})
 	}
 	resp := wire.DebugReplicasResp{Partition: p}
-	for res := range n.fanOut(ctx, targets, func(ctx context.Context, t quorum.Target) replicaResult {
-		// A fallback's copy is whatever hints it keeps for the key.
-		obj, found, err := n.replicaGetReq(ctx, t.Node, wire.ReplicaGetReq{Partition: p, Bucket: req.Bucket, Key: req.Key, AllHints: !t.Primary})
-		return replicaResult{node: t.Node, obj: obj, found: found, err: err}
-	}) {
-		c := wire.ReplicaCopy{Node: res.node, Primary: slices.Contains(primaries, res.node), Found: res.found}
-		if res.err != nil {
-			c.Err = reason(res.err)
-		} else {
-			c.Object = res.obj
-		}
+	copies := make([]wire.ReplicaCopy, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A fallback's copy is whatever hints it keeps for the key.
+			req := wire.ReplicaGetReq{Partition: p, Bucket: req.Bucket, Key: req.Key, AllHints: !t.Primary}
+			var obj dvv.Object
+			var found bool
+			var err error
+			if t.Node == n.cfg.Name {
+				obj, found, err = n.replicas.localGet(ctx, req)
+			} else {
+				var answer wire.ReplicaGetResp
+				err = n.replicas.peers.Call(ctx, t.Node, wire.TypeReplicaGet, req, &answer)
+				obj, found = answer.Object, answer.Found
+			}
+			c := wire.ReplicaCopy{Node: t.Node, Primary: t.Primary, Found: found, Object: obj}
+			if err != nil {
+				c.Err = coord.Reason(err)
+			}
+			copies[i] = c
+		}()
+	}
+	wg.Wait()
+	for _, c := range copies {
 		if c.Primary || c.Found {
 			resp.Replicas = append(resp.Replicas, c)
 		}
 	}
-	slices.SortFunc(resp.Replicas, func(a, b wire.ReplicaCopy) int {
-		return slices.Index(append(slices.Clone(primaries), fallbacks...), a.Node) -
-			slices.Index(append(slices.Clone(primaries), fallbacks...), b.Node)
-	})
 	return resp, nil
 }
 
@@ -109,7 +124,7 @@ func (n *Node) serveRingState() wire.RingStateResp {
 // serveRemoveMember is the operator's removal of a member. A member this
 // node sees alive is refused without Force: its replicas would vanish from
 // the ring with nothing handed off.
-func (n *Node) serveRemoveMember(req wire.RemoveMemberReq) (wire.RemoveMemberResp, error) {
+func (n *Node) serveRemoveMember(_ context.Context, _ transport.Peer, req wire.RemoveMemberReq) (wire.RemoveMemberResp, error) {
 	if req.Name == "" {
 		return wire.RemoveMemberResp{}, cairn.InvalidArgument("remove: a member name is required")
 	}

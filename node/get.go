@@ -6,14 +6,13 @@ import (
 
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/wire"
-	"github.com/cairnkv/cairn/quorum"
-	"go.uber.org/zap"
+	"github.com/cairnkv/cairn/node/coord"
 )
 
-// get asks every target of the key in parallel, answers once R of them (PR
-// primaries) have answered with the merge of what came back, and keeps
-// listening in the background until all answered or the deadline passed, to
-// repair every target whose copy is missing or behind the merge.
+// get validates a get and hands it to the coordinator: every target of the
+// key is asked in parallel, the answer goes out once R of them (PR
+// primaries) have answered, and the targets whose copies were behind are
+// repaired in the background.
 func (n *Node) get(ctx context.Context, req wire.GetReq) (wire.GetResp, error) {
 	if err := wire.ValidateKey(req.Bucket, req.Key, n.cfg.MaxKeySize); err != nil {
 		return wire.GetResp{}, err
@@ -25,80 +24,19 @@ func (n *Node) get(ctx context.Context, req wire.GetReq) (wire.GetResp, error) {
 	}
 	ctx, cancel := n.requestContext(ctx, req.Opts.TimeoutMs)
 	defer cancel()
-
 	p := r.KeyPartition(req.Bucket, req.Key)
 	primaries, fallbacks := r.Preference(p, spec.N)
-	targets := quorum.Targets(primaries, fallbacks, n.up, !req.Opts.NoSloppy)
-	if !holds(targets, n.cfg.Name) {
+	if !slices.Contains(primaries, n.cfg.Name) {
 		n.metrics.remoteGets.Inc()
 	}
-	tracker := quorum.NewReadTracker(targets, spec)
-	results := n.fanOut(ctx, targets, func(ctx context.Context, t quorum.Target) replicaResult {
-		obj, found, err := n.replicaGet(ctx, t, p, req.Bucket, req.Key)
-		return replicaResult{node: t.Node, obj: obj, found: found, err: err}
-	})
-	feed := func(res replicaResult) {
-		if res.err != nil {
-			tracker.Fail(res.node, reason(res.err))
-		} else {
-			tracker.Reply(res.node, res.obj, res.found)
-		}
-	}
-	for !tracker.Done() {
-		select {
-		case res, ok := <-results:
-			if !ok {
-				tracker.Timeout()
-				continue
-			}
-			feed(res)
-		case <-ctx.Done():
-			tracker.Timeout()
-		}
-	}
-	if err := tracker.Err(); err != nil {
+	res, err := n.coord.Get(ctx, coord.Key{Partition: p, Bucket: req.Bucket, Key: req.Key}, spec,
+		coord.Route{Primaries: primaries, Fallbacks: fallbacks, Sloppy: !req.Opts.NoSloppy})
+	if err != nil {
 		return wire.GetResp{}, err
 	}
-	obj, replicas := tracker.Result()
-	// The tracker is handed to the background from here on: the handler
-	// never touches it again.
-	n.background(func() {
-		for res := range results {
-			feed(res)
-		}
-		n.readRepair(p, req.Bucket, req.Key, tracker)
-	})
-	resp := getResponse(obj, replicas)
-	for _, t := range targets {
-		if !t.Primary && slices.Contains(replicas, t.Node) {
-			resp.Fallbacks = append(resp.Fallbacks, t.Node)
-		}
-	}
+	resp := getResponse(res.Object, res.Replicas)
+	resp.Fallbacks = res.Fallbacks
 	return resp, nil
-}
-
-// readRepair sends the merge of every answer to each target whose copy was
-// missing or behind it. Replica puts sync, so a repair never overwrites a
-// write that raced with it.
-func (n *Node) readRepair(p uint32, bucket string, key []byte, tracker *quorum.ReadTracker) {
-	repairs := tracker.Repairs()
-	if len(repairs) == 0 || !n.cfg.ReadRepair {
-		return
-	}
-	merged, _ := tracker.Result()
-	ctx, cancel := context.WithTimeout(n.lifetime, n.cfg.RequestTimeout)
-	defer cancel()
-	for res := range n.fanOut(ctx, repairs, func(ctx context.Context, t quorum.Target) replicaResult {
-		_, err := n.replicaPut(ctx, t, p, bucket, key, merged, false)
-		return replicaResult{node: t.Node, err: err}
-	}) {
-		if res.err != nil {
-			n.metrics.readRepairs.WithLabelValues("failed").Inc()
-			n.log.Debug("read repair failed", zap.String("node", res.node), zap.Error(res.err))
-			continue
-		}
-		n.metrics.readRepairs.WithLabelValues("ok").Inc()
-	}
 }
 
 // getResponse shapes an object for a client: live siblings only, and the

@@ -9,6 +9,67 @@ import (
 	"github.com/cairnkv/cairn/internal/wire"
 )
 
+// handler serves one request type: it decodes the body and returns the
+// answer, whose type is the request's plus one.
+type handler func(ctx context.Context, peer transport.Peer, body []byte) (any, error)
+
+// handlers is the node's dispatch table: serving a new message type is one
+// line here.
+func (n *Node) handlers() map[wire.Type]handler {
+	return map[wire.Type]handler{
+		wire.TypeGet:           decoding(wire.GetReq{Opts: wire.DefaultOptions()}, n.serveGet),
+		wire.TypePut:           decoding(wire.PutReq{Opts: wire.DefaultOptions()}, n.servePut),
+		wire.TypeDelete:        decoding(wire.DeleteReq{Opts: wire.DefaultOptions()}, n.serveDelete),
+		wire.TypeReplicaGet:    decoding(wire.ReplicaGetReq{}, n.serveReplicaGet),
+		wire.TypeReplicaPut:    decoding(wire.ReplicaPutReq{}, n.serveReplicaPut),
+		wire.TypeHandoff:       decoding(wire.HandoffReq{}, n.serveHandoff),
+		wire.TypeHints:         bodiless(n.serveHints),
+		wire.TypeMembers:       bodiless(n.serveMembers),
+		wire.TypeRing:          bodiless(n.serveRing),
+		wire.TypeStatus:        bodiless(n.serveStatus),
+		wire.TypeDebugReplicas: decoding(wire.DebugReplicasReq{}, n.serveDebugReplicas),
+		wire.TypeRingState:     bodiless(n.serveRingState),
+		wire.TypeRemoveMember:  decoding(wire.RemoveMemberReq{}, n.serveRemoveMember),
+		wire.TypeAAEQuery: sized(wire.AAEQueryReq{}, func(_ context.Context, peer transport.Peer, req wire.AAEQueryReq, size int) (wire.AAEAnswerResp, error) {
+			return n.serveAAEQuery(peer, req, size)
+		}),
+		wire.TypeAAEFetch: sized(wire.AAEFetchReq{}, n.serveAAEFetch),
+		wire.TypeAAEPush:  sized(wire.AAEPushReq{}, n.serveAAEPush),
+		wire.TypeAAEStatus: decoding(wire.AAEStatusReq{}, func(_ context.Context, _ transport.Peer, req wire.AAEStatusReq) (wire.AAEStatusResp, error) {
+			return n.serveAAEStatus(req), nil
+		}),
+	}
+}
+
+// decoding serves requests of type Req: the body is decoded over a copy of
+// init (which carries the defaults of fields a client may leave out).
+func decoding[Req, Resp any](init Req, serve func(context.Context, transport.Peer, Req) (Resp, error)) handler {
+	return func(ctx context.Context, peer transport.Peer, body []byte) (any, error) {
+		req := init
+		if err := wire.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		return serve(ctx, peer, req)
+	}
+}
+
+// sized is decoding for the requests whose answer is budgeted against the
+// size of the request itself (anti-entropy).
+func sized[Req, Resp any](init Req, serve func(context.Context, transport.Peer, Req, int) (Resp, error)) handler {
+	return func(ctx context.Context, peer transport.Peer, body []byte) (any, error) {
+		req := init
+		if err := wire.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		return serve(ctx, peer, req, len(body))
+	}
+}
+
+// bodiless serves requests that carry nothing (admin reads).
+func bodiless[Resp any](serve func() Resp) handler {
+	return func(context.Context, transport.Peer, []byte) (any, error) { return serve(), nil }
+}
+
 // Handle serves one request frame. It is called by the transport server on
 // its own goroutine per request; ctx ends when the connection closes or the
 // node shuts down.
@@ -19,112 +80,35 @@ func (n *Node) Handle(ctx context.Context, peer transport.Peer, t wire.Type, bod
 	if n.cfg.refusePeer != nil && peer.Node != "" && n.cfg.refusePeer(peer.Node) {
 		return 0, nil, cairn.ErrUnavailable // a partition, simulated by a test
 	}
+	serve, ok := n.dispatch[t]
+	if !ok {
+		return 0, nil, cairn.InvalidArgument("message type %v is not a request this node serves", t)
+	}
 	start := n.now()
-	respType, resp, err := n.dispatch(ctx, peer, t, body)
+	resp, err := serve(ctx, peer, body)
 	n.metrics.observeRequest(t, err, n.now().Sub(start))
-	return respType, resp, err
+	return t + 1, resp, err
 }
 
-func (n *Node) dispatch(ctx context.Context, peer transport.Peer, t wire.Type, body []byte) (wire.Type, any, error) {
-	switch t {
-	case wire.TypeGet:
-		req := wire.GetReq{Opts: wire.DefaultOptions()}
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		resp, err := n.get(ctx, req)
-		resp.RingVersion = n.ring().Version()
-		return wire.TypeGetResp, resp, err
-	case wire.TypePut:
-		req := wire.PutReq{Opts: wire.DefaultOptions()}
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		resp, err := n.put(ctx, req)
-		resp.RingVersion = n.ring().Version()
-		return wire.TypePutResp, resp, err
-	case wire.TypeDelete:
-		req := wire.DeleteReq{Opts: wire.DefaultOptions()}
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		resp, err := n.delete(ctx, req)
-		resp.RingVersion = n.ring().Version()
-		return wire.TypeDeleteResp, resp, err
-	case wire.TypeReplicaGet:
-		var req wire.ReplicaGetReq
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		resp, err := n.serveReplicaGet(ctx, peer, req)
-		return wire.TypeReplicaGetResp, resp, err
-	case wire.TypeReplicaPut:
-		var req wire.ReplicaPutReq
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		resp, err := n.serveReplicaPut(ctx, peer, req)
-		return wire.TypeReplicaPutResp, resp, err
-	case wire.TypeHandoff:
-		var req wire.HandoffReq
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		resp, err := n.serveHandoff(ctx, peer, req)
-		return wire.TypeHandoffResp, resp, err
-	case wire.TypeHints:
-		return wire.TypeHintsResp, n.serveHints(), nil
-	case wire.TypeMembers:
-		return wire.TypeMembersResp, n.serveMembers(), nil
-	case wire.TypeRing:
-		return wire.TypeRingResp, n.serveRing(), nil
-	case wire.TypeStatus:
-		return wire.TypeStatusResp, n.serveStatus(), nil
-	case wire.TypeDebugReplicas:
-		var req wire.DebugReplicasReq
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		resp, err := n.serveDebugReplicas(ctx, req)
-		return wire.TypeDebugReplicasResp, resp, err
-	case wire.TypeRingState:
-		return wire.TypeRingStateResp, n.serveRingState(), nil
-	case wire.TypeRemoveMember:
-		var req wire.RemoveMemberReq
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		resp, err := n.serveRemoveMember(req)
-		return wire.TypeRemoveMemberResp, resp, err
-	case wire.TypeAAEQuery:
-		var req wire.AAEQueryReq
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		resp, err := n.serveAAEQuery(peer, req, len(body))
-		return wire.TypeAAEAnswer, resp, err
-	case wire.TypeAAEFetch:
-		var req wire.AAEFetchReq
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		resp, err := n.serveAAEFetch(ctx, peer, req, len(body))
-		return wire.TypeAAEFetchResp, resp, err
-	case wire.TypeAAEPush:
-		var req wire.AAEPushReq
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		resp, err := n.serveAAEPush(ctx, peer, req, len(body))
-		return wire.TypeAAEPushResp, resp, err
-	case wire.TypeAAEStatus:
-		var req wire.AAEStatusReq
-		if err := wire.Decode(body, &req); err != nil {
-			return 0, nil, err
-		}
-		return wire.TypeAAEStatusResp, n.serveAAEStatus(req), nil
-	}
-	return 0, nil, cairn.InvalidArgument("message type %v is not a request this node serves", t)
+// The client requests answer with the node's ring version, so that a
+// client routing by its own copy of the ring learns that it is stale.
+
+func (n *Node) serveGet(ctx context.Context, _ transport.Peer, req wire.GetReq) (wire.GetResp, error) {
+	resp, err := n.get(ctx, req)
+	resp.RingVersion = n.ring().Version()
+	return resp, err
+}
+
+func (n *Node) servePut(ctx context.Context, _ transport.Peer, req wire.PutReq) (wire.PutResp, error) {
+	resp, err := n.put(ctx, req)
+	resp.RingVersion = n.ring().Version()
+	return resp, err
+}
+
+func (n *Node) serveDelete(ctx context.Context, _ transport.Peer, req wire.DeleteReq) (wire.DeleteResp, error) {
+	resp, err := n.delete(ctx, req)
+	resp.RingVersion = n.ring().Version()
+	return resp, err
 }
 
 // requestContext gives a request the deadline it asked for, the node's

@@ -7,8 +7,10 @@ import (
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/quorum"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
 )
 
 // metrics live on a registry of the node's own, so that several nodes in one
@@ -23,6 +25,7 @@ type metrics struct {
 	forwarded     prometheus.Counter
 	remoteGets    prometheus.Counter
 	readRepairs   *prometheus.CounterVec
+	failovers     *prometheus.CounterVec
 	membersAlive  prometheus.Gauge
 }
 
@@ -56,12 +59,16 @@ func newMetrics(n *Node) *metrics {
 	})
 	m.remoteGets = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cairn_nonreplica_gets_total",
-		Help: "Gets coordinated by a node that is not one of the key's targets, so every copy crossed the network (a hop a token-aware client avoids).",
+		Help: "Gets coordinated by a node that is not one of the key's primaries, so every copy crossed the network (a hop a token-aware client avoids).",
 	})
 	m.readRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cairn_read_repairs_total",
 		Help: "Replica copies repaired after a get, by outcome.",
 	}, []string{"result"})
+	m.failovers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_request_failovers_total",
+		Help: "Targets of a request replaced by a fallback within the request because they failed or stayed silent, by operation and reason.",
+	}, []string{"op", "reason"})
 	m.membersAlive = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "cairn_members_alive",
 		Help: "Ring members this node sees alive (itself included).",
@@ -70,9 +77,36 @@ func newMetrics(n *Node) *metrics {
 		Name: "cairn_store_disk_bytes",
 		Help: "Bytes the node's pebble database uses on disk.",
 	}, func() float64 { return float64(n.store.Stats().DiskBytes) })
-	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.membersAlive, storeStats,
+	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.membersAlive, storeStats,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// coordObserver turns what the coordinator did into metrics and logs.
+type coordObserver struct {
+	m   *metrics
+	log *zap.Logger
+}
+
+func (o coordObserver) Forwarded() { o.m.forwarded.Inc() }
+
+func (o coordObserver) Failover(op string, from, to quorum.Target, why string) {
+	label := why
+	if label != "silent" && label != "unreachable" && label != "timeout" {
+		label = "error" // keep the label set fixed: an error's text is unbounded
+	}
+	o.m.failovers.WithLabelValues(op, label).Inc()
+	o.log.Debug("failover within a request", zap.String("op", op),
+		zap.Stringer("from", from), zap.Stringer("to", to), zap.String("reason", why))
+}
+
+func (o coordObserver) ReadRepaired(t quorum.Target, err error) {
+	if err != nil {
+		o.m.readRepairs.WithLabelValues("failed").Inc()
+		o.log.Debug("read repair failed", zap.Stringer("target", t), zap.Error(err))
+		return
+	}
+	o.m.readRepairs.WithLabelValues("ok").Inc()
 }
 
 func (m *metrics) observeRequest(t wire.Type, err error, d time.Duration) {

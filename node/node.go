@@ -14,6 +14,8 @@ import (
 	"github.com/cairnkv/cairn/internal/membership"
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/node/coord"
 	"github.com/cairnkv/cairn/ring"
 	"go.uber.org/zap"
 )
@@ -38,7 +40,10 @@ type Node struct {
 	membersSet atomic.Bool
 	aliveMu    sync.Mutex
 	wasAlive   map[string]bool // peers alive at the last membership change
-	live       liveness
+	live       *liveness
+	dispatch   map[wire.Type]handler
+	replicas   *replicaSet
+	coord      *coord.Coordinator
 	lastRing   atomic.Pointer[ring.Ring]
 	started    time.Time
 
@@ -110,11 +115,29 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	tcfg.MaxConns = cfg.MaxConns
 	tcfg.IdleTimeout = cfg.IdleTimeout
 	tcfg.OnEvent = n.onTransportEvent
+	n.dispatch = n.handlers()
 	n.server = transport.NewServer(tcfg, n)
 	n.peers = transport.NewPool(tcfg)
 
 	n.handoff = newHandoff(n)
+	n.live = newLiveness(cfg.Name, func(node string) bool { return n.members.Alive(node) }, n.now)
 	if err := n.startMembership(ctx); err != nil {
+		_ = n.listener.Close()
+		if n.adminLn != nil {
+			_ = n.adminLn.Close()
+		}
+		_ = n.peers.Close()
+		n.closeStore()
+		return nil, err
+	}
+	n.replicas = &replicaSet{self: cfg.Name, store: n.store, peers: peerCaller{members: n.members, pool: n.peers},
+		noSync: cfg.NoSyncWrites, now: n.now, hintStored: n.handoff.m.stored.Inc, minted: n.checkSiblings}
+	ccfg := coord.DefaultConfig(cfg.Name)
+	ccfg.SyncWrites = !cfg.NoSyncWrites
+	ccfg.ReadRepair = cfg.ReadRepair
+	ccfg.RepairTimeout = cfg.RequestTimeout
+	if n.coord, err = coord.New(ccfg, n.replicas, n.live, coordObserver{n.metrics, n.log}); err != nil {
+		_ = n.members.Shutdown()
 		_ = n.listener.Close()
 		if n.adminLn != nil {
 			_ = n.adminLn.Close()
@@ -190,6 +213,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		step("background work")
 		n.stop()
+		n.coord.Close()
 		n.bg.Wait()
 		step("membership")
 		if err := n.members.Shutdown(); err != nil {
@@ -248,6 +272,15 @@ func (n *Node) watchShutdown(ctx context.Context, phase *atomic.Pointer[string])
 		close(done)
 		<-watched
 	}
+}
+
+// background runs fn on a goroutine that Shutdown waits for.
+func (n *Node) background(fn func()) {
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		fn()
+	}()
 }
 
 func (n *Node) closeStore() {

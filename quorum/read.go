@@ -78,6 +78,18 @@ func (t *ReadTracker) Reply(node string, obj dvv.Object, found bool) {
 	t.decide(false)
 }
 
+// Add makes target one more target of the get, pending: a fallback that
+// replaces a target that failed or stayed silent. Add it before recording
+// the failure it answers (Fail), so that the get is not decided as
+// impossible in between. A node that is already a target is not added
+// again.
+func (t *ReadTracker) Add(target Target) {
+	if t.tally.add(target) {
+		t.copies = append(t.copies, dvv.Object{})
+		t.decide(false)
+	}
+}
+
 // Fail records that node did not reply; reason is short ("timeout",
 // "unreachable", an error's text) and shows in the error.
 func (t *ReadTracker) Fail(node string, reason string) {

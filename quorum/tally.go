@@ -41,16 +41,23 @@ type tally struct {
 func newTally(targets []Target) tally {
 	t := tally{slots: make([]slot, 0, len(targets))}
 	for _, tg := range targets {
-		if t.find(tg.Node) >= 0 {
-			continue
-		}
-		t.slots = append(t.slots, slot{target: tg})
-		t.pending++
-		if tg.Primary {
-			t.pendingPrimaries++
-		}
+		t.add(tg)
 	}
 	return t
+}
+
+// add makes t one more target, pending; it returns false, and changes
+// nothing, when t's node is already a target.
+func (t *tally) add(tg Target) bool {
+	if t.find(tg.Node) >= 0 {
+		return false
+	}
+	t.slots = append(t.slots, slot{target: tg})
+	t.pending++
+	if tg.Primary {
+		t.pendingPrimaries++
+	}
+	return true
 }
 
 // find returns node's slot, or -1 when node is not a target.

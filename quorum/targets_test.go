@@ -14,10 +14,15 @@ import (
 func parseTargets(specs []string) []Target {
 	targets := make([]Target, 0, len(specs))
 	for _, s := range specs {
-		node, forNode, fallback := strings.Cut(s, "*")
-		targets = append(targets, Target{Node: node, Primary: !fallback, For: forNode})
+		targets = append(targets, parseTarget(s))
 	}
 	return targets
+}
+
+// parseTarget reads "n1" (a primary) or "n4*n2" (n4 standing in for n2).
+func parseTarget(s string) Target {
+	node, forNode, fallback := strings.Cut(s, "*")
+	return Target{Node: node, Primary: !fallback, For: forNode}
 }
 
 func TestTargets(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 //	ack n1 durable
 //	fail n2 unreachable
 //	timeout
+//	add n4*n2                 # a fallback n4 standing in for n2 joins the targets
 //	----
 //
 //	read n=3 r=2 [pr=1] [notfound_ok=false] targets=(n1,n2,n3)
@@ -50,6 +51,7 @@ func TestTrackers(t *testing.T) {
 
 // tracker is what the two trackers share, for the harness.
 type tracker interface {
+	Add(Target)
 	Fail(node, reason string)
 	Timeout()
 	Done() bool
@@ -158,6 +160,8 @@ func drive(t *testing.T, d *datadriven.TestData, tr tracker, op func([]string) b
 			tr.Fail(fields[1], strings.Join(fields[2:], " "))
 		case fields[0] == "timeout" && len(fields) == 1:
 			tr.Timeout()
+		case fields[0] == "add" && len(fields) == 2:
+			tr.Add(parseTarget(fields[1]))
 		default:
 			d.Fatalf(t, "unknown event %q", line)
 		}

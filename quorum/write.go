@@ -48,6 +48,18 @@ func (t *WriteTracker) Ack(node string, durable bool) {
 	t.decide(false)
 }
 
+// Add makes target one more target of the write, pending: a fallback that
+// replaces a target that failed or stayed silent. Add it before recording
+// the failure it answers (Fail), so that the write is not decided as
+// impossible in between. A node that is already a target is not added
+// again. After the decision, Add still records the target and changes
+// nothing.
+func (t *WriteTracker) Add(target Target) {
+	if t.tally.add(target) {
+		t.decide(false)
+	}
+}
+
 // Fail records that node did not store the write; reason is short
 // ("timeout", "unreachable", an error's text) and shows in the error.
 func (t *WriteTracker) Fail(node string, reason string) {

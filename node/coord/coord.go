@@ -1,0 +1,216 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/quorum"
+)
+
+// Key addresses one object: its partition and its name.
+type Key struct {
+	Partition uint32
+	Bucket    string
+	Key       []byte
+}
+
+// Write is a client's put or delete, decoded and validated.
+type Write struct {
+	Key       Key
+	Value     []byte
+	Tombstone bool
+	// Context is the client's causal context: the write replaces exactly
+	// the siblings it covers.
+	Context dvv.VV
+	// Opts are the request's options as the client sent them, handed on
+	// unchanged when the write is forwarded.
+	Opts wire.Options
+}
+
+// Op names the operation, as quorum errors show it.
+func (w Write) Op() string {
+	if w.Tombstone {
+		return "delete"
+	}
+	return "put"
+}
+
+// Route is where a key's replicas live, from the ring: its primaries and,
+// in ring order, the fallbacks that may stand in for them.
+type Route struct {
+	Primaries []string
+	Fallbacks []string
+	// Sloppy lets fallbacks stand in for primaries that are down or that
+	// fail during the request; without it the primaries are the only
+	// targets, reachable or not.
+	Sloppy bool
+}
+
+// Replicas reaches the copies of a key. node implements it: its own copy
+// through its store, the others through its peer connections. A fallback's
+// copy of a key (a target with For set) is the hint it keeps for that
+// primary.
+//
+// An error that wraps ErrNotDelivered says the request cannot have reached
+// the node (the connection could not be made): only then is a forwarded
+// write safe to send to another node.
+type Replicas interface {
+	// Read returns target t's copy of k; found is false when it holds none.
+	Read(ctx context.Context, t quorum.Target, k Key) (obj dvv.Object, found bool, err error)
+	// Write merges obj into t's copy (dvv sync: it never overwrites) and
+	// reports whether t made it durable.
+	Write(ctx context.Context, t quorum.Target, k Key, obj dvv.Object, sync bool) (durable bool, err error)
+	// Mint applies a client's write to this node's own copy (self, a
+	// primary or a fallback standing in for self.For), minting a new dot,
+	// and returns the object after it.
+	Mint(ctx context.Context, self quorum.Target, w Write, sync bool) (dvv.Object, error)
+	// Forward hands the write to node to coordinate and returns the
+	// encoded context it answered with.
+	Forward(ctx context.Context, node string, w Write) ([]byte, error)
+}
+
+// View is the coordinator's knowledge of liveness.
+type View interface {
+	// Up reports whether node should be asked now. A node always asks
+	// itself.
+	Up(node string) bool
+	// Failed reports that a call to node failed with err, or that node
+	// stayed silent (err wraps ErrSilent): the view decides whether that
+	// makes it down for the next requests.
+	Failed(node string, err error)
+}
+
+// Observer hears what the coordinator did; node turns it into metrics.
+// Its methods must be quick and must not block.
+type Observer interface {
+	// Forwarded: this node handed a write to another one.
+	Forwarded()
+	// Failover: target from failed or stayed silent, and to was asked in
+	// its place.
+	Failover(op string, from, to quorum.Target, why string)
+	// ReadRepaired: the merge of a get was sent to target t; err says how
+	// that went.
+	ReadRepaired(t quorum.Target, err error)
+}
+
+var (
+	// ErrNotDelivered marks an error after which the request cannot have
+	// reached the node.
+	ErrNotDelivered = errors.New("not delivered")
+	// ErrSilent is why a target that did not answer within the failover
+	// delay was replaced.
+	ErrSilent = errors.New("no answer within the failover delay")
+)
+
+// Config shapes a Coordinator.
+type Config struct {
+	// Self is this node's name.
+	Self string
+	// SyncWrites asks every replica to fsync a write before acknowledging
+	// it; without it only requests with DW > 0 do.
+	SyncWrites bool
+	// FailoverFraction is the part of a request's time (its deadline
+	// minus its start) a target may stay silent before the next healthy
+	// fallback is asked too. Default 1/4: a 2 s request asks a fallback
+	// after 500 ms, leaving it three times as long to answer.
+	FailoverFraction float64
+	// MinFailover is the least silence that leads to a failover, however
+	// short the request's deadline. Default 20 ms.
+	MinFailover time.Duration
+	// ReadRepair sends the merge of a get's answers to every target whose
+	// copy was missing or behind it. Default true.
+	ReadRepair bool
+	// RepairTimeout bounds read repair, which starts once a get's every
+	// target answered or its deadline passed. Default 2 s.
+	RepairTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults each field documents.
+func DefaultConfig(self string) Config {
+	return Config{Self: self, SyncWrites: true, ReadRepair: true, FailoverFraction: 0.25,
+		MinFailover: 20 * time.Millisecond, RepairTimeout: 2 * time.Second}
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Self == "" {
+		errs = append(errs, errors.New("coord: Self is empty"))
+	}
+	if c.FailoverFraction <= 0 || c.FailoverFraction > 1 {
+		errs = append(errs, fmt.Errorf("coord: FailoverFraction %v must be in (0, 1]", c.FailoverFraction))
+	}
+	if c.MinFailover <= 0 {
+		errs = append(errs, fmt.Errorf("coord: MinFailover %v must be positive", c.MinFailover))
+	}
+	if c.RepairTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("coord: RepairTimeout %v must be positive", c.RepairTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Coordinator runs requests. It owns the goroutines of their replica calls,
+// which outlive the answer to the client, and Close stops them.
+type Coordinator struct {
+	cfg      Config
+	replicas Replicas
+	view     View
+	obs      Observer
+
+	// lifetime bounds every replica call besides the call's own deadline:
+	// calls keep going after a client has its answer, but not after Close.
+	lifetime context.Context
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+
+	// drive runs a flight: run, or in tests a harness that feeds it
+	// scripted events one at a time.
+	drive func(ctx context.Context, f *flight, targets []quorum.Target, decided func()) error
+}
+
+// New returns a Coordinator; the caller must Close it.
+func New(cfg Config, r Replicas, v View, o Observer) (*Coordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o == nil {
+		o = nopObserver{}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	c := &Coordinator{cfg: cfg, replicas: r, view: v, obs: o, lifetime: ctx, stop: stop}
+	c.drive = c.run
+	return c, nil
+}
+
+// Close cuts off the replica calls still running (they fail with a
+// cancellation) and waits for every goroutine the coordinator started.
+// Requests must not be started after Close.
+func (c *Coordinator) Close() {
+	c.stop()
+	c.wg.Wait()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Forwarded()                                            {}
+func (nopObserver) Failover(string, quorum.Target, quorum.Target, string) {}
+func (nopObserver) ReadRepaired(quorum.Target, error)                     {}
+
+// Reason is the short text a quorum error shows for a replica's failure.
+func Reason(err error) string {
+	switch {
+	case errors.Is(err, ErrSilent):
+		return "silent"
+	case errors.Is(err, cairn.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, ErrNotDelivered):
+		return "unreachable"
+	}
+	return err.Error()
+}

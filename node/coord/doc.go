@@ -1,0 +1,29 @@
+// Package coord coordinates one get, put or delete across the replicas of a
+// key: it picks the targets, sends the request to them in parallel, feeds
+// their answers to a quorum tracker, replaces a target that fails or stays
+// silent with the next healthy fallback within the same request, answers
+// once the tracker decides, and keeps going after that in the background
+// (the remaining targets still get the write; late read answers feed read
+// repair).
+//
+// The package talks to replicas only through Replicas, an interface defined
+// here and implemented by node over its store and its peer connections, and
+// learns liveness only through View. It imports no network, storage or
+// gossip package, so every decision it makes can be scripted against a fake
+// replica set (testdata/).
+//
+// The decisions live in request, a state machine in the style of etcd's
+// raft: it takes answers, silences and the deadline as events and returns
+// the calls to make; it does no I/O and reads no clock. The loop in run.go
+// is the only code that starts goroutines and waits: one loop, shared by
+// reads and writes.
+//
+//	client ─▶ node ─▶ Coordinator.Put ─┬─ forward ──▶ Replicas.Forward (another node coordinates)
+//	                                   └─ Replicas.Mint (local copy, new dot)
+//	                                        └─ drive: Replicas.Write × targets ─▶ quorum.WriteTracker
+//	client ─▶ node ─▶ Coordinator.Get ──── drive: Replicas.Read × targets ─▶ quorum.ReadTracker
+//	                                        └─ (background) read repair: Replicas.Write
+//
+// coord must never log, register metrics, or call a replica without the
+// request's deadline; it reports what it did through Observer.
+package coord

@@ -1,0 +1,183 @@
+package coord
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/quorum"
+)
+
+// result is one target's answer to a call.
+type result struct {
+	node    string
+	obj     dvv.Object // a read's copy
+	found   bool
+	durable bool // a write's acknowledgement
+	err     error
+}
+
+// flight is one request in flight: its state machine, what its calls
+// carry, and how a call is started. The event handlers (onResult,
+// onSilence, onDeadline) are all the loop does besides waiting; tests call
+// them directly, with a launch that records calls instead of starting
+// them.
+type flight struct {
+	c    *Coordinator
+	op   string
+	req  *request
+	key  Key
+	obj  dvv.Object // what a write sends
+	sync bool
+	// launch starts a call to t; its result must come back through
+	// onResult.
+	launch func(t quorum.Target)
+}
+
+// do makes one call of the request: a read of t's copy, or the write of
+// the object to it.
+func (f *flight) do(ctx context.Context, t quorum.Target) result {
+	if f.req.read != nil {
+		obj, found, err := f.c.replicas.Read(ctx, t, f.key)
+		return result{node: t.Node, obj: obj, found: found, err: err}
+	}
+	durable, err := f.c.replicas.Write(ctx, t, f.key, f.obj, f.sync)
+	return result{node: t.Node, durable: durable, err: err}
+}
+
+func (f *flight) onResult(now time.Duration, res result) {
+	fo, replaced := f.req.answer(now, res)
+	if res.err != nil && res.node != f.c.cfg.Self {
+		f.c.view.Failed(res.node, res.err)
+	}
+	if replaced {
+		f.c.obs.Failover(f.op, fo.from, fo.to, Reason(fo.why))
+		f.launch(fo.to)
+	}
+}
+
+func (f *flight) onSilence(now time.Duration) {
+	for _, fo := range f.req.silence(now) {
+		f.c.view.Failed(fo.from.Node, ErrSilent)
+		if fo.to.Node != "" {
+			f.c.obs.Failover(f.op, fo.from, fo.to, Reason(fo.why))
+			f.launch(fo.to)
+		}
+	}
+}
+
+func (f *flight) onDeadline() { f.req.expire() }
+
+// run drives a request whose first calls are to targets: it answers once
+// the request is decided, calling decided on this goroutine first (the
+// request's state belongs to the background from then on), and hands what
+// remains (answers still to come, failovers of a write, read repair) to a
+// goroutine of the coordinator.
+//
+// Calls keep the request's deadline but not its cancellation: a client
+// that goes away does not stop the write reaching its replicas.
+func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Target, decided func()) error {
+	start := time.Now()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = start.Add(c.cfg.RepairTimeout)
+	}
+	callCtx, cancel := context.WithDeadline(c.lifetime, deadline)
+	// Every node is called at most once per request, so the channel never
+	// fills: a call never waits for the loop, even after it stopped
+	// listening.
+	results := make(chan result, len(f.req.calls)+len(f.req.fallbacks))
+	f.launch = func(t quorum.Target) {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			results <- f.do(callCtx, t)
+		}()
+	}
+	for _, t := range targets {
+		f.launch(t)
+	}
+	elapsed := func() time.Duration { return time.Since(start) }
+	loop := func(done <-chan struct{}, until func() bool) {
+		var timer *time.Timer
+		defer func() {
+			if timer != nil {
+				timer.Stop()
+			}
+		}()
+		for !until() {
+			var silence <-chan time.Time
+			if at, ok := f.req.nextSilence(); ok {
+				wait := at - elapsed()
+				if wait <= 0 {
+					f.onSilence(elapsed())
+					continue
+				}
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				silence = timer.C
+			}
+			select {
+			case res := <-results:
+				f.onResult(elapsed(), res)
+			case <-silence:
+				f.onSilence(elapsed())
+			case <-done:
+				f.onDeadline()
+			}
+		}
+	}
+	loop(ctx.Done(), f.req.done)
+	err := f.req.err()
+	decided()
+	if f.req.finished() && !f.needsRepair() {
+		cancel()
+		return err
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer cancel()
+		loop(callCtx.Done(), f.req.finished)
+		f.repair()
+	}()
+	return err
+}
+
+// needsRepair: a read whose answers already show a target to repair.
+func (f *flight) needsRepair() bool {
+	if f.req.read == nil || !f.c.cfg.ReadRepair {
+		return false
+	}
+	repairs, _ := f.req.repairs()
+	return len(repairs) > 0
+}
+
+// repair sends the merge of every answer of a finished get to each target
+// whose copy was missing or behind it, in parallel, and waits for them.
+// Replica writes sync, so a repair never overwrites a write that raced it.
+func (f *flight) repair() {
+	if f.req.read == nil || !f.c.cfg.ReadRepair {
+		return
+	}
+	targets, merged := f.req.repairs()
+	if len(targets) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(f.c.lifetime, f.c.cfg.RepairTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.c.replicas.Write(ctx, t, f.key, merged, false)
+			f.c.obs.ReadRepaired(t, err)
+		}()
+	}
+	wg.Wait()
+}

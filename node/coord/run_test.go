@@ -1,0 +1,202 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/quorum"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// These tests run the real loop (goroutines, timers, contexts) against
+// replicas that answer, fail or hang as each test says. They check
+// outcomes, never durations: the scripts in testdata/ cover the decisions
+// step by step.
+
+// liveReplicas answers from a map of copies; nodes in hang block until
+// their call's context ends; nodes in refuse fail as undelivered.
+type liveReplicas struct {
+	mu     sync.Mutex
+	copies map[string]dvv.Object
+	hang   map[string]bool
+	refuse map[string]bool
+	writes map[string]int // completed writes by copy name
+}
+
+func newLiveReplicas() *liveReplicas {
+	return &liveReplicas{copies: map[string]dvv.Object{}, hang: map[string]bool{},
+		refuse: map[string]bool{}, writes: map[string]int{}}
+}
+
+func (r *liveReplicas) behave(ctx context.Context, node string) error {
+	r.mu.Lock()
+	hang, refuse := r.hang[node], r.refuse[node]
+	r.mu.Unlock()
+	switch {
+	case refuse:
+		return fmt.Errorf("%w: connection refused", ErrNotDelivered)
+	case hang:
+		<-ctx.Done()
+		return fmt.Errorf("%w: %v", cairn.ErrTimeout, ctx.Err())
+	}
+	return nil
+}
+
+func (r *liveReplicas) Read(ctx context.Context, t quorum.Target, _ Key) (dvv.Object, bool, error) {
+	if err := r.behave(ctx, t.Node); err != nil {
+		return dvv.Object{}, false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	obj, ok := r.copies[copyName(t.Node, t.For)]
+	return obj, ok, nil
+}
+
+func (r *liveReplicas) Write(ctx context.Context, t quorum.Target, _ Key, obj dvv.Object, sync bool) (bool, error) {
+	if err := r.behave(ctx, t.Node); err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := copyName(t.Node, t.For)
+	r.copies[name] = dvv.Sync(r.copies[name], obj)
+	r.writes[name]++
+	return sync, nil
+}
+
+func (r *liveReplicas) Mint(_ context.Context, self quorum.Target, w Write, _ bool) (dvv.Object, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	obj := r.copies[self.Node].Update(w.Context, self.Node, w.Value, w.Tombstone, 0)
+	r.copies[self.Node] = obj
+	return obj, nil
+}
+
+func (r *liveReplicas) Forward(context.Context, string, Write) ([]byte, error) {
+	return nil, errors.New("not used")
+}
+
+func (r *liveReplicas) written(name string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.writes[name]
+}
+
+type allUp struct{}
+
+func (allUp) Up(string) bool       { return true }
+func (allUp) Failed(string, error) {}
+func route() Route {
+	return Route{Primaries: []string{"n1", "n2", "n3"}, Fallbacks: []string{"n4", "n5"}, Sloppy: true}
+}
+func spec(r, w int) quorum.Spec { return quorum.Spec{N: 3, R: r, W: w, NotFoundOK: true} }
+func testKey() Key              { return Key{Bucket: "b", Key: []byte("k")} }
+func testWrite(v string) Write  { return Write{Key: testKey(), Value: []byte(v)} }
+func eventually(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	require.Eventually(t, cond, 10*time.Second, 5*time.Millisecond, msg)
+}
+
+func newCoordinator(t *testing.T, r Replicas) *Coordinator {
+	t.Helper()
+	c, err := New(DefaultConfig("n1"), r, allUp{}, nil)
+	require.NoError(t, err)
+	return c
+}
+
+func TestWriteReachesEveryReplicaAfterTheAnswer(t *testing.T) {
+	r := newLiveReplicas()
+	r.hang["n3"] = true // n3 answers only when its call's deadline ends
+	c := newCoordinator(t, r)
+	defer c.Close()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, err := c.Put(ctx, testWrite("v"), spec(2, 2), route(), false)
+	require.NoError(t, err, "n1 and n2 make w=2")
+
+	// n3 stays silent past a quarter of the request's time: the write
+	// goes on, in the background, to the next fallback as a hint for n3.
+	eventually(t, func() bool { return r.written(copyName("n4", "n3")) == 1 }, "n4 never got the write for n3")
+}
+
+func TestClientGoingAwayDoesNotStopTheReplicaWrites(t *testing.T) {
+	r := newLiveReplicas()
+	c := newCoordinator(t, r)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	_, err := c.Put(ctx, testWrite("v"), spec(2, 1), route(), false)
+	require.NoError(t, err)
+	cancel() // the client hangs up at once
+	eventually(t, func() bool { return r.written("n2") == 1 && r.written("n3") == 1 }, "a replica missed the write")
+}
+
+func TestDeadlineDecidesWhenReplicasHang(t *testing.T) {
+	r := newLiveReplicas()
+	for _, n := range []string{"n2", "n3", "n4", "n5"} {
+		r.hang[n] = true
+	}
+	c := newCoordinator(t, r)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err := c.Put(ctx, testWrite("v"), spec(2, 2), route(), false)
+	require.ErrorIs(t, err, cairn.ErrQuorum)
+	require.ErrorIs(t, err, cairn.ErrTimeout)
+	var qe *cairn.QuorumError
+	require.ErrorAs(t, err, &qe)
+	require.Equal(t, 1, qe.Got, "only the coordinator's own copy")
+	// Both silent primaries were given a fallback before the deadline.
+	require.Equal(t, 5, qe.Of, "%v", qe)
+}
+
+func TestRefusedReplicaFailsOverAtOnce(t *testing.T) {
+	r := newLiveReplicas()
+	r.refuse["n2"] = true
+	c := newCoordinator(t, r)
+	defer c.Close()
+	// A long deadline: the failover must not wait for silence.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	_, err := c.Put(ctx, testWrite("v"), spec(2, 3), route(), false)
+	require.NoError(t, err)
+	require.Equal(t, 1, r.written(copyName("n4", "n2")))
+}
+
+func TestReadRepairRunsAfterTheAnswer(t *testing.T) {
+	r := newLiveReplicas()
+	old := dvv.Object{}.Update(nil, "a", []byte("old"), false, 0)
+	cur := old.Update(old.VV, "a", []byte("new"), false, 0)
+	r.copies["n1"], r.copies["n2"], r.copies["n3"] = cur, cur, old
+	c := newCoordinator(t, r)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	res, err := c.Get(ctx, testKey(), spec(3, 2), route())
+	require.NoError(t, err)
+	require.Equal(t, "new", string(res.Object.Live()[0].Value))
+	eventually(t, func() bool { return r.written("n3") == 1 }, "n3 was never repaired")
+	require.Zero(t, r.written("n1"), "an up-to-date copy is not rewritten")
+}
+
+func TestCloseCutsOffCallsStillRunning(t *testing.T) {
+	r := newLiveReplicas()
+	r.hang["n3"], r.hang["n4"], r.hang["n5"] = true, true, true
+	c := newCoordinator(t, r)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	_, err := c.Put(ctx, testWrite("v"), spec(2, 2), route(), false)
+	require.NoError(t, err)
+	// The write to n3 waits out an hour-long deadline; Close must not.
+	// goleak (TestMain) checks that nothing is left running.
+	c.Close()
+}

@@ -1,0 +1,147 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/quorum"
+)
+
+// Put coordinates a put or delete here when this node may mint its dot,
+// or forwards it to a node that may (DESIGN section 3: dots are minted
+// only where the object is stored). forwarded says another node already
+// handed the write here: it is coordinated here whatever this node's view,
+// so a write is never forwarded twice. It returns the encoded context of
+// the object after the write.
+//
+// A forward moves on to the next candidate only when the previous one
+// cannot have received the write; a write forwarded twice would mint two
+// dots, and the client would see its one write as two siblings. When every
+// candidate was unreachable, the targets are chosen again with what the
+// failures taught the view, which may make this node a fallback that
+// coordinates itself: a write needs only W reachable nodes.
+func (c *Coordinator) Put(ctx context.Context, w Write, spec quorum.Spec, route Route, forwarded bool) ([]byte, error) {
+	var tried []cairn.ReplicaOutcome
+	for {
+		targets := quorum.Targets(route.Primaries, route.Fallbacks, c.view.Up, route.Sloppy)
+		candidates := coordinators(targets, c.view.Up)
+		if forwarded || mayCoordinate(c.cfg.Self, candidates) {
+			return c.coordinate(ctx, w, spec, route, targets)
+		}
+		fresh := untried(candidates, tried)
+		if len(fresh) == 0 {
+			return nil, forwardError(w.Op(), spec, targets, tried)
+		}
+		c.obs.Forwarded()
+		for _, t := range fresh {
+			vv, err := c.replicas.Forward(ctx, t.Node, w)
+			if err == nil || !errors.Is(err, ErrNotDelivered) {
+				return vv, err
+			}
+			c.view.Failed(t.Node, err)
+			tried = append(tried, cairn.ReplicaOutcome{Node: t.Node, Primary: t.Primary, Err: Reason(err)})
+		}
+	}
+}
+
+// coordinate applies the write to this node's copy, minting its dot, then
+// sends the new object to every other target and answers once the
+// tracker decides.
+func (c *Coordinator) coordinate(ctx context.Context, w Write, spec quorum.Spec, route Route, targets []quorum.Target) ([]byte, error) {
+	self := quorum.Target{Node: c.cfg.Self, Primary: true}
+	for _, t := range targets {
+		if t.Node == c.cfg.Self {
+			self = t
+		}
+	}
+	req := newWriteRequest(w.Op(), spec, targets, route, c.view.Up, c.silentAfter(ctx))
+	if req.done() {
+		// Doomed before it starts (PW primaries are not even targets):
+		// refuse it without writing anything.
+		return nil, req.err()
+	}
+	sync := c.cfg.SyncWrites || spec.DW > 0
+	obj, err := c.replicas.Mint(ctx, self, w, sync)
+	if err != nil {
+		return nil, err
+	}
+	f := &flight{c: c, op: w.Op(), req: req, key: w.Key, obj: obj, sync: sync}
+	f.onResult(0, result{node: self.Node, durable: sync})
+	others := make([]quorum.Target, 0, len(targets))
+	for _, t := range targets {
+		if t.Node != self.Node {
+			others = append(others, t)
+		}
+	}
+	if err := c.drive(ctx, f, others, func() {}); err != nil {
+		return nil, err
+	}
+	return wire.EncodeContext(obj.VV), nil
+}
+
+// silentAfter is how long a target of this request may stay silent before
+// a fallback is asked too: a fraction of the time the request has.
+func (c *Coordinator) silentAfter(ctx context.Context) time.Duration {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return max(c.cfg.MinFailover, time.Duration(c.cfg.FailoverFraction*float64(c.cfg.RepairTimeout)))
+	}
+	return max(c.cfg.MinFailover, time.Duration(c.cfg.FailoverFraction*float64(time.Until(deadline))))
+}
+
+// coordinators lists the targets that may coordinate a write, best first:
+// the primaries that are up, then the fallbacks that are up. A fallback
+// mints dots only when no primary can (every primary is unreachable), so a
+// key's dots come from its primaries whenever one is there.
+func coordinators(targets []quorum.Target, up func(string) bool) []quorum.Target {
+	var out []quorum.Target
+	for _, primary := range []bool{true, false} {
+		for _, t := range targets {
+			if t.Primary == primary && up(t.Node) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// mayCoordinate reports whether self should coordinate a write itself: it
+// is a primary target, or a fallback target and no primary is up.
+func mayCoordinate(self string, candidates []quorum.Target) bool {
+	for _, t := range candidates {
+		if t.Node == self {
+			return t.Primary || !candidates[0].Primary
+		}
+	}
+	return false
+}
+
+func untried(candidates []quorum.Target, tried []cairn.ReplicaOutcome) []quorum.Target {
+	var out []quorum.Target
+next:
+	for _, t := range candidates {
+		for _, o := range tried {
+			if o.Node == t.Node {
+				continue next
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// forwardError says that no node that may coordinate the write could be
+// reached: nothing was written anywhere. Each target shows why: what its
+// forward failed with, or "down" when it was not even tried.
+func forwardError(op string, spec quorum.Spec, targets []quorum.Target, tried []cairn.ReplicaOutcome) error {
+	outcomes := append([]cairn.ReplicaOutcome(nil), tried...)
+	for _, t := range targets {
+		if len(untried([]quorum.Target{t}, tried)) == 1 {
+			outcomes = append(outcomes, cairn.ReplicaOutcome{Node: t.Node, Primary: t.Primary, Err: "down"})
+		}
+	}
+	return &cairn.QuorumError{Op: op, Kind: "w", Need: spec.W, Got: 0, Of: len(outcomes), Replicas: outcomes}
+}

@@ -1,0 +1,225 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/store"
+	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/node/coord"
+	"github.com/cairnkv/cairn/quorum"
+)
+
+// replicaSet is how the coordinator reaches the copies of a key
+// (coord.Replicas): this node's own copy through the store, every other
+// through a peer call. A fallback's copy is the hint it keeps for the
+// primary it stands in for.
+type replicaSet struct {
+	self   string
+	store  *store.Store
+	peers  peerCaller
+	noSync bool // the store skips fsync unless asked (Config.NoSyncWrites)
+	now    func() time.Time
+	// hintStored counts a hint written here; minted sees every object a
+	// client write produced here (the sibling alarm).
+	hintStored func()
+	minted     func(bucket string, key []byte, obj dvv.Object)
+}
+
+func (r *replicaSet) Read(ctx context.Context, t quorum.Target, k coord.Key) (dvv.Object, bool, error) {
+	req := wire.ReplicaGetReq{Partition: k.Partition, Bucket: k.Bucket, Key: k.Key, For: t.For}
+	if t.Node == r.self {
+		return r.localGet(ctx, req)
+	}
+	var resp wire.ReplicaGetResp
+	if err := r.peers.Call(ctx, t.Node, wire.TypeReplicaGet, req, &resp); err != nil {
+		return dvv.Object{}, false, err
+	}
+	return resp.Object, resp.Found, nil
+}
+
+func (r *replicaSet) Write(ctx context.Context, t quorum.Target, k coord.Key, obj dvv.Object, sync bool) (bool, error) {
+	if t.Node == r.self {
+		return r.localSync(ctx, k, obj, sync, t.For)
+	}
+	var resp wire.ReplicaPutResp
+	req := wire.ReplicaPutReq{Partition: k.Partition, Bucket: k.Bucket, Key: k.Key, Object: obj, Sync: sync, For: t.For}
+	if err := r.peers.Call(ctx, t.Node, wire.TypeReplicaPut, req, &resp); err != nil {
+		return false, err
+	}
+	return resp.Durable, nil
+}
+
+// Mint applies a client write to this node's copy: it mints a dot and
+// replaces exactly the siblings the client's context covers. A primary
+// mints with its actor for the partition into its own data; a fallback
+// standing in for self.For mints with its hint actor into the hint it
+// keeps for that primary.
+func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write, sync bool) (dvv.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return dvv.Object{}, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
+	}
+	k := w.Key
+	writtenAt := r.now().UnixNano()
+	update := func(cur dvv.Object, actor string) dvv.Object {
+		return cur.Update(w.Context, actor, w.Value, w.Tombstone, writtenAt)
+	}
+	var obj dvv.Object
+	var err error
+	if self.For != "" {
+		ref := store.HintRef{Owner: self.For, Partition: k.Partition, Bucket: k.Bucket, Key: k.Key}
+		obj, err = r.store.MintHint(ref, sync, writtenAt, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
+			return update(cur, actor), true, nil
+		})
+		if err == nil {
+			r.hintStored()
+		}
+	} else {
+		var actor string
+		actor, err = r.store.Actor(k.Partition)
+		if err != nil {
+			return dvv.Object{}, fmt.Errorf("%w: actor for partition %d: %w", cairn.ErrInternal, k.Partition, err)
+		}
+		obj, err = r.store.Modify(k.Partition, k.Bucket, k.Key, sync, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
+			return update(cur, actor), true, nil
+		})
+	}
+	if err != nil {
+		return dvv.Object{}, fmt.Errorf("%w: write: %w", cairn.ErrInternal, err)
+	}
+	r.minted(k.Bucket, k.Key, obj)
+	return obj, nil
+}
+
+// Forward hands a write to node to coordinate, marked forwarded so that it
+// is not forwarded again.
+func (r *replicaSet) Forward(ctx context.Context, node string, w coord.Write) ([]byte, error) {
+	k, vv := w.Key, wire.EncodeContext(w.Context)
+	if w.Tombstone {
+		var resp wire.DeleteResp
+		err := r.peers.Call(ctx, node, wire.TypeDelete, wire.DeleteReq{Bucket: k.Bucket, Key: k.Key,
+			Context: vv, Opts: w.Opts, Forwarded: true}, &resp)
+		return resp.Context, err
+	}
+	var resp wire.PutResp
+	err := r.peers.Call(ctx, node, wire.TypePut, wire.PutReq{Bucket: k.Bucket, Key: k.Key,
+		Value: w.Value, Context: vv, Opts: w.Opts, Forwarded: true}, &resp)
+	return resp.Context, err
+}
+
+// localGet reads this node's copy: its own data, merged with the hint it
+// keeps for req.For (or with every hint for the key, for AllHints).
+func (r *replicaSet) localGet(ctx context.Context, req wire.ReplicaGetReq) (dvv.Object, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return dvv.Object{}, false, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
+	}
+	obj, found, err := r.store.Get(req.Partition, req.Bucket, req.Key)
+	if err != nil {
+		return dvv.Object{}, false, fmt.Errorf("%w: read: %w", cairn.ErrInternal, err)
+	}
+	var owners []string
+	switch {
+	case req.AllHints:
+		for owner := range r.store.HintStats() {
+			owners = append(owners, owner)
+		}
+	case req.For != "":
+		owners = []string{req.For}
+	}
+	for _, owner := range owners {
+		h, ok, err := r.store.GetHint(store.HintRef{Owner: owner, Partition: req.Partition, Bucket: req.Bucket, Key: req.Key})
+		if err != nil {
+			return dvv.Object{}, false, fmt.Errorf("%w: read hint: %w", cairn.ErrInternal, err)
+		}
+		if ok {
+			obj, found = dvv.Sync(obj, h), true
+		}
+	}
+	return obj, found, nil
+}
+
+// localSync merges a replicated object into the local copy: this node's
+// own data, or, when it stands in for the primary named by forOwner, the
+// hint it keeps for that primary. It never overwrites: what the local copy
+// holds that the incoming one has not seen survives as siblings. Nothing is
+// written when the local copy already descends the incoming one.
+func (r *replicaSet) localSync(ctx context.Context, k coord.Key, obj dvv.Object, sync bool, forOwner string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
+	}
+	durable := sync || !r.noSync
+	merge := func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
+		if found && cur.Descends(obj) {
+			return cur, false, nil
+		}
+		return dvv.Sync(cur, obj), true, nil
+	}
+	var err error
+	if forOwner != "" {
+		ref := store.HintRef{Owner: forOwner, Partition: k.Partition, Bucket: k.Bucket, Key: k.Key}
+		_, err = r.store.ModifyHint(ref, durable, r.now().UnixNano(), merge)
+		if err == nil {
+			r.hintStored()
+		}
+	} else {
+		_, err = r.store.Modify(k.Partition, k.Bucket, k.Key, durable, merge)
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: replica write: %w", cairn.ErrInternal, err)
+	}
+	return durable, nil
+}
+
+// serveReplicaGet and serveReplicaPut answer peers. Only peers (connections
+// whose handshake named a node) may use them.
+func (n *Node) serveReplicaGet(ctx context.Context, peer transport.Peer, req wire.ReplicaGetReq) (wire.ReplicaGetResp, error) {
+	if err := n.checkReplicaRequest(peer, req.Partition, req.Bucket, req.Key); err != nil {
+		return wire.ReplicaGetResp{}, err
+	}
+	if req.For != "" && !validOwner(req.For) {
+		return wire.ReplicaGetResp{}, cairn.InvalidArgument("for %q is not a node name", req.For)
+	}
+	obj, found, err := n.replicas.localGet(ctx, req)
+	return wire.ReplicaGetResp{Found: found, Object: obj}, err
+}
+
+func (n *Node) serveReplicaPut(ctx context.Context, peer transport.Peer, req wire.ReplicaPutReq) (wire.ReplicaPutResp, error) {
+	if err := n.checkReplicaRequest(peer, req.Partition, req.Bucket, req.Key); err != nil {
+		return wire.ReplicaPutResp{}, err
+	}
+	if req.For != "" && !validOwner(req.For) {
+		return wire.ReplicaPutResp{}, cairn.InvalidArgument("for %q is not a node name", req.For)
+	}
+	if req.For == n.cfg.Name {
+		req.For = "" // a hint for this node is this node's own data
+	}
+	k := coord.Key{Partition: req.Partition, Bucket: req.Bucket, Key: req.Key}
+	durable, err := n.replicas.localSync(ctx, k, req.Object, req.Sync, req.For)
+	return wire.ReplicaPutResp{Durable: durable}, err
+}
+
+// validOwner bounds the owner a peer names in a hint: a node name.
+func validOwner(name string) bool {
+	return name != "" && len(name) <= store.MaxOwnerBytes && !strings.ContainsAny(name, " \t\n/")
+}
+
+func (n *Node) checkReplicaRequest(peer transport.Peer, p uint32, bucket string, key []byte) error {
+	if peer.Node == "" {
+		return cairn.InvalidArgument("replica messages are for peers: the handshake named no node")
+	}
+	if int(p) >= n.cfg.Partitions {
+		return cairn.InvalidArgument("partition %d out of range (q=%d)", p, n.cfg.Partitions)
+	}
+	if err := wire.ValidateKey(bucket, key, n.cfg.MaxKeySize); err != nil {
+		return err
+	}
+	if n.ring().KeyPartition(bucket, key) != p {
+		return cairn.InvalidArgument("key does not belong to partition %d", p)
+	}
+	return nil
+}
