@@ -268,7 +268,7 @@ func (a *aae) repair(ctx context.Context, peer, addr string, p uint32, r antient
 		// it loses nothing the peer does not still hold.
 		if wrote {
 			if err := a.n.store.SyncWAL(); err != nil {
-				return fmt.Errorf("%w: %v", cairn.ErrInternal, err)
+				return fmt.Errorf("%w: %w", cairn.ErrInternal, err)
 			}
 		}
 		want = want[resp.Answered:]
@@ -276,7 +276,7 @@ func (a *aae) repair(ctx context.Context, peer, addr string, p uint32, r antient
 	for _, kv := range r.MissingThere {
 		obj, found, err := a.n.store.Get(p, kv.Bucket, kv.Key)
 		if err != nil {
-			return fmt.Errorf("%w: %v", cairn.ErrInternal, err)
+			return fmt.Errorf("%w: %w", cairn.ErrInternal, err)
 		}
 		if found && antientropy.Version(obj) != antientropy.Absent {
 			push = append(push, wire.AAEObject{Bucket: kv.Bucket, Key: kv.Key, Object: obj})
@@ -317,7 +317,7 @@ func (a *aae) syncLocal(p uint32, bucket string, key []byte, obj dvv.Object) (dv
 		return dvv.Sync(cur, obj), true, nil
 	})
 	if err != nil {
-		return dvv.Object{}, false, fmt.Errorf("%w: anti-entropy write: %v", cairn.ErrInternal, err)
+		return dvv.Object{}, false, fmt.Errorf("%w: anti-entropy write: %w", cairn.ErrInternal, err)
 	}
 	return merged, changed, nil
 }

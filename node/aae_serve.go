@@ -127,7 +127,7 @@ func (n *Node) serveAAEFetch(ctx context.Context, peer transport.Peer, req wire.
 		}
 		obj, found, err := n.store.Get(p, k.Bucket, k.Key)
 		if err != nil {
-			return wire.AAEFetchResp{}, fmt.Errorf("%w: read: %v", cairn.ErrInternal, err)
+			return wire.AAEFetchResp{}, fmt.Errorf("%w: read: %w", cairn.ErrInternal, err)
 		}
 		resp.Answered++
 		if found && antientropy.Version(obj) != antientropy.Absent {
@@ -173,7 +173,7 @@ func (n *Node) serveAAEPush(ctx context.Context, peer transport.Peer, req wire.A
 	// Durable before the answer, one fsync for the batch.
 	if resp.Applied > 0 {
 		if err := n.store.SyncWAL(); err != nil {
-			return wire.AAEPushResp{}, fmt.Errorf("%w: %v", cairn.ErrInternal, err)
+			return wire.AAEPushResp{}, fmt.Errorf("%w: %w", cairn.ErrInternal, err)
 		}
 	}
 	return resp, nil

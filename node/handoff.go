@@ -404,13 +404,13 @@ func (n *Node) serveHandoff(ctx context.Context, peer transport.Peer, req wire.H
 			return dvv.Sync(cur, it.Object), true, nil
 		})
 		if err != nil {
-			return wire.HandoffResp{}, fmt.Errorf("%w: handoff write: %v", cairn.ErrInternal, err)
+			return wire.HandoffResp{}, fmt.Errorf("%w: handoff write: %w", cairn.ErrInternal, err)
 		}
 	}
 	// One fsync for the batch, before the acknowledgement that lets the
 	// sender forget it.
 	if err := n.store.SyncWAL(); err != nil {
-		return wire.HandoffResp{}, fmt.Errorf("%w: %v", cairn.ErrInternal, err)
+		return wire.HandoffResp{}, fmt.Errorf("%w: %w", cairn.ErrInternal, err)
 	}
 	h.m.received.Add(float64(len(req.Items)))
 	h.m.receivedBytes.Add(float64(bytes))

@@ -15,12 +15,19 @@ import (
 // code must stay pure. Add a package here when it is created.
 var purePackages = []string{"ring", "quorum", "internal/dvv", "hints", "antientropy"}
 
-// forbidden imports, and everything under them.
+// forbidden imports, and everything under them. time is allowed for its
+// types (a Duration is a number); its clock is not (clockFuncs).
 var forbidden = []string{
 	"crypto/rand", "io/fs", "io/ioutil", "log", "math/rand", "net", "os", "os/exec",
-	"path/filepath", "syscall", "time",
+	"path/filepath", "syscall",
 	"github.com/cockroachdb/pebble", "github.com/hashicorp/memberlist",
 	"go.uber.org/zap", "github.com/prometheus",
+}
+
+// clockFuncs are the parts of package time that read or wait on the clock.
+var clockFuncs = map[string]bool{
+	"Now": true, "Since": true, "Until": true, "Sleep": true, "After": true, "AfterFunc": true,
+	"NewTimer": true, "NewTicker": true, "Tick": true,
 }
 
 func moduleRoot(t *testing.T) string {
@@ -72,9 +79,16 @@ func TestPurePackages(t *testing.T) {
 						}
 					}
 				}
+				timeName := importName(f, "time")
 				ast.Inspect(f, func(n ast.Node) bool {
-					if g, ok := n.(*ast.GoStmt); ok {
-						t.Errorf("%s starts a goroutine: package %s must not; node owns them", fset.Position(g.Pos()), pkg)
+					switch n := n.(type) {
+					case *ast.GoStmt:
+						t.Errorf("%s starts a goroutine: package %s must not; node owns them", fset.Position(n.Pos()), pkg)
+					case *ast.SelectorExpr:
+						if x, ok := n.X.(*ast.Ident); ok && timeName != "" && x.Name == timeName && clockFuncs[n.Sel.Name] {
+							t.Errorf("%s uses time.%s: package %s must take time as an input, never read the clock",
+								fset.Position(n.Pos()), n.Sel.Name, pkg)
+						}
 					}
 					return true
 				})
