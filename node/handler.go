@@ -70,10 +70,11 @@ func (n *Node) dispatch(ctx context.Context, peer transport.Peer, t wire.Type, b
 		if err := wire.Decode(body, &req); err != nil {
 			return 0, nil, err
 		}
-		resp, err := n.serveHandoff(ctx, peer, req)
+		resp, err := n.handoff.ServeHandoff(ctx, peer, req)
 		return wire.TypeHandoffResp, resp, err
 	case wire.TypeHints:
-		return wire.TypeHintsResp, n.serveHints(), nil
+		resp, err := n.handoff.ServeHints(ctx, peer, wire.HintsReq{})
+		return wire.TypeHintsResp, resp, err
 	case wire.TypeMembers:
 		return wire.TypeMembersResp, n.serveMembers(), nil
 	case wire.TypeRing:
@@ -101,28 +102,29 @@ func (n *Node) dispatch(ctx context.Context, peer transport.Peer, t wire.Type, b
 		if err := wire.Decode(body, &req); err != nil {
 			return 0, nil, err
 		}
-		resp, err := n.serveAAEQuery(peer, req, len(body))
+		resp, err := n.aae.ServeQuery(ctx, peer, req)
 		return wire.TypeAAEAnswer, resp, err
 	case wire.TypeAAEFetch:
 		var req wire.AAEFetchReq
 		if err := wire.Decode(body, &req); err != nil {
 			return 0, nil, err
 		}
-		resp, err := n.serveAAEFetch(ctx, peer, req, len(body))
+		resp, err := n.aae.ServeFetch(ctx, peer, req)
 		return wire.TypeAAEFetchResp, resp, err
 	case wire.TypeAAEPush:
 		var req wire.AAEPushReq
 		if err := wire.Decode(body, &req); err != nil {
 			return 0, nil, err
 		}
-		resp, err := n.serveAAEPush(ctx, peer, req, len(body))
+		resp, err := n.aae.ServePush(ctx, peer, req)
 		return wire.TypeAAEPushResp, resp, err
 	case wire.TypeAAEStatus:
 		var req wire.AAEStatusReq
 		if err := wire.Decode(body, &req); err != nil {
 			return 0, nil, err
 		}
-		return wire.TypeAAEStatusResp, n.serveAAEStatus(req), nil
+		resp, err := n.aae.ServeStatus(ctx, peer, req)
+		return wire.TypeAAEStatusResp, resp, err
 	}
 	return 0, nil, cairn.InvalidArgument("message type %v is not a request this node serves", t)
 }

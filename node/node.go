@@ -14,6 +14,8 @@ import (
 	"github.com/cairnkv/cairn/internal/membership"
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/cairnkv/cairn/node/aae"
+	"github.com/cairnkv/cairn/node/handoff"
 	"github.com/cairnkv/cairn/ring"
 	"go.uber.org/zap"
 )
@@ -32,8 +34,8 @@ type Node struct {
 	adminLn  net.Listener
 	peers    *transport.Pool
 	members  *membership.Membership
-	handoff  *handoff
-	aae      *aae // nil when anti-entropy is off
+	handoff  *handoff.Handoff
+	aae      *aae.AAE
 	// membersSet publishes members to membership's own goroutine.
 	membersSet atomic.Bool
 	aliveMu    sync.Mutex
@@ -72,17 +74,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	sopts := store.DefaultOptions(cfg.DataDir, cfg.Name)
 	sopts.NoSyncWrites = cfg.NoSyncWrites
-	var trees *aaeTrees
-	if cfg.AAE.Enabled {
-		trees = newAAETrees(cfg.Partitions)
-		trees.hook(&sopts)
-	}
+	trees := n.newTrees(&sopts)
 	st, err := store.Open(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}
 	n.store = st
-	if err := n.startAAE(trees); err != nil {
+	if err := errors.Join(n.startAAE(trees), n.startHandoff()); err != nil {
 		n.closeStore()
 		return nil, err
 	}
@@ -113,7 +111,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.server = transport.NewServer(tcfg, n)
 	n.peers = transport.NewPool(tcfg)
 
-	n.handoff = newHandoff(n)
 	if err := n.startMembership(ctx); err != nil {
 		_ = n.listener.Close()
 		if n.adminLn != nil {
@@ -124,10 +121,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.onMembershipChange()
-	n.background(func() { n.handoff.run(n.lifetime) })
-	if n.aae != nil {
-		n.background(func() { n.aae.run(n.lifetime) })
-	}
+	n.background(func() { n.handoff.Run(n.lifetime) })
+	n.background(func() { n.aae.Run(n.lifetime) })
 
 	n.wg.Add(1)
 	go func() {

@@ -241,7 +241,7 @@ func (n *Node) coordinateLocal(ctx context.Context, self quorum.Target, p uint32
 			return cur.Update(vv, actor, value, tombstone, writtenAt), true, nil
 		})
 		if err == nil {
-			n.handoff.m.stored.Inc()
+			n.handoff.HintStored()
 		}
 	} else {
 		var actor string

@@ -149,7 +149,7 @@ func (n *Node) localSync(ctx context.Context, p uint32, bucket string, key []byt
 	if forOwner != "" {
 		_, err = n.store.ModifyHint(store.HintRef{Owner: forOwner, Partition: p, Bucket: bucket, Key: key}, durable, n.now().UnixNano(), merge)
 		if err == nil {
-			n.handoff.m.stored.Inc()
+			n.handoff.HintStored()
 		}
 	} else {
 		_, err = n.store.Modify(p, bucket, key, durable, merge)
