@@ -26,8 +26,12 @@ type AAE struct {
 	trees *Trees // nil when off
 	epoch time.Time
 	// rebuilding lists the partitions the start found without a usable
-	// tree, rebuilt in the background.
-	rebuilding []uint32
+	// tree, rebuilt in the background (or first by an exchange that
+	// needs one) from one cut, taken once.
+	rebuilding  []uint32
+	rebuildOnce sync.Once
+	rb          *rebuild
+	rbErr       error
 
 	wake    chan struct{}
 	dirty   atomic.Bool // membership or tree readiness changed
@@ -139,8 +143,7 @@ func (a *AAE) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if len(a.rebuilding) > 0 {
-		parts := a.rebuilding
-		wg.Go(func() { a.rebuildTrees(ctx, parts) })
+		wg.Go(func() { a.rebuildTrees(ctx) })
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

@@ -32,8 +32,6 @@ type Trees struct {
 	slots []atomic.Pointer[treeSlot]
 	// updates and updateNanos measure the write path's cost.
 	updates, updateNanos atomic.Uint64
-	// rebuild is the rebuild in progress, if any.
-	rebuild atomic.Pointer[rebuild]
 }
 
 type treeSlot struct {
@@ -217,16 +215,17 @@ func (t *Trees) load(st Store, log *zap.Logger) ([]uint32, error) {
 // The background walk goes in partition order at the rebuild pace; an
 // exchange that needs a partition first scans it at once (treeFor), so
 // exchanges never wait for the whole rebuild.
-func (a *AAE) rebuildTrees(ctx context.Context, parts []uint32) {
+func (a *AAE) rebuildTrees(ctx context.Context) {
+	parts := a.rebuilding
 	start := a.d.Now()
-	rb, err := a.cutRebuild(parts)
+	rb, err := a.cut()
 	if err != nil {
 		if !errors.Is(err, store.ErrClosed) {
 			a.log.Error("anti-entropy: cannot rebuild trees", zap.Error(err))
 		}
 		return
 	}
-	defer a.trees.endRebuild(rb)
+	defer rb.end()
 	pacer, err := antientropy.NewPacer(a.cfg.rebuild())
 	if err != nil {
 		a.log.Error("anti-entropy: cannot rebuild trees", zap.Error(err))
@@ -282,8 +281,14 @@ type partRebuild struct {
 	done    chan struct{} // closed when the partition's scan ended, well or not
 }
 
-// cutRebuild takes the rebuild's cut and publishes it, so that exchanges
-// can rebuild the partitions they need first.
+// cut takes the rebuild's cut the first time it is called, by the
+// background walk or by an exchange that needs a partition first,
+// whichever comes first, and returns it.
+func (a *AAE) cut() (*rebuild, error) {
+	a.rebuildOnce.Do(func() { a.rb, a.rbErr = a.cutRebuild(a.rebuilding) })
+	return a.rb, a.rbErr
+}
+
 func (a *AAE) cutRebuild(parts []uint32) (*rebuild, error) {
 	t := a.trees
 	rb := &rebuild{left: make(map[uint32]*partRebuild, len(parts))}
@@ -303,14 +308,12 @@ func (a *AAE) cutRebuild(parts []uint32) (*rebuild, error) {
 		return nil, err
 	}
 	rb.snap = snap
-	t.rebuild.Store(rb)
 	return rb, nil
 }
 
-// endRebuild unpublishes the rebuild and closes its snapshot once no scan
-// of it runs.
-func (t *Trees) endRebuild(rb *rebuild) {
-	t.rebuild.CompareAndSwap(rb, nil)
+// end closes the rebuild's snapshot once no scan of it runs; partitions
+// left are not rebuilt before the next start.
+func (rb *rebuild) end() {
 	rb.life.Lock()
 	defer rb.life.Unlock()
 	rb.closed = true
@@ -382,7 +385,11 @@ func (a *AAE) treeFor(ctx context.Context, p uint32) (*antientropy.Tree, error) 
 	if tree, ready := a.trees.get(p); ready {
 		return tree, nil
 	}
-	if rb := a.trees.rebuild.Load(); rb != nil {
+	if len(a.rebuilding) > 0 {
+		rb, err := a.cut()
+		if err != nil {
+			return nil, fmt.Errorf("%w: rebuilding the tree of partition %d: %w", cairn.ErrUnavailable, p, err)
+		}
 		if err := a.rebuildPartition(ctx, rb, p, func(int) error { return ctx.Err() }); err != nil {
 			return nil, fmt.Errorf("%w: rebuilding the tree of partition %d: %w", cairn.ErrUnavailable, p, err)
 		}
