@@ -105,12 +105,6 @@ func (t *Trees) get(p uint32) (tree *antientropy.Tree, ok bool) {
 	return s.tree, s.ready
 }
 
-// ready reports whether p's tree can be compared now.
-func (t *Trees) ready(p uint32) bool {
-	s := t.slots[p].Load()
-	return s == nil || s.ready
-}
-
 // counts returns how many partitions have a tree and how many of those are
 // not ready.
 func (t *Trees) counts() (trees, notReady int) {
