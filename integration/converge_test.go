@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -45,6 +46,7 @@ func TestConvergeAfterKillNine(t *testing.T) {
 	writeKeys(t, []string{n1.addr, c.node("n2").addr}, keys)
 	t.Logf("wrote %d keys with W=2 while n3 was down, in %v", keys, time.Since(writeStart).Round(time.Millisecond))
 
+	c.waitPortsFree(n3)
 	c.start(n3)
 	took, why := c.pollConverged(n3, int64(keys), bound)
 	require.Empty(t, why, "n3 did not hold every key within %v of its restart", bound)
@@ -126,4 +128,27 @@ func (c *cluster) pollConverged(p *proc, keys int64, bound time.Duration) (time.
 		time.Sleep(200 * time.Millisecond)
 	}
 	return time.Since(start), why
+}
+
+// waitPortsFree waits until p's data, gossip and admin ports can be bound:
+// on a busy machine another process may hold one as an ephemeral port for
+// a while after p was killed.
+func (c *cluster) waitPortsFree(p *proc) {
+	c.t.Helper()
+	ports := []string{p.addr, p.admin}
+	for i, a := range p.args {
+		if a == "--gossip" && i+1 < len(p.args) {
+			ports = append(ports, p.args[i+1])
+		}
+	}
+	require.Eventually(c.t, func() bool {
+		for _, addr := range ports {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return false
+			}
+			_ = ln.Close()
+		}
+		return true
+	}, 60*time.Second, 100*time.Millisecond, "%s's ports stayed in use", p.name)
 }
