@@ -11,7 +11,7 @@ package antientropy
 //     with respect to writes, take a storage snapshot (a pebble snapshot or
 //     iterator) and start forwarding every later write to Builder.Update as
 //     well as to the live tree.
-//  2. Scan the snapshot, paced by a TokenBucket, calling Add for each key.
+//  2. Scan the snapshot, paced by a Pacer, calling Add for each key.
 //  3. Swap the built tree in for the live one, again atomically with respect
 //     to writes, and stop forwarding.
 //

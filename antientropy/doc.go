@@ -65,10 +65,13 @@
 // # Scheduling and pacing
 //
 // A Scheduler walks every partition the node replicates, one exchange per
-// partition per MinInterval, rotating among its peers, within a budget of
-// concurrent exchanges, exchanges per second and keys repaired per second,
-// and puts first the partitions shared with a peer that just came back
-// (Touch). A TokenBucket and a Pacer turn a rate into waits for a rebuild.
+// partition per MinInterval, rotating among its peers, within a routine
+// budget of concurrent exchanges, exchanges per second and keys repaired
+// per second; the partitions shared with a peer that just came back
+// (Touch) go first, on an urgent budget of their own, so a return is
+// caught up in seconds while the routine walk keeps its slow pace. The
+// budgets are internal/pace token buckets; a Pacer turns the rebuild's
+// rates into waits.
 //
 // # Must never
 //

@@ -250,9 +250,10 @@ func TestPropertyMarshal(t *testing.T) {
 }
 
 // TestPropertyScheduler drives a scheduler with random events and checks
-// its promises: never more than MaxConcurrent running, never two of one
-// partition, only assigned pairs started, starts within the exchange
-// budget, and Wake consistent with Next.
+// its promises: never more than MaxConcurrent routine and
+// UrgentMaxConcurrent urgent exchanges running, never two of one
+// partition, only assigned pairs started, starts within the two exchange
+// budgets, and Wake consistent with Next.
 func TestPropertyScheduler(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		cfg := SchedulerConfig{
@@ -263,8 +264,15 @@ func TestPropertyScheduler(t *testing.T) {
 			ExchangeBurst:      rapid.IntRange(1, 4).Draw(t, "burst"),
 			RepairsPerSecond:   float64(rapid.IntRange(1, 10).Draw(t, "repair-rate")),
 			RepairBurst:        rapid.IntRange(1, 10).Draw(t, "repair-burst"),
+			BusyRetryAfter:     rapid.Int64Range(0, 3).Draw(t, "busy-retry") * second,
+
+			UrgentMaxConcurrent:      rapid.IntRange(1, 3).Draw(t, "urgent-max"),
+			UrgentExchangesPerSecond: float64(rapid.IntRange(1, 8).Draw(t, "urgent-rate")),
+			UrgentExchangeBurst:      rapid.IntRange(1, 8).Draw(t, "urgent-burst"),
+			UrgentRepairsPerSecond:   float64(rapid.IntRange(1, 20).Draw(t, "urgent-repair-rate")),
+			UrgentRepairBurst:        rapid.IntRange(1, 20).Draw(t, "urgent-repair-burst"),
 		}
-		s, err := NewScheduler(cfg)
+		s, err := NewScheduler(cfg, uint32(rapid.IntRange(0, 6).Draw(t, "origin")))
 		require.NoError(t, err)
 		peers := []string{"n2", "n3", "n4"}
 		assigned := map[Pair]bool{}
@@ -299,7 +307,12 @@ func TestPropertyScheduler(t *testing.T) {
 				}
 			case 4:
 				if len(running) > 0 {
-					s.Fail(rapid.SampledFrom(running).Draw(t, fmt.Sprintf("fail%d", i)), now)
+					p := rapid.SampledFrom(running).Draw(t, fmt.Sprintf("fail%d", i))
+					if rapid.Bool().Draw(t, fmt.Sprintf("busy%d", i)) {
+						s.Busy(p, now)
+					} else {
+						s.Fail(p, now)
+					}
 				}
 			default:
 				at, ok := s.Wake(now)
@@ -320,13 +333,16 @@ func TestPropertyScheduler(t *testing.T) {
 				}
 			}
 			running = s.Running()
-			require.LessOrEqual(t, len(running), cfg.MaxConcurrent)
+			st := s.Stats()
+			require.LessOrEqual(t, st.RunningUrgent, cfg.UrgentMaxConcurrent)
+			require.LessOrEqual(t, len(running)-st.RunningUrgent, cfg.MaxConcurrent)
 			parts := map[uint32]bool{}
 			for _, p := range running {
 				require.False(t, parts[p.Partition], "two exchanges of partition %d", p.Partition)
 				parts[p.Partition] = true
 			}
-			budget := float64(cfg.ExchangeBurst) + cfg.ExchangesPerSecond*float64(now)/1e9
+			budget := float64(cfg.ExchangeBurst+cfg.UrgentExchangeBurst) +
+				(cfg.ExchangesPerSecond+cfg.UrgentExchangesPerSecond)*float64(now)/1e9
 			require.LessOrEqual(t, float64(started), budget+1e-6, "started more than the exchange budget")
 			require.Equal(t, uint64(started), s.Stats().Started)
 		}

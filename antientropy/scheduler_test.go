@@ -13,11 +13,13 @@ import (
 
 // TestScheduler runs testdata/scheduler. Times are in seconds.
 //
-//	scheduler [max=2] [interval=300] [retry=30] [rate=4] [burst=8] [repair-rate=2000] [repair-burst=20000]
+//	scheduler [max=2] [interval=300] [retry=30] [busy-retry=1] [rate=4] [burst=8] [repair-rate=2000] [repair-burst=20000]
+//	          [urgent-max=8] [urgent-rate=200] [urgent-burst=200] [urgent-repair-rate=50000] [urgent-repair-burst=100000] [origin=0]
 //	assign                       one partition a line: "P: peer peer ..."
 //	next t=T [n=1]               Next up to n times; a refusal shows Wake
 //	finish P/peer t=T [keys=K] [truncated]
 //	fail P/peer t=T
+//	busy P/peer t=T
 //	touch peer
 //	stats
 func TestScheduler(t *testing.T) {
@@ -38,12 +40,20 @@ func TestScheduler(t *testing.T) {
 			d.MaybeScanArgs(t, "max", &cfg.MaxConcurrent)
 			secs("interval", &cfg.MinInterval)
 			secs("retry", &cfg.RetryAfter)
+			secs("busy-retry", &cfg.BusyRetryAfter)
 			d.MaybeScanArgs(t, "rate", &cfg.ExchangesPerSecond)
 			d.MaybeScanArgs(t, "burst", &cfg.ExchangeBurst)
 			d.MaybeScanArgs(t, "repair-rate", &cfg.RepairsPerSecond)
 			d.MaybeScanArgs(t, "repair-burst", &cfg.RepairBurst)
+			d.MaybeScanArgs(t, "urgent-max", &cfg.UrgentMaxConcurrent)
+			d.MaybeScanArgs(t, "urgent-rate", &cfg.UrgentExchangesPerSecond)
+			d.MaybeScanArgs(t, "urgent-burst", &cfg.UrgentExchangeBurst)
+			d.MaybeScanArgs(t, "urgent-repair-rate", &cfg.UrgentRepairsPerSecond)
+			d.MaybeScanArgs(t, "urgent-repair-burst", &cfg.UrgentRepairBurst)
+			origin := 0
+			d.MaybeScanArgs(t, "origin", &origin)
 			var err error
-			if s, err = NewScheduler(cfg); err != nil {
+			if s, err = NewScheduler(cfg, uint32(origin)); err != nil {
 				return err.Error()
 			}
 			return "ok"
@@ -81,12 +91,15 @@ func TestScheduler(t *testing.T) {
 			}
 			return strings.Join(out, "\n")
 
-		case "finish", "fail":
+		case "finish", "fail", "busy":
 			p := scanPair(t, d)
 			now := scanTime(t, d)
-			if d.Cmd == "fail" {
+			switch d.Cmd {
+			case "fail":
 				s.Fail(p, now)
-			} else {
+			case "busy":
+				s.Busy(p, now)
+			default:
 				var st ExchangeStats
 				d.MaybeScanArgs(t, "keys", &st.KeysDiffering)
 				st.Truncated = d.HasArg("truncated")
@@ -95,13 +108,25 @@ func TestScheduler(t *testing.T) {
 			return fmt.Sprintf("running %v", s.Running())
 
 		case "touch":
-			s.Touch(d.CmdArgs[0].Key)
+			if arg, ok := d.Arg("partitions"); ok {
+				var parts []uint32
+				for _, v := range arg.Vals {
+					n, err := strconv.ParseUint(v, 10, 32)
+					if err != nil {
+						d.Fatalf(t, "partitions: %v", err)
+					}
+					parts = append(parts, uint32(n))
+				}
+				s.TouchPartitions(d.CmdArgs[0].Key, parts)
+			} else {
+				s.Touch(d.CmdArgs[0].Key)
+			}
 			return fmt.Sprintf("urgent %d", s.Stats().Urgent)
 
 		case "stats":
 			st := s.Stats()
-			return fmt.Sprintf("partitions=%d pairs=%d running=%d urgent=%d started=%d completed=%d failed=%d truncated=%d keys=%d never=%d oldest=%gs",
-				st.Partitions, st.Pairs, st.Running, st.Urgent, st.Started, st.Completed, st.Failed, st.Truncated,
+			return fmt.Sprintf("partitions=%d pairs=%d running=%d (urgent %d) urgent=%d started=%d completed=%d failed=%d busy=%d truncated=%d keys=%d never=%d oldest=%gs",
+				st.Partitions, st.Pairs, st.Running, st.RunningUrgent, st.Urgent, st.Started, st.Completed, st.Failed, st.Busy, st.Truncated,
 				st.KeysRepaired, st.NeverExchanged, float64(st.OldestExchange)/1e9)
 		}
 		d.Fatalf(t, "unknown command %q", d.Cmd)
@@ -138,7 +163,8 @@ func TestSchedulerConfigValidate(t *testing.T) {
 	require.NoError(t, DefaultSchedulerConfig().Validate())
 	err := SchedulerConfig{MinInterval: -1, RetryAfter: -1}.Validate()
 	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
-	for _, want := range []string{"max concurrent 0", "min interval -1", "retry after -1", "exchange rate 0", "exchange burst 0", "repair rate 0", "repair burst 0"} {
+	for _, want := range []string{"max concurrent 0", "urgent max concurrent 0", "min interval -1", "retry after -1",
+		"exchange rate 0", "exchange burst 0", "repair rate 0", "repair burst 0", "urgent exchange rate 0", "urgent repair burst 0"} {
 		require.ErrorContains(t, err, want)
 	}
 }
@@ -146,7 +172,7 @@ func TestSchedulerConfigValidate(t *testing.T) {
 // TestSchedulerBadAssignment: a bad assignment is refused and changes
 // nothing.
 func TestSchedulerBadAssignment(t *testing.T) {
-	s, err := NewScheduler(DefaultSchedulerConfig())
+	s, err := NewScheduler(DefaultSchedulerConfig(), 0)
 	require.NoError(t, err)
 	require.NoError(t, s.SetPartitions([]Assignment{{Partition: 1, Peers: []string{"n2"}}}))
 	for _, bad := range [][]Assignment{

@@ -10,12 +10,11 @@ import (
 	"pgregory.net/rapid"
 )
 
-// The scripts in testdata drive a Planner and a Throttle; times are in
+// The scripts in testdata drive a Planner; times are in
 // milliseconds for readability.
 func TestScripts(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		var p *Planner
-		var th *Throttle
 		ms := func(s string) int64 {
 			v, err := strconv.ParseInt(s, 10, 64)
 			if err != nil {
@@ -71,51 +70,10 @@ func TestScripts(t *testing.T) {
 					return fmt.Sprintf("wake at %dms", at/1e6)
 				}
 				return "no wake"
-			case "throttle":
-				var rate, burst, minCredit int64
-				d.ScanArgs(t, "rate", &rate)
-				d.ScanArgs(t, "burst", &burst)
-				d.ScanArgs(t, "min", &minCredit)
-				th = NewThrottle(rate, burst, minCredit)
-				return ""
-			case "admit":
-				var bytes int64
-				var now string
-				d.ScanArgs(t, "bytes", &bytes)
-				d.ScanArgs(t, "now", &now)
-				ok, retry := th.Admit(bytes, ms(now))
-				if ok {
-					return fmt.Sprintf("admitted; credit %d", th.Credit(ms(now)))
-				}
-				return fmt.Sprintf("refused; retry after %.1fms", float64(retry)/1e6)
 			}
 			d.Fatalf(t, "unknown command %s", d.Cmd)
 			return ""
 		})
-	})
-}
-
-// A throttle never admits more than its rate allows over any run: the bytes
-// admitted up to time T are at most burst + rate*T.
-func TestThrottleNeverExceedsItsRate(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		rate := rapid.Int64Range(1, 1<<20).Draw(t, "rate")
-		burst := rapid.Int64Range(1, 1<<20).Draw(t, "burst")
-		th := NewThrottle(rate, burst, 1)
-		now, admitted := int64(1), int64(0)
-		for _, step := range rapid.SliceOfN(rapid.Int64Range(0, 1<<20), 1, 50).Draw(t, "steps") {
-			now += step * 1000
-			size := rapid.Int64Range(1, 2*burst).Draw(t, "size")
-			if ok, retry := th.Admit(size, now); ok {
-				admitted += size
-			} else if retry <= 0 {
-				t.Fatalf("refused with no time to wait")
-			}
-			limit := float64(burst) + float64(now-1)*float64(rate)/1e9 + float64(2*burst)
-			if float64(admitted) > limit {
-				t.Fatalf("admitted %d bytes by %dns, limit %.0f", admitted, now, limit)
-			}
-		}
 	})
 }
 

@@ -13,55 +13,12 @@ import (
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/faultnet"
 	"github.com/cairnkv/cairn/internal/store"
+	"github.com/cairnkv/cairn/node/aae"
 	"github.com/cairnkv/cairn/ring"
 	"go.uber.org/zap"
 )
 
 var benchValue = make([]byte, 100)
-
-func benchOverwrite(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-	return cur.Update(cur.VV, "n1.0123456789abcdef", benchValue, false, 1), true, nil
-}
-
-// BenchmarkWritePathTreeHook is the write path's cost of anti-entropy: an
-// object write (unsynced, so the disk does not hide the CPU) with and
-// without the tree hook, over 100,000 keys written again and again.
-func BenchmarkWritePathTreeHook(b *testing.B) {
-	for _, hooked := range []bool{false, true} {
-		b.Run(map[bool]string{false: "without", true: "with"}[hooked], func(b *testing.B) {
-			o := store.DefaultOptions(b.TempDir(), "n1")
-			o.NoSyncWrites = true
-			if hooked {
-				newAAETrees(1024).hook(&o)
-			}
-			s, err := store.Open(o)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() { _ = s.Close() }()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				k := fmt.Appendf(nil, "key-%08d", i%100_000)
-				if _, err := s.Modify(uint32(i%1024), "b", k, false, benchOverwrite); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkTreeHook is the hook alone: two Versions and one XOR.
-func BenchmarkTreeHook(b *testing.B) {
-	t := newAAETrees(1024)
-	old := dvv.Object{}.Update(nil, "n1.0123456789abcdef", benchValue, false, 1)
-	obj := old.Update(old.VV, "n1.0123456789abcdef", benchValue, false, 2)
-	key := []byte("key-00000001")
-	b.ReportAllocs()
-	for i := range b.N {
-		t.onWrite(uint32(i&1023), "b", key, old, true, obj)
-	}
-}
 
 // BenchmarkAAEIdleCycle measures anti-entropy on an idle cluster: three
 // nodes holding the same keys (CAIRN_BENCH_AAE_KEYS of them, default
@@ -80,22 +37,25 @@ func BenchmarkAAEIdleCycle(b *testing.B) {
 	nodes := startIdleCluster(b, keys)
 	ctx := context.Background()
 	type job struct {
-		a    *aae
+		a    *aae.AAE
 		pair antientropy.Pair
 	}
 	var jobs []job
 	for _, n := range nodes {
-		n.aae.mu.Lock()
-		for p, peers := range n.aae.assigned {
-			if len(peers) > 0 {
-				jobs = append(jobs, job{n.aae, antientropy.Pair{Partition: p, Peer: peers[0]}})
+		r := n.ring()
+		for p := range uint32(r.Partitions()) {
+			primaries, _ := r.Preference(p, 3)
+			for _, peer := range primaries {
+				if peer != n.cfg.Name {
+					jobs = append(jobs, job{n.aae, antientropy.Pair{Partition: p, Peer: peer}})
+					break
+				}
 			}
 		}
-		n.aae.mu.Unlock()
 	}
 	sent := func() (s uint64) {
 		for _, n := range nodes {
-			s += n.aae.stats.sent.Load()
+			s += aaeStatus(b, n).BytesSent
 		}
 		return s
 	}
@@ -103,9 +63,9 @@ func BenchmarkAAEIdleCycle(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		for _, j := range jobs {
-			res := j.a.exchange(ctx, j.pair)
-			if res.err != nil || res.busy || res.keys() != 0 {
-				b.Fatalf("%v: err %v busy %v keys %d", j.pair, res.err, res.busy, res.keys())
+			res := j.a.Exchange(ctx, j.pair)
+			if res.Err != nil || res.Busy || res.Keys() != 0 {
+				b.Fatalf("%v: err %v busy %v keys %d", j.pair, res.Err, res.Busy, res.Keys())
 			}
 		}
 	}
@@ -148,7 +108,7 @@ func startIdleCluster(b *testing.B, keys int) []*Node {
 	for _, cfg := range cfgs {
 		o := store.DefaultOptions(cfg.DataDir, cfg.Name)
 		o.NoSyncWrites = true
-		newAAETrees(cfg.Partitions).hook(&o)
+		aae.NewTrees(cfg.Partitions).Hook(&o)
 		s, err := store.Open(o)
 		if err != nil {
 			b.Fatal(err)
@@ -181,19 +141,16 @@ func startIdleCluster(b *testing.B, keys int) []*Node {
 	deadline := time.Now().Add(2 * time.Minute)
 	for _, n := range nodes {
 		for {
-			never, _ := n.aae.coverage()
-			n.aae.mu.Lock()
-			assigned := len(n.aae.assigned)
-			n.aae.mu.Unlock()
-			if assigned == n.cfg.Partitions && never == 0 {
+			st := aaeStatus(b, n)
+			if st.Partitions == n.cfg.Partitions && st.NeverExchanged == 0 {
 				break
 			}
 			if time.Now().After(deadline) {
-				b.Fatalf("%s: first pass not done: %d of %d partitions assigned, %d never exchanged", n.cfg.Name, assigned, n.cfg.Partitions, never)
+				b.Fatalf("%s: first pass not done: %d of %d partitions assigned, %d never exchanged", n.cfg.Name, st.Partitions, n.cfg.Partitions, st.NeverExchanged)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		if n.aae.stats.rebuilds.Load() != 0 {
+		if aaeStatus(b, n).Rebuilds != 0 {
 			b.Fatalf("%s rebuilt trees: the saved ones should have loaded", n.cfg.Name)
 		}
 	}

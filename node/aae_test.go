@@ -34,23 +34,50 @@ func aaeOnly(c *Config) {
 	c.AAE.RetryAfter = 100 * time.Millisecond
 }
 
+// aaeStatus is n's anti-entropy status, its trees included.
+func aaeStatus(t testing.TB, n *Node) wire.AAEStatusResp {
+	t.Helper()
+	st, err := n.aae.ServeStatus(context.Background(), transport.Peer{}, wire.AAEStatusReq{Trees: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// treeInfo is partition p's tree on node n: nil for a partition the node
+// has no tree for (it holds nothing there).
+func treeInfo(t testing.TB, n *Node, p uint32) *wire.AAETreeInfo {
+	for _, tr := range aaeStatus(t, n).TreeList {
+		if tr.Partition == p {
+			return &tr
+		}
+	}
+	return nil
+}
+
 // treeRoot is partition p's root on node n: 0 and ready for a partition
-// the node has no tree for (it holds nothing there).
-func treeRoot(n *Node, p uint32) (uint64, bool) {
-	s := n.aae.trees.slots[p].Load()
-	if s == nil {
+// the node has no tree for.
+func treeRoot(t testing.TB, n *Node, p uint32) (uint64, bool) {
+	tr := treeInfo(t, n, p)
+	if tr == nil {
 		return 0, true
 	}
-	if !s.ready {
-		return 0, false
-	}
-	return s.tree.Root(), true
+	return tr.Root, tr.Ready
 }
 
 // treesAgree reports whether, for every partition, the running primaries
 // hold ready trees with equal roots; why says where it is not so.
 func (tc *testCluster) treesAgree(names ...string) (ok bool, why string) {
 	r := tc.nodes[names[0]].ring()
+	trees := map[string]map[uint32]wire.AAETreeInfo{}
+	for _, name := range names {
+		if n := tc.nodes[name]; n != nil {
+			trees[name] = map[uint32]wire.AAETreeInfo{}
+			for _, tr := range aaeStatus(tc.t, n).TreeList {
+				trees[name][tr.Partition] = tr
+			}
+		}
+	}
 	for p := range uint32(r.Partitions()) {
 		primaries, _ := r.Preference(p, 3)
 		var roots []uint64
@@ -59,7 +86,8 @@ func (tc *testCluster) treesAgree(names ...string) (ok bool, why string) {
 			if n == nil || !slices.Contains(names, name) {
 				continue
 			}
-			root, ready := treeRoot(n, p)
+			tr, ok := trees[name][p]
+			root, ready := tr.Root, tr.Ready || !ok
 			if !ready {
 				return false, fmt.Sprintf("partition %d: %s's tree is not ready", p, name)
 			}
@@ -90,9 +118,14 @@ func (tc *testCluster) waitTreesAgree(timeout time.Duration) {
 }
 
 // requireTreesMatchStore rebuilds every tree of a node from its storage
-// and compares: the write hook must have counted each write exactly once.
+// and compares roots and key counts: the write hook must have counted each
+// write exactly once.
 func requireTreesMatchStore(t *testing.T, n *Node) {
 	t.Helper()
+	trees := map[uint32]wire.AAETreeInfo{}
+	for _, tr := range aaeStatus(t, n).TreeList {
+		trees[tr.Partition] = tr
+	}
 	for p := range uint32(n.cfg.Partitions) {
 		b, err := antientropy.NewBuilder(antientropy.DefaultShape())
 		require.NoError(t, err)
@@ -100,20 +133,22 @@ func requireTreesMatchStore(t *testing.T, n *Node) {
 			b.Add(bucket, key, antientropy.Version(obj))
 			return true, nil
 		}))
-		s := n.aae.trees.slots[p].Load()
-		if s == nil {
+		tr, ok := trees[p]
+		if !ok {
 			require.Zero(t, b.Keys(), "%s partition %d has data and no tree", n.cfg.Name, p)
 			continue
 		}
-		require.True(t, s.ready, "%s partition %d", n.cfg.Name, p)
-		require.True(t, b.Tree().Equal(s.tree), "%s partition %d: the tree differs from one rebuilt from storage", n.cfg.Name, p)
+		require.True(t, tr.Ready, "%s partition %d", n.cfg.Name, p)
+		require.Equal(t, b.Tree().Root(), tr.Root, "%s partition %d: the tree differs from one rebuilt from storage", n.cfg.Name, p)
+		require.Equal(t, b.Keys(), tr.Keys, "%s partition %d: the tree counts other keys than storage holds", n.cfg.Name, p)
 	}
 }
 
 func (tc *testCluster) aaeKeysRepaired() (fetched, pushed uint64) {
 	for _, n := range tc.nodes {
-		fetched += n.aae.stats.fetched.Load()
-		pushed += n.aae.stats.pushed.Load()
+		st := aaeStatus(tc.t, n)
+		fetched += st.KeysFetched
+		pushed += st.KeysPushed
 	}
 	return fetched, pushed
 }
@@ -172,16 +207,17 @@ func TestAAETreesSurviveACleanRestart(t *testing.T) {
 	requireTreesMatchStore(t, n)
 	roots := map[uint32]uint64{}
 	for p := range uint32(n.cfg.Partitions) {
-		roots[p], _ = treeRoot(n, p)
+		roots[p], _ = treeRoot(t, n, p)
 	}
 
 	tc.stop("n1")
 	tc.restart("n1")
 	n = tc.nodes["n1"]
-	require.Zero(t, n.aae.stats.rebuilds.Load(), "no rebuild after a clean shutdown")
-	require.Empty(t, n.aae.rebuild)
+	st := aaeStatus(t, n)
+	require.Zero(t, st.Rebuilds, "no rebuild after a clean shutdown")
+	require.Zero(t, st.NotReady)
 	for p := range uint32(n.cfg.Partitions) {
-		root, ready := treeRoot(n, p)
+		root, ready := treeRoot(t, n, p)
 		require.True(t, ready)
 		require.Equal(t, roots[p], root, "partition %d", p)
 	}
@@ -211,6 +247,12 @@ func TestAAERebuildsTreesInTheBackgroundWhileServing(t *testing.T) {
 		_, err := c.Put(ctx, "b", aaeKey(i), []byte("v"))
 		require.NoError(t, err)
 	}
+	withData := 0
+	for _, tr := range aaeStatus(t, tc.nodes["n1"]).TreeList {
+		if tr.Keys > 0 {
+			withData++
+		}
+	}
 	dir := tc.cfgs["n1"].DataDir
 	tc.stop("n1")
 	// Lose the saved trees, as a crash does.
@@ -221,12 +263,11 @@ func TestAAERebuildsTreesInTheBackgroundWhileServing(t *testing.T) {
 
 	tc.restart("n1")
 	n := tc.nodes["n1"]
-	_, notReady := n.aae.trees.counts()
-	require.Positive(t, notReady, "the trees are rebuilt in the background")
+	require.Positive(t, aaeStatus(t, n).NotReady, "the trees are rebuilt in the background")
 	c = tc.client("n1")
 	served := 0
 	for i := 0; ; i++ {
-		if _, notReady := n.aae.trees.counts(); notReady == 0 {
+		if aaeStatus(t, n).NotReady == 0 {
 			break
 		}
 		// Overwrites, new keys and reads, all while the rebuild runs.
@@ -237,9 +278,10 @@ func TestAAERebuildsTreesInTheBackgroundWhileServing(t *testing.T) {
 		served++
 	}
 	require.Positive(t, served)
-	require.Equal(t, uint64(len(n.aae.rebuild)), n.aae.stats.rebuilds.Load())
+	status := aaeStatus(t, n)
+	require.Equal(t, uint64(withData), status.Rebuilds, "every partition that had data was rebuilt, once")
 	requireTreesMatchStore(t, n)
-	t.Logf("%d puts and gets served during the rebuild of %d partitions", served, len(n.aae.rebuild))
+	t.Logf("%d puts and gets served during the rebuild of %d partitions", served, status.Rebuilds)
 }
 
 // withFaultNet puts a node behind fn.
@@ -367,7 +409,7 @@ func TestAAEAnswersOnlyPeersAndOneExchangeAtATime(t *testing.T) {
 	require.NoError(t, call(p1, wire.TypeAAEQuery, wire.AAEQueryReq{Partition: p, Kind: 1}, &resp))
 	require.Equal(t, antientropy.DefaultShape().Segments, resp.Segments)
 	require.Equal(t, int64(1), resp.Keys)
-	root, _ := treeRoot(n, p)
+	root, _ := treeRoot(t, n, p)
 	require.Equal(t, root, resp.Root)
 
 	for _, bad := range []wire.AAEQueryReq{
@@ -415,7 +457,7 @@ func TestAAEAnswersOnlyPeersAndOneExchangeAtATime(t *testing.T) {
 func TestAAEOff(t *testing.T) {
 	tc := startCluster(t, 1, func(c *Config) { c.AAE.Enabled = false })
 	n := tc.nodes["n1"]
-	require.Nil(t, n.aae)
+	require.False(t, n.aae.Enabled())
 	st, err := tc.client("n1").AAEStatus(t.Context(), true)
 	require.NoError(t, err)
 	require.False(t, st.Enabled)

@@ -94,7 +94,8 @@ func (n *Node) onMembershipChange() {
 		n.log.Info("ring changed", zap.Strings("members", r.Members()), zap.Uint64("version", r.Version()))
 	}
 	n.metrics.membersAlive.Set(float64(n.aliveCount()))
-	for _, back := range n.peersBack() {
+	back := n.peersBack()
+	for _, back := range back {
 		// Connections that lived through its absence may be wedged (a
 		// partition leaves them in TCP's retransmission backoff): start
 		// afresh.
@@ -103,15 +104,16 @@ func (n *Node) onMembershipChange() {
 		}
 	}
 	// A node may have come back: deliver what is kept for it now rather
-	// than at the next interval.
-	n.handoff.poke()
-	if n.aae != nil {
-		n.aae.membershipChanged() // and exchange with a node that came back first
-	}
+	// than at the next interval, and exchange the partitions shared with
+	// it first.
+	n.handoff.Poke()
+	n.aae.MembershipChanged(back)
 }
 
 // peersBack returns the members that are alive now and were not at the
-// previous call.
+// previous call. At the first call (the node's start) that is every peer
+// alive: from this node's point of view they were always there, but it
+// is the one that was away, and it missed what they wrote meanwhile.
 func (n *Node) peersBack() []string {
 	n.aliveMu.Lock()
 	defer n.aliveMu.Unlock()
@@ -122,7 +124,7 @@ func (n *Node) peersBack() []string {
 			continue
 		}
 		now[m.Name] = true
-		if n.wasAlive != nil && !n.wasAlive[m.Name] {
+		if !n.wasAlive[m.Name] {
 			back = append(back, m.Name)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/cairnkv/cairn/node/aae"
+	"github.com/cairnkv/cairn/node/handoff"
 	"github.com/cairnkv/cairn/ring"
 	"github.com/hashicorp/memberlist"
 	"go.uber.org/zap"
@@ -79,7 +81,7 @@ type Config struct {
 	RejoinInterval time.Duration `yaml:"rejoin_interval"`
 
 	// Handoff paces hinted handoff.
-	Handoff HandoffConfig `yaml:"handoff"`
+	Handoff handoff.Config `yaml:"handoff"`
 	// HintedHandoff delivers the hints this node keeps to their owners when
 	// they are back. Default true. Off, fallbacks still store hints but
 	// never hand them back: for tests of anti-entropy, or an operator
@@ -90,7 +92,7 @@ type Config struct {
 	// anti-entropy repair replicas.
 	ReadRepair bool `yaml:"read_repair"`
 	// AAE configures active anti-entropy (Merkle-tree exchanges).
-	AAE AAEConfig `yaml:"aae"`
+	AAE aae.Config `yaml:"aae"`
 
 	// Logger receives the node's logs; nil means no logs.
 	Logger *zap.Logger `yaml:"-"`
@@ -124,10 +126,10 @@ func DefaultConfig() Config {
 		MaxValueSize:      8 << 20,
 		SiblingLimit:      100,
 		GossipProfile:     "lan",
-		Handoff:           DefaultHandoffConfig(),
+		Handoff:           handoff.DefaultConfig(),
 		HintedHandoff:     true,
 		ReadRepair:        true,
-		AAE:               DefaultAAEConfig(),
+		AAE:               aae.DefaultConfig(),
 		RejoinInterval:    10 * time.Second,
 		MaxConns:          t.MaxConns,
 		IdleTimeout:       t.IdleTimeout,
@@ -197,8 +199,7 @@ func (c Config) Validate() error {
 	if c.RejoinInterval <= 0 {
 		bad("rejoin_interval %v: must be positive", c.RejoinInterval)
 	}
-	errs = append(errs, c.Handoff.validate()...)
-	errs = append(errs, c.AAE.validate()...)
+	errs = append(errs, c.Handoff.Validate(), c.AAE.Validate())
 	if c.MaxConns < 1 {
 		bad("max_conns %d: must be at least 1", c.MaxConns)
 	}

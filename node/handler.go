@@ -22,22 +22,18 @@ func (n *Node) handlers() map[wire.Type]handler {
 		wire.TypeDelete:        decoding(wire.DeleteReq{Opts: wire.DefaultOptions()}, n.serveDelete),
 		wire.TypeReplicaGet:    decoding(wire.ReplicaGetReq{}, n.serveReplicaGet),
 		wire.TypeReplicaPut:    decoding(wire.ReplicaPutReq{}, n.serveReplicaPut),
-		wire.TypeHandoff:       decoding(wire.HandoffReq{}, n.serveHandoff),
-		wire.TypeHints:         bodiless(n.serveHints),
+		wire.TypeHandoff:       decoding(wire.HandoffReq{}, n.handoff.ServeHandoff),
+		wire.TypeHints:         decoding(wire.HintsReq{}, n.handoff.ServeHints),
 		wire.TypeMembers:       bodiless(n.serveMembers),
 		wire.TypeRing:          bodiless(n.serveRing),
 		wire.TypeStatus:        bodiless(n.serveStatus),
 		wire.TypeDebugReplicas: decoding(wire.DebugReplicasReq{}, n.serveDebugReplicas),
 		wire.TypeRingState:     bodiless(n.serveRingState),
 		wire.TypeRemoveMember:  decoding(wire.RemoveMemberReq{}, n.serveRemoveMember),
-		wire.TypeAAEQuery: sized(wire.AAEQueryReq{}, func(_ context.Context, peer transport.Peer, req wire.AAEQueryReq, size int) (wire.AAEAnswerResp, error) {
-			return n.serveAAEQuery(peer, req, size)
-		}),
-		wire.TypeAAEFetch: sized(wire.AAEFetchReq{}, n.serveAAEFetch),
-		wire.TypeAAEPush:  sized(wire.AAEPushReq{}, n.serveAAEPush),
-		wire.TypeAAEStatus: decoding(wire.AAEStatusReq{}, func(_ context.Context, _ transport.Peer, req wire.AAEStatusReq) (wire.AAEStatusResp, error) {
-			return n.serveAAEStatus(req), nil
-		}),
+		wire.TypeAAEQuery:      decoding(wire.AAEQueryReq{}, n.aae.ServeQuery),
+		wire.TypeAAEFetch:      decoding(wire.AAEFetchReq{}, n.aae.ServeFetch),
+		wire.TypeAAEPush:       decoding(wire.AAEPushReq{}, n.aae.ServePush),
+		wire.TypeAAEStatus:     decoding(wire.AAEStatusReq{}, n.aae.ServeStatus),
 	}
 }
 
@@ -50,18 +46,6 @@ func decoding[Req, Resp any](init Req, serve func(context.Context, transport.Pee
 			return nil, err
 		}
 		return serve(ctx, peer, req)
-	}
-}
-
-// sized is decoding for the requests whose answer is budgeted against the
-// size of the request itself (anti-entropy).
-func sized[Req, Resp any](init Req, serve func(context.Context, transport.Peer, Req, int) (Resp, error)) handler {
-	return func(ctx context.Context, peer transport.Peer, body []byte) (any, error) {
-		req := init
-		if err := wire.Decode(body, &req); err != nil {
-			return nil, err
-		}
-		return serve(ctx, peer, req, len(body))
 	}
 }
 

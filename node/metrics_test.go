@@ -15,3 +15,21 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	require.NoError(t, c.Write(&m))
 	return m.GetCounter().GetValue()
 }
+
+// registryValue sums the samples of one counter or gauge on n's registry
+// (0 when none is there yet).
+func registryValue(t *testing.T, n *Node, name string) float64 {
+	t.Helper()
+	families, err := n.metrics.registry.Gather()
+	require.NoError(t, err)
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}

@@ -15,7 +15,9 @@ import (
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/node/aae"
 	"github.com/cairnkv/cairn/node/coord"
+	"github.com/cairnkv/cairn/node/handoff"
 	"github.com/cairnkv/cairn/ring"
 	"go.uber.org/zap"
 )
@@ -34,8 +36,8 @@ type Node struct {
 	adminLn  net.Listener
 	peers    *transport.Pool
 	members  *membership.Membership
-	handoff  *handoff
-	aae      *aae // nil when anti-entropy is off
+	handoff  *handoff.Handoff
+	aae      *aae.AAE
 	// membersSet publishes members to membership's own goroutine.
 	membersSet atomic.Bool
 	aliveMu    sync.Mutex
@@ -77,17 +79,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	sopts := store.DefaultOptions(cfg.DataDir, cfg.Name)
 	sopts.NoSyncWrites = cfg.NoSyncWrites
-	var trees *aaeTrees
-	if cfg.AAE.Enabled {
-		trees = newAAETrees(cfg.Partitions)
-		trees.hook(&sopts)
-	}
+	trees := n.newTrees(&sopts)
 	st, err := store.Open(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}
 	n.store = st
-	if err := n.startAAE(trees); err != nil {
+	if err := errors.Join(n.startAAE(trees), n.startHandoff()); err != nil {
 		n.closeStore()
 		return nil, err
 	}
@@ -119,7 +117,6 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.server = transport.NewServer(tcfg, n)
 	n.peers = transport.NewPool(tcfg)
 
-	n.handoff = newHandoff(n)
 	n.live = newLiveness(cfg.Name, func(node string) bool { return n.members.Alive(node) }, n.now)
 	if err := n.startMembership(ctx); err != nil {
 		_ = n.listener.Close()
@@ -130,8 +127,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.closeStore()
 		return nil, err
 	}
-	n.replicas = &replicaSet{self: cfg.Name, store: n.store, peers: peerCaller{members: n.members, pool: n.peers},
-		noSync: cfg.NoSyncWrites, now: n.now, hintStored: n.handoff.m.stored.Inc, minted: n.checkSiblings}
+	n.replicas = &replicaSet{self: cfg.Name, store: n.store, peers: peerCaller{n: n},
+		noSync: cfg.NoSyncWrites, now: n.now, hintStored: n.handoff.HintStored, minted: n.checkSiblings}
 	ccfg := coord.DefaultConfig(cfg.Name)
 	ccfg.SyncWrites = !cfg.NoSyncWrites
 	ccfg.ReadRepair = cfg.ReadRepair
@@ -147,10 +144,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.onMembershipChange()
-	n.background(func() { n.handoff.run(n.lifetime) })
-	if n.aae != nil {
-		n.background(func() { n.aae.run(n.lifetime) })
-	}
+	n.background(func() { n.handoff.Run(n.lifetime) })
+	n.background(func() { n.aae.Run(n.lifetime) })
 
 	n.wg.Add(1)
 	go func() {

@@ -212,14 +212,5 @@ func (n *Node) checkReplicaRequest(peer transport.Peer, p uint32, bucket string,
 	if peer.Node == "" {
 		return cairn.InvalidArgument("replica messages are for peers: the handshake named no node")
 	}
-	if int(p) >= n.cfg.Partitions {
-		return cairn.InvalidArgument("partition %d out of range (q=%d)", p, n.cfg.Partitions)
-	}
-	if err := wire.ValidateKey(bucket, key, n.cfg.MaxKeySize); err != nil {
-		return err
-	}
-	if n.ring().KeyPartition(bucket, key) != p {
-		return cairn.InvalidArgument("key does not belong to partition %d", p)
-	}
-	return nil
+	return n.checkKey(p, bucket, key)
 }

@@ -13,7 +13,7 @@ import (
 
 // purePackages are the directories (from the module root) whose production
 // code must stay pure. Add a package here when it is created.
-var purePackages = []string{"ring", "quorum", "internal/dvv", "hints", "antientropy"}
+var purePackages = []string{"ring", "quorum", "internal/dvv", "hints", "antientropy", "internal/pace"}
 
 // forbidden imports, and everything under them. time is allowed for its
 // types (a Duration is a number); its clock is not (clockFuncs).

@@ -14,15 +14,21 @@ import "github.com/cairnkv/cairn/internal/dvv"
 
 // AAEQueryReq asks the responder's tree of Partition (Kind 1 root, 2
 // branches, 3 segments under Branches, 4 key lists of Segments, from
-// storage). End instead releases the initiator's lease on the partition;
-// its answer is empty.
+// storage), or (Kind 5, AAERoots) the roots of every tree in Partitions at
+// once: what a node compares when a peer comes back, before exchanging
+// only the partitions that differ. End instead releases the initiator's
+// lease on the partition; its answer is empty.
 type AAEQueryReq struct {
-	Partition uint32 `msgpack:"partition"`
-	Kind      uint8  `msgpack:"kind"`
-	Branches  []int  `msgpack:"branches,omitempty"`
-	Segments  []int  `msgpack:"segments,omitempty"`
-	End       bool   `msgpack:"end,omitempty"`
+	Partition  uint32   `msgpack:"partition"`
+	Kind       uint8    `msgpack:"kind"`
+	Branches   []int    `msgpack:"branches,omitempty"`
+	Segments   []int    `msgpack:"segments,omitempty"`
+	End        bool     `msgpack:"end,omitempty"`
+	Partitions []uint32 `msgpack:"partitions,omitempty"`
 }
+
+// AAERoots is the query Kind that asks for many roots at once.
+const AAERoots = 5
 
 // AAEKey is one key of a key list and the version of the responder's
 // object: a 64-bit digest of its siblings and version vector. Encoded as
@@ -45,6 +51,11 @@ type AAEAnswerResp struct {
 	Keys     int64    `msgpack:"keys,omitempty"`
 	Hashes   []uint64 `msgpack:"hashes,omitempty"`
 	KeyList  []AAEKey `msgpack:"key_list,omitempty"`
+	// Roots answers an AAERoots query, one per partition asked, in order;
+	// NotReady lists the partitions whose tree could not be compared (it is
+	// being rebuilt): their root is 0 and means nothing.
+	Roots    []uint64 `msgpack:"roots,omitempty"`
+	NotReady []uint32 `msgpack:"not_ready,omitempty"`
 }
 
 // AAEKeyRef names one key of a fetch.

@@ -244,6 +244,10 @@ type HintOwner struct {
 	Failures   int    `msgpack:"failures"`
 }
 
+// HintsReq asks a node for the hints it keeps. It has no fields: the body
+// of a TypeHints request is ignored.
+type HintsReq struct{}
+
 // HintsResp lists the hints the asked node keeps, per owner.
 type HintsResp struct {
 	Node   string      `msgpack:"node"`

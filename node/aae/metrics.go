@@ -1,23 +1,23 @@
-package node
+package aae
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// aaeMetrics are anti-entropy's Prometheus metrics. Counters the status
+// metrics are anti-entropy's Prometheus metrics. Counters the status
 // message also reports are read from the manager's atomics at scrape time,
 // so the two never disagree. No metric is labelled by partition: 1,024
 // series per node would cost more than they tell; `cairn aae status
 // --trees` lists partitions.
-type aaeMetrics struct {
+type metrics struct {
 	exchanges *prometheus.CounterVec
 	segments  prometheus.Counter
 	differing *prometheus.CounterVec
 	duration  prometheus.Histogram
 }
 
-func newAAEMetrics(n *Node, a *aae) aaeMetrics {
-	m := aaeMetrics{
+func newMetrics(reg prometheus.Registerer, a *AAE) (metrics, error) {
+	m := metrics{
 		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cairn_aae_exchanges_total",
 			Help: "Anti-entropy exchanges this node initiated, by result: in_sync (nothing differed), repaired, truncated (the key budget cut it short; the rest follows), busy (the partition was in another exchange), failed."},
 			[]string{"result"}),
@@ -37,7 +37,7 @@ func newAAEMetrics(n *Node, a *aae) aaeMetrics {
 	}
 	const repairedHelp = "Keys anti-entropy repaired: fetched from a peer into this node, or pushed from this node to a peer."
 	const bytesHelp = "Bytes of anti-entropy messages (frames) this node sent and received, as initiator and as responder."
-	n.metrics.registry.MustRegister(m.exchanges, m.segments, m.differing, m.duration,
+	for _, c := range []prometheus.Collector{m.exchanges, m.segments, m.differing, m.duration,
 		counter("cairn_aae_keys_repaired_total", repairedHelp, prometheus.Labels{"direction": "fetched"}, func() float64 { return float64(a.stats.fetched.Load()) }),
 		counter("cairn_aae_keys_repaired_total", repairedHelp, prometheus.Labels{"direction": "pushed"}, func() float64 { return float64(a.stats.pushed.Load()) }),
 		counter("cairn_aae_bytes_total", bytesHelp, prometheus.Labels{"direction": "sent"}, func() float64 { return float64(a.stats.sent.Load()) }),
@@ -66,14 +66,23 @@ func newAAEMetrics(n *Node, a *aae) aaeMetrics {
 			defer a.mu.Unlock()
 			return float64(a.sched.Stats().Running)
 		}),
-	)
-	return m
+		gauge("cairn_aae_pairs_urgent", "Partition and peer pairs waiting for an urgent exchange: shared with a peer that came back, or with every peer after this node started.", func() float64 {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			return float64(a.sched.Stats().Urgent)
+		}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return metrics{}, err
+		}
+	}
+	return m, nil
 }
 
 // coverage is the number of replicated partitions never exchanged, and the
 // age in nanoseconds of the oldest exchange (a never-exchanged partition
 // counting from the start).
-func (a *aae) coverage() (never int, oldest int64) {
+func (a *AAE) coverage() (never int, oldest int64) {
 	now := a.clock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -91,26 +100,26 @@ func (a *aae) coverage() (never int, oldest int64) {
 }
 
 // observe counts one finished exchange.
-func (m aaeMetrics) observe(res exchangeResult) {
+func (m metrics) observe(res Result) {
 	result := "failed"
 	switch {
-	case res.busy:
+	case res.Busy:
 		result = "busy"
-	case res.err != nil:
-	case res.stats.Truncated:
+	case res.Err != nil:
+	case res.Stats.Truncated:
 		result = "truncated"
-	case res.keys() > 0:
+	case res.Keys() > 0:
 		result = "repaired"
 	default:
 		result = "in_sync"
 	}
 	m.exchanges.WithLabelValues(result).Inc()
-	if res.err != nil || res.busy {
+	if res.Err != nil || res.Busy {
 		return
 	}
-	m.duration.Observe(res.took.Seconds())
-	m.segments.Add(float64(res.stats.SegmentsDiffering))
-	m.differing.WithLabelValues("missing_here").Add(float64(res.stats.KeysMissingHere))
-	m.differing.WithLabelValues("missing_there").Add(float64(res.stats.KeysMissingThere))
-	m.differing.WithLabelValues("differ").Add(float64(res.stats.KeysDiffering))
+	m.duration.Observe(res.Took.Seconds())
+	m.segments.Add(float64(res.Stats.SegmentsDiffering))
+	m.differing.WithLabelValues("missing_here").Add(float64(res.Stats.KeysMissingHere))
+	m.differing.WithLabelValues("missing_there").Add(float64(res.Stats.KeysMissingThere))
+	m.differing.WithLabelValues("differ").Add(float64(res.Stats.KeysDiffering))
 }

@@ -1,10 +1,11 @@
-package node
+package aae
 
 import (
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// aaeTrees holds one Merkle tree per partition this node has data for,
+// Trees holds one Merkle tree per partition this node has data for,
 // kept current by the store's write hook: every write to the object
 // keyspace (coordinated writes, replica syncs, read repair, handoff,
 // anti-entropy's own repairs) XORs its old version out of its segment and
@@ -26,7 +27,7 @@ import (
 // is then created empty), or holds a treeSlot: a tree being rebuilt (not
 // ready: kept current, but not yet comparable) or a ready one. Slots are
 // atomic pointers so the write path takes no lock.
-type aaeTrees struct {
+type Trees struct {
 	shape antientropy.Shape
 	slots []atomic.Pointer[treeSlot]
 	// updates and updateNanos measure the write path's cost.
@@ -43,21 +44,23 @@ type treeSlot struct {
 // pendingSlot marks partitions waiting for a rebuild.
 var pendingSlot = &treeSlot{}
 
-func newAAETrees(partitions int) *aaeTrees {
-	return &aaeTrees{shape: antientropy.DefaultShape(), slots: make([]atomic.Pointer[treeSlot], partitions)}
+// NewTrees returns the trees of a node with that many partitions, none
+// created yet.
+func NewTrees(partitions int) *Trees {
+	return &Trees{shape: antientropy.DefaultShape(), slots: make([]atomic.Pointer[treeSlot], partitions)}
 }
 
-// hook installs the trees into the store's options.
-func (t *aaeTrees) hook(o *store.Options) {
-	o.OnObjectWrite = t.onWrite
+// Hook installs the trees into the store's options, before it opens.
+func (t *Trees) Hook(o *store.Options) {
+	o.OnObjectWrite = t.OnWrite
 	o.OnPartitionDrop = t.onDrop
 	o.SaveOnClose = t.save
 }
 
-// onWrite is the store's OnObjectWrite: under the key's lock, so the writes
+// OnWrite is the store's OnObjectWrite: under the key's lock, so the writes
 // of one key arrive in order and each one's old version is the previous
 // one's new.
-func (t *aaeTrees) onWrite(p uint32, bucket string, key []byte, old dvv.Object, _ bool, obj dvv.Object) {
+func (t *Trees) OnWrite(p uint32, bucket string, key []byte, old dvv.Object, _ bool, obj dvv.Object) {
 	if int(p) >= len(t.slots) {
 		return
 	}
@@ -77,14 +80,14 @@ func (t *aaeTrees) onWrite(p uint32, bucket string, key []byte, old dvv.Object, 
 
 // create gives a partition that had no data when the node started its
 // first, empty, tree.
-func (t *aaeTrees) create(p uint32) *treeSlot {
+func (t *Trees) create(p uint32) *treeSlot {
 	tree, _ := antientropy.NewTree(t.shape) // the default shape is valid
 	t.slots[p].CompareAndSwap(nil, &treeSlot{tree: tree, ready: true})
 	return t.slots[p].Load() // this tree, or the one a concurrent call made
 }
 
 // onDrop is the store's OnPartitionDrop: the partition holds nothing now.
-func (t *aaeTrees) onDrop(p uint32) {
+func (t *Trees) onDrop(p uint32) {
 	if int(p) >= len(t.slots) {
 		return
 	}
@@ -94,7 +97,7 @@ func (t *aaeTrees) onDrop(p uint32) {
 
 // get returns partition p's tree, creating the empty tree of a partition
 // without data; ok is false while the tree is being rebuilt.
-func (t *aaeTrees) get(p uint32) (tree *antientropy.Tree, ok bool) {
+func (t *Trees) get(p uint32) (tree *antientropy.Tree, ok bool) {
 	s := t.slots[p].Load()
 	if s == nil {
 		s = t.create(p)
@@ -102,15 +105,23 @@ func (t *aaeTrees) get(p uint32) (tree *antientropy.Tree, ok bool) {
 	return s.tree, s.ready
 }
 
-// ready reports whether p's tree can be compared now.
-func (t *aaeTrees) ready(p uint32) bool {
+// root is partition p's root, without creating a tree for a partition
+// that holds nothing (its root is that of the empty tree, 0); ok is false
+// while the tree is being rebuilt.
+func (t *Trees) root(p uint32) (root uint64, ok bool) {
 	s := t.slots[p].Load()
-	return s == nil || s.ready
+	if s == nil {
+		return 0, true
+	}
+	if !s.ready {
+		return 0, false
+	}
+	return s.tree.Root(), true
 }
 
 // counts returns how many partitions have a tree and how many of those are
 // not ready.
-func (t *aaeTrees) counts() (trees, notReady int) {
+func (t *Trees) counts() (trees, notReady int) {
 	for i := range t.slots {
 		if s := t.slots[i].Load(); s != nil {
 			trees++
@@ -132,7 +143,7 @@ func treeRecordKey(p uint32) []byte {
 
 // save is the store's SaveOnClose: every ready tree of a partition with
 // keys, at the moment no write can follow.
-func (t *aaeTrees) save() ([]store.AAERecord, error) {
+func (t *Trees) save() ([]store.AAERecord, error) {
 	var out []store.AAERecord
 	for i := range t.slots {
 		s := t.slots[i].Load()
@@ -153,7 +164,7 @@ func (t *aaeTrees) save() ([]store.AAERecord, error) {
 // never find a tree that writes have outlived), and returns the partitions
 // holding data without a usable tree: after an unclean shutdown, all of
 // them. Those are rebuilt in the background.
-func (t *aaeTrees) load(st *store.Store, log *zap.Logger) ([]uint32, error) {
+func (t *Trees) load(st Store, log *zap.Logger) ([]uint32, error) {
 	saved := map[uint32]*antientropy.Tree{}
 	unclean := st.Stats().UncleanStart
 	if !unclean {
@@ -208,70 +219,193 @@ func (t *aaeTrees) load(st *store.Store, log *zap.Logger) ([]uint32, error) {
 // from then on. Each partition's scan of the snapshot then adds what was
 // stored before the cut, and the tree becomes ready. Every write is
 // counted exactly once: in the snapshot, or by the hook after the cut.
-func (a *aae) rebuildTrees(ctx context.Context, parts []uint32) {
-	t := a.trees
-	start := a.n.now()
-	builders := make([]*antientropy.Builder, len(parts))
-	for i := range parts {
-		b, err := antientropy.NewBuilder(t.shape)
-		if err != nil {
-			a.n.log.Error("anti-entropy: cannot rebuild trees", zap.Error(err))
-			return
-		}
-		builders[i] = b
-	}
-	snap, err := a.n.store.CutSnapshot(func() {
-		for i, p := range parts {
-			t.slots[p].Store(&treeSlot{tree: builders[i].Tree()})
-		}
-	})
+//
+// The background walk goes in partition order at the rebuild pace; an
+// exchange that needs a partition first scans it at once (treeFor), so
+// exchanges never wait for the whole rebuild.
+func (a *AAE) rebuildTrees(ctx context.Context) {
+	parts := a.rebuilding
+	start := a.d.Now()
+	rb, err := a.cut()
 	if err != nil {
 		if !errors.Is(err, store.ErrClosed) {
-			a.n.log.Error("anti-entropy: cannot rebuild trees", zap.Error(err))
+			a.log.Error("anti-entropy: cannot rebuild trees", zap.Error(err))
 		}
 		return
 	}
-	defer func() { _ = snap.Close() }()
+	defer rb.end()
 	pacer, err := antientropy.NewPacer(a.cfg.rebuild())
 	if err != nil {
-		a.n.log.Error("anti-entropy: cannot rebuild trees", zap.Error(err))
+		a.log.Error("anti-entropy: cannot rebuild trees", zap.Error(err))
 		return
 	}
 	keys := 0
+	pace := func(size int) error {
+		keys++
+		if keys%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Sleep in slices of 10 ms or more, not per key.
+		if wait := time.Duration(pacer.Take(int64(a.d.Now().Sub(start)), 1, size)); wait >= 10*time.Millisecond {
+			timer := time.NewTimer(wait)
+			defer timer.Stop()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-timer.C:
+			}
+		}
+		return nil
+	}
 	for i, p := range parts {
-		b := builders[i]
-		err := snap.ScanPartition(p, func(bucket string, key []byte, obj dvv.Object, size int) (bool, error) {
-			b.Add(bucket, key, antientropy.Version(obj))
-			keys++
-			if keys%1024 == 0 && ctx.Err() != nil {
-				return false, ctx.Err()
-			}
-			// Sleep in slices of 10 ms or more, not per key.
-			if wait := time.Duration(pacer.Take(int64(a.n.now().Sub(start)), 1, size)); wait >= 10*time.Millisecond {
-				timer := time.NewTimer(wait)
-				defer timer.Stop()
-				select {
-				case <-ctx.Done():
-					return false, ctx.Err()
-				case <-timer.C:
-				}
-			}
-			return true, nil
-		})
-		if err != nil {
+		if err := a.rebuildPartition(ctx, rb, p, pace); err != nil {
 			if ctx.Err() == nil && !errors.Is(err, store.ErrClosed) {
-				a.n.log.Error("anti-entropy: tree rebuild failed; the partitions left are not compared until the next start",
+				a.log.Error("anti-entropy: tree rebuild failed; the partitions left are not compared until the next start",
 					zap.Uint32("partition", p), zap.Int("left", len(parts)-i), zap.Error(err))
 			}
 			return
 		}
-		t.slots[p].Store(&treeSlot{tree: b.Tree(), ready: true})
-		a.stats.rebuilds.Add(1)
-		a.dirty.Store(true)
-		a.poke()
 	}
-	a.n.log.Info("anti-entropy: trees rebuilt", zap.Int("partitions", len(parts)), zap.Int("keys", keys),
-		zap.Duration("took", a.n.now().Sub(start)))
+	a.log.Info("anti-entropy: trees rebuilt", zap.Int("partitions", len(parts)), zap.Int("keys in the background", keys),
+		zap.Duration("took", a.d.Now().Sub(start)))
+}
+
+// rebuild is a rebuild in progress: the snapshot of its cut and, for each
+// partition not rebuilt yet, its builder.
+type rebuild struct {
+	// life is held shared by every scan of snap and exclusively to close
+	// it, so the snapshot is closed only after the last scan.
+	life   sync.RWMutex
+	snap   *store.Snapshot
+	closed bool
+
+	mu   sync.Mutex
+	left map[uint32]*partRebuild
+}
+
+type partRebuild struct {
+	builder *antientropy.Builder
+	claimed bool
+	done    chan struct{} // closed when the partition's scan ended, well or not
+}
+
+// cut takes the rebuild's cut the first time it is called, by the
+// background walk or by an exchange that needs a partition first,
+// whichever comes first, and returns it.
+func (a *AAE) cut() (*rebuild, error) {
+	a.rebuildOnce.Do(func() { a.rb, a.rbErr = a.cutRebuild(a.rebuilding) })
+	return a.rb, a.rbErr
+}
+
+func (a *AAE) cutRebuild(parts []uint32) (*rebuild, error) {
+	t := a.trees
+	rb := &rebuild{left: make(map[uint32]*partRebuild, len(parts))}
+	for _, p := range parts {
+		b, err := antientropy.NewBuilder(t.shape)
+		if err != nil {
+			return nil, err
+		}
+		rb.left[p] = &partRebuild{builder: b, done: make(chan struct{})}
+	}
+	snap, err := a.d.Store.CutSnapshot(func() {
+		for p, pr := range rb.left {
+			t.slots[p].Store(&treeSlot{tree: pr.builder.Tree()})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	rb.snap = snap
+	return rb, nil
+}
+
+// end closes the rebuild's snapshot once no scan of it runs; partitions
+// left are not rebuilt before the next start.
+func (rb *rebuild) end() {
+	rb.life.Lock()
+	defer rb.life.Unlock()
+	rb.closed = true
+	_ = rb.snap.Close()
+}
+
+// rebuildPartition scans partition p of the rebuild's snapshot into its
+// builder, calling each (for pacing) after every key, and makes its tree
+// ready. A partition already rebuilt is done; one another goroutine scans
+// is waited for.
+func (a *AAE) rebuildPartition(ctx context.Context, rb *rebuild, p uint32, each func(size int) error) error {
+	rb.life.RLock()
+	defer rb.life.RUnlock()
+	if rb.closed {
+		return errRebuildOver
+	}
+	rb.mu.Lock()
+	pr := rb.left[p]
+	if pr == nil {
+		rb.mu.Unlock()
+		return nil
+	}
+	if pr.claimed {
+		done := pr.done
+		rb.mu.Unlock()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	pr.claimed = true
+	rb.mu.Unlock()
+	err := rb.snap.ScanPartition(p, func(bucket string, key []byte, obj dvv.Object, size int) (bool, error) {
+		pr.builder.Add(bucket, key, antientropy.Version(obj))
+		if each != nil {
+			if err := each(size); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	if err != nil {
+		// Left unclaimed: the background walk or a later exchange tries
+		// again while the snapshot is open. Those waiting find the tree
+		// not ready.
+		pr.claimed = false
+		close(pr.done)
+		pr.done = make(chan struct{})
+		return err
+	}
+	a.trees.slots[p].Store(&treeSlot{tree: pr.builder.Tree(), ready: true})
+	delete(rb.left, p)
+	close(pr.done)
+	a.stats.rebuilds.Add(1)
+	return nil
+}
+
+// errRebuildOver: the rebuild stopped (shutdown, or a storage error)
+// before this partition's turn.
+var errRebuildOver = errors.New("the rebuild is over")
+
+// treeFor returns partition p's tree, ready to compare: a partition still
+// waiting for the background rebuild is rebuilt now, unpaced.
+func (a *AAE) treeFor(ctx context.Context, p uint32) (*antientropy.Tree, error) {
+	if tree, ready := a.trees.get(p); ready {
+		return tree, nil
+	}
+	if len(a.rebuilding) > 0 {
+		rb, err := a.cut()
+		if err != nil {
+			return nil, fmt.Errorf("%w: rebuilding the tree of partition %d: %w", cairn.ErrUnavailable, p, err)
+		}
+		if err := a.rebuildPartition(ctx, rb, p, func(int) error { return ctx.Err() }); err != nil {
+			return nil, fmt.Errorf("%w: rebuilding the tree of partition %d: %w", cairn.ErrUnavailable, p, err)
+		}
+	}
+	if tree, ready := a.trees.get(p); ready {
+		return tree, nil
+	}
+	return nil, errTreeNotReady(p)
 }
 
 // errTreeNotReady answers a peer's exchange while the tree is rebuilt; the

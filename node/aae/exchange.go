@@ -1,4 +1,4 @@
-package node
+package aae
 
 import (
 	"context"
@@ -13,39 +13,40 @@ import (
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/antientropy"
 	"github.com/cairnkv/cairn/internal/dvv"
-	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
 )
 
-// aaeCallTimeout bounds one message of an exchange, the peer's storage
+// callTimeout bounds one message of an exchange, the peer's storage
 // scan or fsync included.
-const aaeCallTimeout = 10 * time.Second
+const callTimeout = 10 * time.Second
 
-// aaeKeysPerRound is how many keys the initiator aims to have in one key
-// list answer; the responder refuses lists of more than maxAAEKeyList keys
-// or maxAAEKeyListBytes bytes (a frame holds at most 65,536 msgpack
+// keysPerRound is how many keys the initiator aims to have in one key
+// list answer; the responder refuses lists of more than maxKeyList keys
+// or maxKeyListBytes bytes (a frame holds at most 65,536 msgpack
 // elements, four per key).
 const (
-	aaeKeysPerRound    = 2048
-	maxAAEKeyList      = 8192
-	maxAAEKeyListBytes = 8 << 20
+	keysPerRound    = 2048
+	maxKeyList      = 8192
+	maxKeyListBytes = 8 << 20
 )
 
-// exchangeResult is what one exchange reports to the run loop.
-type exchangeResult struct {
-	pair            antientropy.Pair
-	stats           antientropy.ExchangeStats
-	fetched, pushed int
-	// busy: the partition was leased to another exchange, here or at the
+// Result is what one exchange reports.
+type Result struct {
+	Pair antientropy.Pair
+	// Stats are what the exchange found.
+	Stats antientropy.ExchangeStats
+	// Fetched and Pushed count the objects repaired each way.
+	Fetched, Pushed int
+	// Busy: the partition was leased to another exchange, here or at the
 	// peer; not a failure.
-	busy bool
-	err  error
-	took time.Duration
+	Busy bool
+	Err  error
+	Took time.Duration
 }
 
-// keys is the number of keys the exchange found different.
-func (r exchangeResult) keys() int {
-	return r.stats.KeysMissingHere + r.stats.KeysMissingThere + r.stats.KeysDiffering
+// Keys is the number of keys the exchange found different.
+func (r Result) Keys() int {
+	return r.Stats.KeysMissingHere + r.Stats.KeysMissingThere + r.Stats.KeysDiffering
 }
 
 // exchange compares this node's tree of pair.Partition with the peer's and
@@ -53,100 +54,102 @@ func (r exchangeResult) keys() int {
 // decides what to ask; this does the asking and the syncing). The
 // partition is leased on both nodes from the first message after the root
 // on, so no other exchange repairs it on either of them meanwhile.
-func (a *aae) exchange(ctx context.Context, pair antientropy.Pair) (res exchangeResult) {
-	start := a.n.now()
-	res.pair = pair
-	defer func() { res.took = a.n.now().Sub(start) }()
+//
+// Run starts exchanges as the scheduler allows; Exchange runs one now,
+// outside the scheduler's budget (benchmarks, tests).
+func (a *AAE) Exchange(ctx context.Context, pair antientropy.Pair) (res Result) {
+	start := a.d.Now()
+	res.Pair = pair
+	defer func() { res.Took = a.d.Now().Sub(start) }()
+	if !a.Enabled() {
+		res.Err = a.errOff()
+		return res
+	}
 	p, peer := pair.Partition, pair.Peer
-	tree, ready := a.trees.get(p)
-	if !ready {
-		res.err = errTreeNotReady(p)
-		return res
-	}
-	addr, ok := a.n.members.Addr(peer)
-	if !ok {
-		res.err = fmt.Errorf("%w: no address for %s", cairn.ErrUnavailable, peer)
-		return res
-	}
-	root, peerKeys, err := a.ask(ctx, peer, addr, p, antientropy.Query{Kind: antientropy.QueryRoot})
+	tree, err := a.treeFor(ctx, p)
 	if err != nil {
-		res.err = err
+		res.Err = err
+		return res
+	}
+	root, peerKeys, err := a.ask(ctx, peer, p, antientropy.Query{Kind: antientropy.QueryRoot})
+	if err != nil {
+		res.Err = err
 		return res
 	}
 	x, err := antientropy.NewExchange(tree, a.exchangeConfig(tree, peerKeys))
 	if err != nil {
-		res.err = err
+		res.Err = err
 		return res
 	}
 	step, err := x.Feed(root, nil)
 	if err != nil {
-		res.err = err
+		res.Err = err
 		return res
 	}
 	if !step.Done {
-		if !a.acquire(p, a.n.cfg.Name) {
-			res.busy = true
+		if !a.acquire(p, a.d.Name) {
+			res.Busy = true
 			return res
 		}
-		defer a.release(p, a.n.cfg.Name)
-		defer a.endLease(ctx, peer, addr, p)
+		defer a.release(p, a.d.Name)
+		defer a.endLease(ctx, peer, p)
 	}
 	for !step.Done {
 		q := step.Query
-		ans, _, err := a.ask(ctx, peer, addr, p, q)
+		ans, _, err := a.ask(ctx, peer, p, q)
 		if err != nil {
-			res.busy = errors.Is(err, cairn.ErrOverloaded)
-			res.err = err
+			res.Busy = errors.Is(err, cairn.ErrOverloaded)
+			res.Err = err
 			return res
 		}
 		var local []antientropy.KeyVersion
 		if q.Kind == antientropy.QueryKeys {
 			if local, err = a.keyList(p, q.Segments, 0); err != nil {
-				res.err = err
+				res.Err = err
 				return res
 			}
 		}
 		if step, err = x.Feed(ans, local); err != nil {
-			res.err = err
+			res.Err = err
 			return res
 		}
-		if err := a.repair(ctx, peer, addr, p, step.Repair, &res); err != nil {
-			res.busy = errors.Is(err, cairn.ErrOverloaded)
-			res.err = err
+		if err := a.repair(ctx, peer, p, step.Repair, &res); err != nil {
+			res.Busy = errors.Is(err, cairn.ErrOverloaded)
+			res.Err = err
 			return res
 		}
 	}
-	res.stats = x.Stats()
+	res.Stats = x.Stats()
 	return res
 }
 
 // exchangeConfig sizes the key-list rounds so that an answer holds about
-// aaeKeysPerRound keys, judging by the larger of the two trees.
-func (a *aae) exchangeConfig(tree *antientropy.Tree, peerKeys int64) antientropy.ExchangeConfig {
+// keysPerRound keys, judging by the larger of the two trees.
+func (a *AAE) exchangeConfig(tree *antientropy.Tree, peerKeys int64) antientropy.ExchangeConfig {
 	shape := tree.Shape()
 	perSegment := max(tree.Keys(), peerKeys, 0)/int64(shape.Segments) + 1
-	spr := int(min(int64(aaeKeysPerRound)/perSegment, int64(antientropy.DefaultExchangeConfig().SegmentsPerRound)))
+	spr := int(min(int64(keysPerRound)/perSegment, int64(antientropy.DefaultExchangeConfig().SegmentsPerRound)))
 	return antientropy.ExchangeConfig{SegmentsPerRound: max(spr, 1), MaxKeys: a.cfg.MaxKeysPerExchange}
 }
 
 // endLease tells the peer the exchange is over, so its partition is free
 // for others before the lease expires. Best effort: an exchange that ends
 // with the node's shutdown leaves the lease to expire.
-func (a *aae) endLease(ctx context.Context, peer, addr string, p uint32) {
+func (a *AAE) endLease(ctx context.Context, peer string, p uint32) {
 	if ctx.Err() != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_ = a.call(ctx, peer, addr, wire.TypeAAEQuery, wire.AAEQueryReq{Partition: p, End: true}, nil)
+	_ = a.call(ctx, peer, wire.TypeAAEQuery, wire.AAEQueryReq{Partition: p, End: true}, nil)
 }
 
 // ask sends one query and returns the answer, and for a root query the
 // number of keys the peer's tree holds.
-func (a *aae) ask(ctx context.Context, peer, addr string, p uint32, q antientropy.Query) (antientropy.Answer, int64, error) {
+func (a *AAE) ask(ctx context.Context, peer string, p uint32, q antientropy.Query) (antientropy.Answer, int64, error) {
 	req := wire.AAEQueryReq{Partition: p, Kind: uint8(q.Kind), Branches: q.Branches, Segments: q.Segments}
 	var resp wire.AAEAnswerResp
-	if err := a.call(ctx, peer, addr, wire.TypeAAEQuery, req, &resp); err != nil {
+	if err := a.call(ctx, peer, wire.TypeAAEQuery, req, &resp); err != nil {
 		return antientropy.Answer{}, 0, err
 	}
 	ans := antientropy.Answer{
@@ -162,14 +165,11 @@ func (a *aae) ask(ctx context.Context, peer, addr string, p uint32, q antientrop
 }
 
 // call is one request of an exchange, counted in bytes both ways.
-func (a *aae) call(ctx context.Context, peer, addr string, t wire.Type, req, resp any) error {
-	ctx, cancel := context.WithTimeout(ctx, aaeCallTimeout)
+func (a *AAE) call(ctx context.Context, peer string, t wire.Type, req, resp any) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	a.stats.sent.Add(uint64(frameBytes(t, req)))
-	if err := a.n.peers.Call(ctx, addr, t, req, resp); err != nil {
-		if transport.IsDialError(err) {
-			a.n.markDown(peer, err)
-		}
+	if err := a.d.Peers.Call(ctx, peer, t, req, resp); err != nil {
 		return err
 	}
 	if resp != nil {
@@ -199,21 +199,21 @@ func frameBytes(t wire.Type, v any) int {
 // their versions, in canonical order (the order of the store's scan). A
 // positive limit bounds the answer a peer gets: beyond it the list is
 // refused as overloaded, and the peer asks for fewer segments.
-func (a *aae) keyList(p uint32, segments []int, limit int) ([]antientropy.KeyVersion, error) {
+func (a *AAE) keyList(p uint32, segments []int, limit int) ([]antientropy.KeyVersion, error) {
 	set, err := antientropy.NewSegmentSet(a.trees.shape, segments)
 	if err != nil {
 		return nil, err
 	}
 	var out []antientropy.KeyVersion
 	size := 0
-	err = a.n.store.ScanPartitionFiltered(p, set.Has, func(bucket string, key []byte, obj dvv.Object) (bool, error) {
+	err = a.d.Store.ScanPartitionFiltered(p, set.Has, func(bucket string, key []byte, obj dvv.Object) (bool, error) {
 		if v := antientropy.Version(obj); v != antientropy.Absent {
 			out = append(out, antientropy.KeyVersion{Bucket: bucket, Key: key, Version: v})
 			size += len(bucket) + len(key) + 12
 		}
-		if limit > 0 && (len(out) > limit || size > maxAAEKeyListBytes) {
+		if limit > 0 && (len(out) > limit || size > maxKeyListBytes) {
 			return false, fmt.Errorf("%w: more than %d keys or %d bytes in the %d segments asked of partition %d",
-				cairn.ErrOverloaded, limit, maxAAEKeyListBytes, len(segments), p)
+				cairn.ErrOverloaded, limit, maxKeyListBytes, len(segments), p)
 		}
 		return true, nil
 	})
@@ -228,7 +228,7 @@ func (a *aae) keyList(p uint32, segments []int, limit int) ([]antientropy.KeyVer
 // the merge is not what the peer holds, it goes back to the peer, with
 // what only this replica has. dvv sync on both sides: nothing is
 // overwritten, concurrent writes become siblings.
-func (a *aae) repair(ctx context.Context, peer, addr string, p uint32, r antientropy.Repair, res *exchangeResult) error {
+func (a *AAE) repair(ctx context.Context, peer string, p uint32, r antientropy.Repair, res *Result) error {
 	var push []wire.AAEObject
 	want := slices.Concat(r.MissingHere, r.Differ)
 	for len(want) > 0 {
@@ -238,7 +238,7 @@ func (a *aae) repair(ctx context.Context, peer, addr string, p uint32, r antient
 			req.Keys[i] = wire.AAEKeyRef{Bucket: kv.Bucket, Key: kv.Key}
 		}
 		var resp wire.AAEFetchResp
-		if err := a.call(ctx, peer, addr, wire.TypeAAEFetch, req, &resp); err != nil {
+		if err := a.call(ctx, peer, wire.TypeAAEFetch, req, &resp); err != nil {
 			return err
 		}
 		if resp.Answered < 1 || resp.Answered > len(batch) || len(resp.Objects) > resp.Answered {
@@ -258,7 +258,7 @@ func (a *aae) repair(ctx context.Context, peer, addr string, p uint32, r antient
 				return err
 			}
 			wrote = wrote || changed
-			res.fetched++
+			res.Fetched++
 			a.stats.fetched.Add(1)
 			if antientropy.Version(merged) != antientropy.Version(o.Object) {
 				push = append(push, wire.AAEObject{Bucket: o.Bucket, Key: o.Key, Object: merged})
@@ -267,14 +267,14 @@ func (a *aae) repair(ctx context.Context, peer, addr string, p uint32, r antient
 		// One fsync for the batch, as hinted handoff does: a crash before
 		// it loses nothing the peer does not still hold.
 		if wrote {
-			if err := a.n.store.SyncWAL(); err != nil {
+			if err := a.d.Store.SyncWAL(); err != nil {
 				return fmt.Errorf("%w: %w", cairn.ErrInternal, err)
 			}
 		}
 		want = want[resp.Answered:]
 	}
 	for _, kv := range r.MissingThere {
-		obj, found, err := a.n.store.Get(p, kv.Bucket, kv.Key)
+		obj, found, err := a.d.Store.Get(p, kv.Bucket, kv.Key)
 		if err != nil {
 			return fmt.Errorf("%w: %w", cairn.ErrInternal, err)
 		}
@@ -289,10 +289,10 @@ func (a *aae) repair(ctx context.Context, peer, addr string, p uint32, r antient
 			n++
 		}
 		var resp wire.AAEPushResp
-		if err := a.call(ctx, peer, addr, wire.TypeAAEPush, wire.AAEPushReq{Partition: p, Objects: push[:n]}, &resp); err != nil {
+		if err := a.call(ctx, peer, wire.TypeAAEPush, wire.AAEPushReq{Partition: p, Objects: push[:n]}, &resp); err != nil {
 			return err
 		}
-		res.pushed += n
+		res.Pushed += n
 		a.stats.pushed.Add(uint64(n))
 		push = push[n:]
 	}
@@ -307,9 +307,9 @@ func keyID(bucket string, key []byte) string {
 // syncLocal merges an object into this node's own copy without an fsync
 // (the caller syncs the WAL once per batch) and returns the copy after it,
 // and whether it changed.
-func (a *aae) syncLocal(p uint32, bucket string, key []byte, obj dvv.Object) (dvv.Object, bool, error) {
+func (a *AAE) syncLocal(p uint32, bucket string, key []byte, obj dvv.Object) (dvv.Object, bool, error) {
 	changed := false
-	merged, err := a.n.store.ModifyUnsynced(p, bucket, key, func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
+	merged, err := a.d.Store.ModifyUnsynced(p, bucket, key, func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
 		if found && cur.Descends(obj) {
 			return cur, false, nil
 		}

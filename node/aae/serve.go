@@ -1,4 +1,4 @@
-package node
+package aae
 
 import (
 	"context"
@@ -15,43 +15,50 @@ import (
 // fetches and pushes, each for a peer only, each taking or renewing the
 // peer's lease on the partition (a root query excepted).
 
-// frameOverhead approximates the bytes of a frame beyond its body (length,
-// array header, id and type), for counting what a responder received.
-const frameOverhead = 7
-
-// aaeFor checks that anti-entropy runs here and that the request comes from
-// a peer about a partition of the ring.
-func (n *Node) aaeFor(peer transport.Peer, p uint32) (*aae, error) {
-	if n.aae == nil {
-		return nil, fmt.Errorf("%w: anti-entropy is off on %s", cairn.ErrUnavailable, n.cfg.Name)
+// check admits a request: anti-entropy runs here, and the request comes
+// from a peer about a partition of the ring. It counts the request's bytes
+// as received.
+func (a *AAE) check(peer transport.Peer, p uint32, t wire.Type, req any) error {
+	if !a.Enabled() {
+		return a.errOff()
 	}
 	if peer.Node == "" {
-		return nil, cairn.InvalidArgument("anti-entropy messages are for peers: the handshake named no node")
+		return cairn.InvalidArgument("anti-entropy messages are for peers: the handshake named no node")
 	}
-	if int(p) >= n.cfg.Partitions {
-		return nil, cairn.InvalidArgument("partition %d out of range (q=%d)", p, n.cfg.Partitions)
+	if int(p) >= len(a.trees.slots) {
+		return cairn.InvalidArgument("partition %d out of range (q=%d)", p, len(a.trees.slots))
 	}
-	return n.aae, nil
+	a.stats.received.Add(uint64(frameBytes(t, req)))
+	return nil
+}
+
+func (a *AAE) errOff() error {
+	return fmt.Errorf("%w: anti-entropy is off on %s", cairn.ErrUnavailable, a.d.Name)
 }
 
 func errPartitionBusy(p uint32) error {
 	return fmt.Errorf("%w: partition %d is in another anti-entropy exchange", cairn.ErrOverloaded, p)
 }
 
-func (n *Node) serveAAEQuery(peer transport.Peer, req wire.AAEQueryReq, reqBytes int) (wire.AAEAnswerResp, error) {
-	a, err := n.aaeFor(peer, req.Partition)
-	if err != nil {
+// ServeQuery answers one query of a peer's exchange: from the tree, or
+// for a key list from storage. A tree still waiting for its rebuild is
+// rebuilt first. A query past the root leases the partition to the peer;
+// one with End releases it.
+func (a *AAE) ServeQuery(ctx context.Context, peer transport.Peer, req wire.AAEQueryReq) (wire.AAEAnswerResp, error) {
+	if err := a.check(peer, req.Partition, wire.TypeAAEQuery, req); err != nil {
 		return wire.AAEAnswerResp{}, err
 	}
-	a.stats.received.Add(uint64(reqBytes + frameOverhead))
 	p := req.Partition
 	if req.End {
 		a.release(p, peer.Node)
 		return wire.AAEAnswerResp{}, nil
 	}
-	tree, ready := a.trees.get(p)
-	if !ready {
-		return wire.AAEAnswerResp{}, errTreeNotReady(p)
+	if req.Kind == wire.AAERoots {
+		return a.serveRoots(req.Partitions)
+	}
+	tree, err := a.treeFor(ctx, p)
+	if err != nil {
+		return wire.AAEAnswerResp{}, err
 	}
 	q := antientropy.Query{Kind: antientropy.QueryKind(req.Kind), Branches: req.Branches, Segments: req.Segments}
 	if err := q.Validate(tree.Shape()); err != nil {
@@ -62,7 +69,7 @@ func (n *Node) serveAAEQuery(peer transport.Peer, req wire.AAEQueryReq, reqBytes
 	}
 	var resp wire.AAEAnswerResp
 	if q.Kind == antientropy.QueryKeys {
-		keys, err := a.keyList(p, q.Segments, maxAAEKeyList)
+		keys, err := a.keyList(p, q.Segments, maxKeyList)
 		if err != nil {
 			return wire.AAEAnswerResp{}, err
 		}
@@ -84,30 +91,41 @@ func (n *Node) serveAAEQuery(peer transport.Peer, req wire.AAEQueryReq, reqBytes
 	return resp, nil
 }
 
-// checkAAEKey holds a key a peer names to the same rules as a replica
-// request's: a valid key of the partition named.
-func (n *Node) checkAAEKey(p uint32, bucket string, key []byte) error {
-	if err := wire.ValidateKey(bucket, key, n.cfg.MaxKeySize); err != nil {
-		return err
+// serveRoots answers many roots at once. It never waits for a rebuild: a
+// tree not ready is reported as such, and the peer exchanges that
+// partition (which rebuilds it) rather than compare it now.
+func (a *AAE) serveRoots(parts []uint32) (wire.AAEAnswerResp, error) {
+	q := len(a.trees.slots)
+	if len(parts) == 0 || len(parts) > q {
+		return wire.AAEAnswerResp{}, cairn.InvalidArgument("anti-entropy roots of %d partitions: must be 1 to %d", len(parts), q)
 	}
-	if n.ring().KeyPartition(bucket, key) != p {
-		return cairn.InvalidArgument("key does not belong to partition %d", p)
+	resp := wire.AAEAnswerResp{Roots: make([]uint64, len(parts))}
+	for i, p := range parts {
+		if int(p) >= q {
+			return wire.AAEAnswerResp{}, cairn.InvalidArgument("partition %d out of range (q=%d)", p, q)
+		}
+		root, ok := a.trees.root(p)
+		if !ok {
+			resp.NotReady = append(resp.NotReady, p)
+		}
+		resp.Roots[i] = root
 	}
-	return nil
+	a.stats.sent.Add(uint64(frameBytes(wire.TypeAAEAnswer, resp)))
+	return resp, nil
 }
 
-func (n *Node) serveAAEFetch(ctx context.Context, peer transport.Peer, req wire.AAEFetchReq, reqBytes int) (wire.AAEFetchResp, error) {
-	a, err := n.aaeFor(peer, req.Partition)
-	if err != nil {
+// ServeFetch answers a peer's fetch of the objects it found different,
+// up to a batch's size.
+func (a *AAE) ServeFetch(ctx context.Context, peer transport.Peer, req wire.AAEFetchReq) (wire.AAEFetchResp, error) {
+	if err := a.check(peer, req.Partition, wire.TypeAAEFetch, req); err != nil {
 		return wire.AAEFetchResp{}, err
 	}
-	a.stats.received.Add(uint64(reqBytes + frameOverhead))
 	p := req.Partition
-	if len(req.Keys) == 0 || len(req.Keys) > maxAAEBatchKeys {
-		return wire.AAEFetchResp{}, cairn.InvalidArgument("anti-entropy fetch of %d keys: must be 1 to %d", len(req.Keys), maxAAEBatchKeys)
+	if len(req.Keys) == 0 || len(req.Keys) > maxBatchKeys {
+		return wire.AAEFetchResp{}, cairn.InvalidArgument("anti-entropy fetch of %d keys: must be 1 to %d", len(req.Keys), maxBatchKeys)
 	}
 	for _, k := range req.Keys {
-		if err := n.checkAAEKey(p, k.Bucket, k.Key); err != nil {
+		if err := a.d.CheckKey(p, k.Bucket, k.Key); err != nil {
 			return wire.AAEFetchResp{}, err
 		}
 	}
@@ -118,14 +136,14 @@ func (n *Node) serveAAEFetch(ctx context.Context, peer transport.Peer, req wire.
 	size := 0
 	for _, k := range req.Keys {
 		if err := ctx.Err(); err != nil {
-			return wire.AAEFetchResp{}, fmt.Errorf("%w: %v", cairn.ErrTimeout, err)
+			return wire.AAEFetchResp{}, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
 		}
 		// Stop at the batch size, so the answer fits a frame: the peer
 		// asks again for the rest.
 		if resp.Answered > 0 && size >= a.cfg.BatchBytes {
 			break
 		}
-		obj, found, err := n.store.Get(p, k.Bucket, k.Key)
+		obj, found, err := a.d.Store.Get(p, k.Bucket, k.Key)
 		if err != nil {
 			return wire.AAEFetchResp{}, fmt.Errorf("%w: read: %w", cairn.ErrInternal, err)
 		}
@@ -139,18 +157,18 @@ func (n *Node) serveAAEFetch(ctx context.Context, peer transport.Peer, req wire.
 	return resp, nil
 }
 
-func (n *Node) serveAAEPush(ctx context.Context, peer transport.Peer, req wire.AAEPushReq, reqBytes int) (wire.AAEPushResp, error) {
-	a, err := n.aaeFor(peer, req.Partition)
-	if err != nil {
+// ServePush syncs the objects a peer's exchange found this node lacking
+// or behind, durably before the answer.
+func (a *AAE) ServePush(ctx context.Context, peer transport.Peer, req wire.AAEPushReq) (wire.AAEPushResp, error) {
+	if err := a.check(peer, req.Partition, wire.TypeAAEPush, req); err != nil {
 		return wire.AAEPushResp{}, err
 	}
-	a.stats.received.Add(uint64(reqBytes + frameOverhead))
 	p := req.Partition
-	if len(req.Objects) == 0 || len(req.Objects) > maxAAEBatchKeys {
-		return wire.AAEPushResp{}, cairn.InvalidArgument("anti-entropy push of %d objects: must be 1 to %d", len(req.Objects), maxAAEBatchKeys)
+	if len(req.Objects) == 0 || len(req.Objects) > maxBatchKeys {
+		return wire.AAEPushResp{}, cairn.InvalidArgument("anti-entropy push of %d objects: must be 1 to %d", len(req.Objects), maxBatchKeys)
 	}
 	for _, o := range req.Objects {
-		if err := n.checkAAEKey(p, o.Bucket, o.Key); err != nil {
+		if err := a.d.CheckKey(p, o.Bucket, o.Key); err != nil {
 			return wire.AAEPushResp{}, err
 		}
 	}
@@ -160,7 +178,7 @@ func (n *Node) serveAAEPush(ctx context.Context, peer transport.Peer, req wire.A
 	var resp wire.AAEPushResp
 	for _, o := range req.Objects {
 		if err := ctx.Err(); err != nil {
-			return wire.AAEPushResp{}, fmt.Errorf("%w: %v", cairn.ErrTimeout, err)
+			return wire.AAEPushResp{}, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
 		}
 		_, changed, err := a.syncLocal(p, o.Bucket, o.Key, o.Object)
 		if err != nil {
@@ -172,21 +190,22 @@ func (n *Node) serveAAEPush(ctx context.Context, peer transport.Peer, req wire.A
 	}
 	// Durable before the answer, one fsync for the batch.
 	if resp.Applied > 0 {
-		if err := n.store.SyncWAL(); err != nil {
+		if err := a.d.Store.SyncWAL(); err != nil {
 			return wire.AAEPushResp{}, fmt.Errorf("%w: %w", cairn.ErrInternal, err)
 		}
 	}
 	return resp, nil
 }
 
-// aaeStatusPage is the most trees one status answer lists.
-const aaeStatusPage = 2048
+// statusPage is the most trees one status answer lists.
+const statusPage = 2048
 
-func (n *Node) serveAAEStatus(req wire.AAEStatusReq) wire.AAEStatusResp {
-	resp := wire.AAEStatusResp{Node: n.cfg.Name, OldestExchangeMs: -1}
-	a := n.aae
-	if a == nil {
-		return resp
+// ServeStatus reports this node's anti-entropy: its counters, its
+// coverage of the partitions it replicates, and on request its trees.
+func (a *AAE) ServeStatus(_ context.Context, _ transport.Peer, req wire.AAEStatusReq) (wire.AAEStatusResp, error) {
+	resp := wire.AAEStatusResp{Node: a.d.Name, OldestExchangeMs: -1}
+	if !a.Enabled() {
+		return resp, nil
 	}
 	resp.Enabled = true
 	resp.Trees, resp.NotReady = a.trees.counts()
@@ -222,14 +241,14 @@ func (n *Node) serveAAEStatus(req wire.AAEStatusReq) wire.AAEStatusResp {
 		resp.OldestExchangeMs = oldest / 1e6
 	}
 	if !req.Trees {
-		return resp
+		return resp, nil
 	}
-	for p := req.TreesFrom; int(p) < n.cfg.Partitions; p++ {
+	for p := req.TreesFrom; int(p) < len(a.trees.slots); p++ {
 		s := a.trees.slots[p].Load()
 		if s == nil {
 			continue
 		}
-		if len(resp.TreeList) == aaeStatusPage {
+		if len(resp.TreeList) == statusPage {
 			resp.TreesNext, resp.TreesMore = p, true
 			break
 		}
@@ -240,5 +259,5 @@ func (n *Node) serveAAEStatus(req wire.AAEStatusReq) wire.AAEStatusResp {
 		_, info.Replicated = a.assigned[p]
 		resp.TreeList = append(resp.TreeList, info)
 	}
-	return resp
+	return resp, nil
 }

@@ -1,0 +1,339 @@
+package handoff
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cairnkv/cairn/hints"
+	"github.com/cairnkv/cairn/internal/pace"
+	"github.com/cairnkv/cairn/internal/store"
+	"github.com/cairnkv/cairn/internal/wire"
+	"go.uber.org/zap"
+)
+
+// callTimeout bounds one batch's round trip, the owner's fsync included.
+const callTimeout = 10 * time.Second
+
+// Handoff delivers the hints this node keeps to their owners, and paces
+// the handoff it receives. One goroutine (Run) plans rounds; each round to
+// one owner runs on a goroutine of its own; all of them end when Run's
+// context does.
+type Handoff struct {
+	cfg Config
+	d   Deps
+	log *zap.Logger
+
+	wake    chan struct{}
+	results chan roundResult
+
+	// Owned by Run.
+	planner hints.Planner
+	toClose map[uint32]bool // partitions whose delivered hints wait for their episode to close
+	drains  map[string]*drain
+
+	mu       sync.Mutex // guards what status requests read
+	failures map[string]int
+	active   map[string]bool
+
+	receiveMu sync.Mutex
+	receive   *pace.Bucket
+
+	m metrics
+}
+
+type roundResult struct {
+	owner      string
+	delivered  int
+	partitions map[uint32]bool
+	retryAfter time.Duration
+	err        error
+}
+
+// New builds a Handoff and registers its metrics. It starts nothing: the
+// caller runs Run.
+func New(cfg Config, d Deps) (*Handoff, error) {
+	d, err := d.withDefaults()
+	if err = errors.Join(err, cfg.Validate()); err != nil {
+		return nil, err
+	}
+	receive, err := pace.NewBucket(float64(cfg.ReceiveBytesPerSecond), cfg.receiveBurst())
+	if err != nil {
+		return nil, fmt.Errorf("handoff: %w", err)
+	}
+	h := &Handoff{
+		cfg: cfg, d: d, log: d.Logger,
+		wake:    make(chan struct{}, 1),
+		results: make(chan roundResult, cfg.MaxConcurrent),
+		planner: hints.Planner{MaxConcurrent: cfg.MaxConcurrent, BackoffBase: int64(cfg.RetryBase), BackoffMax: int64(cfg.RetryMax)},
+		toClose: map[uint32]bool{}, drains: map[string]*drain{}, failures: map[string]int{}, active: map[string]bool{},
+		receive: receive,
+	}
+	if h.m, err = newMetrics(d.Registry, h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Poke asks for a planning pass now: node calls it when a peer came back,
+// so what is kept for it goes now rather than at the next interval.
+func (h *Handoff) Poke() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// HintStored counts a write this node stored as a hint while standing in
+// for an unreachable primary (node's write paths call it).
+func (h *Handoff) HintStored() { h.m.stored.Inc() }
+
+// Run plans delivery rounds until ctx ends, then waits for the rounds in
+// flight. With delivery off it returns at once.
+func (h *Handoff) Run(ctx context.Context) {
+	if !h.cfg.Deliver {
+		return // hints are stored, never delivered
+	}
+	var rounds sync.WaitGroup
+	defer rounds.Wait()
+	h.findDelivered()
+	tick := time.NewTicker(h.cfg.Interval)
+	defer tick.Stop()
+	// retry fires when an owner that only waits out a backoff or a
+	// receiver's retry-after may go again, so pacing costs no more than the
+	// receiver asked for.
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			h.closeEpisodes()
+		case <-h.wake:
+		case <-retry.C:
+		case res := <-h.results:
+			h.finish(res)
+		}
+		now := h.d.Now()
+		owners := map[string]hints.Owner{}
+		for owner, st := range h.d.Store.HintStats() {
+			owners[owner] = hints.Owner{Pending: st.Pending, Alive: h.d.Members.Up(owner)}
+		}
+		started := h.planner.Plan(now.UnixNano(), owners)
+		if at, ok := h.planner.Wake(now.UnixNano(), owners); ok {
+			retry.Reset(time.Duration(at - now.UnixNano()))
+		}
+		for _, owner := range started {
+			h.setActive(owner, true)
+			if _, draining := h.drains[owner]; !draining {
+				h.drains[owner] = &drain{start: now}
+				h.log.Info("handoff started", zap.String("owner", owner), zap.Int("pending", owners[owner].Pending))
+			}
+			rounds.Go(func() {
+				res := h.round(ctx, owner)
+				select {
+				case h.results <- res:
+				case <-ctx.Done():
+				}
+			})
+		}
+	}
+}
+
+// finish records a round's end, logging only when the state changes: a
+// round that drained the owner's queue, the first failure of a streak, and
+// the recovery after one.
+func (h *Handoff) finish(res roundResult) {
+	h.setActive(res.owner, false)
+	d := h.drains[res.owner]
+	if d == nil {
+		d = &drain{start: h.d.Now()}
+	}
+	d.delivered += res.delivered
+	for p := range res.partitions {
+		h.toClose[p] = true
+	}
+	ok := res.err == nil
+	h.planner.Done(res.owner, h.d.Now().UnixNano(), ok, int64(res.retryAfter))
+	before := h.failuresOf(res.owner)
+	h.mu.Lock()
+	h.failures[res.owner] = h.planner.Failures(res.owner)
+	h.mu.Unlock()
+	switch {
+	case !ok && before == 0:
+		h.m.errors.WithLabelValues(res.owner).Inc()
+		h.log.Warn("handoff failing; will retry", zap.String("owner", res.owner), zap.Int("delivered", d.delivered), zap.Error(res.err))
+	case !ok:
+		h.m.errors.WithLabelValues(res.owner).Inc()
+	case res.retryAfter > 0:
+		// Paced by the receiver: not a state change.
+	default:
+		if before > 0 {
+			h.log.Info("handoff recovered", zap.String("owner", res.owner))
+		}
+		if h.d.Store.HintStats()[res.owner].Pending == 0 {
+			h.log.Info("handoff complete", zap.String("owner", res.owner), zap.Int("delivered", d.delivered),
+				zap.Duration("took", h.d.Now().Sub(d.start)))
+			delete(h.drains, res.owner)
+			h.closeEpisodes()
+			return
+		}
+	}
+	h.drains[res.owner] = d
+}
+
+// drain is one owner's catch-up, from the first round that found hints
+// pending to the one that left none: what the start and complete log lines
+// describe.
+type drain struct {
+	start     time.Time
+	delivered int
+}
+
+// closeEpisodes deletes the hints of every partition none of whose hints is
+// pending any more (see store.CloseHintEpisode).
+func (h *Handoff) closeEpisodes() {
+	for p := range h.toClose {
+		closed, err := h.d.Store.CloseHintEpisode(p)
+		if err != nil {
+			if !errors.Is(err, store.ErrClosed) {
+				h.log.Warn("closing a hint episode", zap.Uint32("partition", p), zap.Error(err))
+			}
+			return
+		}
+		if closed {
+			delete(h.toClose, p)
+		}
+	}
+}
+
+// findDelivered remembers, after a restart, the partitions whose delivered
+// hints still wait for their episode to close.
+func (h *Handoff) findDelivered() {
+	for owner, st := range h.d.Store.HintStats() {
+		if st.Delivered == 0 {
+			continue
+		}
+		_ = h.d.Store.ScanHints(owner, nil, func(hn store.Hint) (bool, error) {
+			if hn.Delivered {
+				h.toClose[hn.Partition] = true
+			}
+			return true, nil
+		})
+	}
+}
+
+// round delivers owner's pending hints from the cursor on, batch after
+// batch, until none is left, the owner asks for time, or a call fails. A
+// crash of either side resumes from the cursor: a batch is marked delivered
+// (and the cursor moved past it) only after the owner acknowledged it, and
+// a batch delivered twice changes nothing at the owner (dvv.Sync).
+func (h *Handoff) round(ctx context.Context, owner string) roundResult {
+	res := roundResult{owner: owner, partitions: map[uint32]bool{}}
+	cursor, err := h.d.Store.HintCursor(owner)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	wrapped := cursor == nil
+	credit := h.cfg.BatchBytes
+	for ctx.Err() == nil {
+		batch, last, err := h.collect(owner, cursor, credit)
+		if err != nil {
+			res.err = err
+			return res
+		}
+		if len(batch) == 0 {
+			if wrapped {
+				return res
+			}
+			// Hints written before the cursor since the last pass.
+			cursor, wrapped = nil, true
+			continue
+		}
+		resp, err := h.send(ctx, owner, batch)
+		if err != nil {
+			res.err = err
+			return res
+		}
+		if !resp.Accepted {
+			h.m.paced.Inc()
+			res.retryAfter = time.Duration(max(resp.RetryAfterMs, 1)) * time.Millisecond
+			return res
+		}
+		n, err := h.d.Store.MarkDelivered(owner, batch, last)
+		if err != nil {
+			res.err = err
+			return res
+		}
+		for _, hn := range batch {
+			res.partitions[hn.Partition] = true
+		}
+		res.delivered += n
+		h.m.delivered.Add(float64(n))
+		cursor = last
+		credit = int(min(max(resp.CreditBytes, h.cfg.minCredit()), int64(h.cfg.MaxBatchBytes)))
+	}
+	res.err = ctx.Err()
+	return res
+}
+
+// collect reads the next batch of pending hints after cursor, up to
+// maxBytes (at least one hint) and MaxBatchItems. last is the position of
+// the last hint looked at, delivered ones included, for the cursor.
+func (h *Handoff) collect(owner string, cursor []byte, maxBytes int) ([]store.Hint, []byte, error) {
+	var batch []store.Hint
+	var last []byte
+	size := 0
+	err := h.d.Store.ScanHints(owner, cursor, func(hn store.Hint) (bool, error) {
+		if !hn.Delivered {
+			if len(batch) > 0 && size+hn.Size > maxBytes {
+				return false, nil
+			}
+			batch = append(batch, hn)
+			size += hn.Size
+		}
+		last = hn.Pos
+		return len(batch) < h.cfg.MaxBatchItems, nil
+	})
+	return batch, last, err
+}
+
+func (h *Handoff) send(ctx context.Context, owner string, batch []store.Hint) (wire.HandoffResp, error) {
+	req := wire.HandoffReq{Items: make([]wire.HandoffItem, len(batch))}
+	for i, hn := range batch {
+		req.Items[i] = wire.HandoffItem{Partition: hn.Partition, Bucket: hn.Bucket, Key: hn.Key, Object: hn.Object}
+	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	var resp wire.HandoffResp
+	if err := h.d.Peers.Call(ctx, owner, wire.TypeHandoff, req, &resp); err != nil {
+		return wire.HandoffResp{}, err
+	}
+	return resp, nil
+}
+
+func (h *Handoff) setActive(owner string, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if on {
+		h.active[owner] = true
+	} else {
+		delete(h.active, owner)
+	}
+}
+
+func (h *Handoff) isActive(owner string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.active[owner]
+}
+
+func (h *Handoff) failuresOf(owner string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failures[owner]
+}
