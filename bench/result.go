@@ -59,6 +59,8 @@ type PhaseResult struct {
 	Backlog int64 `json:"backlog,omitempty"`
 	// Series has one point per reporting interval.
 	Series []Point `json:"series"`
+	// Cost (the measured run only) is what the requests cost the nodes.
+	Cost *Cost `json:"cost,omitempty"`
 }
 
 // OpResult is one operation's totals.
@@ -204,6 +206,9 @@ func writePhase(w io.Writer, name string, p *PhaseResult) {
 		fmt.Fprintf(w, ", %d requests due but never sent (backlog)", p.Backlog)
 	}
 	fmt.Fprintln(w)
+	if p.Cost != nil {
+		fmt.Fprintln(w, p.Cost.summary())
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "op\tops/s\tok\tnot found\terrors\tp50\tp95\tp99\tp99.9\tmax\t")
 	var errLines []string
