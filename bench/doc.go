@@ -22,9 +22,9 @@
 // from each node's admin port (/metrics), learnt from the node's status
 // answer. A figure that could not be read is absent, with the reason.
 //
-// The plot is laid out once and drawn either as SVG (plain text, no
-// dependency) or as PNG (rasterised with golang.org/x/image and its Go
-// font), so both formats show the same picture.
+// The plot (gonum.org/v1/plot, as SVG or PNG from one layout) stacks
+// panels on one time axis: throughput of all operations, then each
+// operation's throughput and latency percentiles.
 //
 // The key generators (uniform, YCSB's scrambled zipfian and skewed latest)
 // and the open-loop schedule are pure: they take a seeded *rand.Rand or a

@@ -100,6 +100,7 @@ type PointOp struct {
 	Errors    int64   `json:"errors"`
 	P50       int64   `json:"p50_us"`
 	P99       int64   `json:"p99_us"`
+	P999      int64   `json:"p99_9_us"`
 }
 
 func opResult(s *opStats, seconds float64) *OpResult {
@@ -134,7 +135,7 @@ func point(t float64, w window, ops []Op, seconds float64) Point {
 	p := Point{T: t, Ops: map[string]PointOp{}}
 	for _, op := range ops {
 		s := w[op]
-		po := PointOp{Errors: s.errors(), P50: s.hist.ValueAtQuantile(50), P99: s.hist.ValueAtQuantile(99)}
+		po := PointOp{Errors: s.errors(), P50: s.hist.ValueAtQuantile(50), P99: s.hist.ValueAtQuantile(99), P999: s.hist.ValueAtQuantile(99.9)}
 		if seconds > 0 {
 			po.OpsPerSec = float64(s.ok()) / seconds
 		}
