@@ -56,8 +56,10 @@ func Run(ctx context.Context, kv KV, cfg Config) (*Result, error) {
 		warmup:   cfg.Warmup,
 		rate:     cfg.Rate,
 		meter:    cfg.Meter,
-		costed:   true,
 	})
+	if res.Run.Cost == nil {
+		res.Run.Cost = &Cost{Unavailable: "not measured: no meter of the nodes' counters was given"}
+	}
 	if ctx.Err() != nil {
 		res.Aborted = "interrupted"
 	}
@@ -82,8 +84,7 @@ type phase struct {
 	duration time.Duration // measured time; 0: no limit
 	warmup   time.Duration
 	rate     float64 // 0: closed loop
-	meter    Meter   // reads the nodes' counters, when costed
-	costed   bool    // the phase's cost goes in its result
+	meter    Meter   // reads the nodes' counters for the phase's cost; nil: none
 
 	// Set when the phase starts.
 	ops         []Op
@@ -147,11 +148,8 @@ func (r *runner) runPhase(ctx context.Context, p *phase) *PhaseResult {
 	if secs > 0 {
 		res.OpsPerSec = float64(res.OK) / secs
 	}
-	switch {
-	case probe != nil:
+	if probe != nil {
 		res.Cost = probe.finish(ctx, res.Requests)
-	case p.costed:
-		res.Cost = &Cost{Unavailable: "not measured: no meter of the nodes' counters was given"}
 	}
 	return res
 }
