@@ -32,8 +32,15 @@ command -v jq >/dev/null || die "jq is needed to read the bench results"
 [[ -f $doc ]] || die "$doc not found"
 [[ $note != *"|"* ]] || die "PERF_NOTE must not contain |"
 
+# Dirty: the tree differs from the commit, except for the rows this very
+# script appended to the history (so that a second run reads clean).
 commit=$(git rev-parse --short HEAD)
-if [[ -n $(git status --porcelain) ]]; then
+exclude=()
+doc_rel=$(realpath -m --relative-to=. "$doc")
+if [[ $doc_rel != ../* ]]; then
+	exclude=(":(exclude)$doc_rel")
+fi
+if [[ -n $(git status --porcelain -- . "${exclude[@]}") ]]; then
 	commit+="-dirty"
 fi
 
