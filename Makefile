@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 100000x
 TESTFLAGS ?=
 
-.PHONY: build test run lint bench fuzz clean docker
+.PHONY: build test run lint bench perf fuzz clean docker
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cairn
@@ -27,6 +27,12 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# The standard `cairn bench` runs on a fresh 3-node `cairn dev`; appends the
+# figures to docs/PERFORMANCE.md (PERF_DURATION=15s, PERF_NOTE=..., see the
+# script).
+perf:
+	./scripts/perf.sh
 
 # Every fuzz target for FUZZTIME inputs each (make fuzz FUZZTIME=2000000x for a longer pass).
 fuzz:

@@ -55,6 +55,10 @@ type Config struct {
 	// RequestTimeout bounds each request on the harness's side; zero leaves
 	// it to the client.
 	RequestTimeout time.Duration
+	// Meter reads the nodes' counters (CPU time, bytes) when measuring
+	// starts and when the run ends, for the run's cost per request; nil
+	// leaves the cost unmeasured, and the result says so.
+	Meter Meter
 	// Interval is the reporting interval: one progress line and one point
 	// of the time series each. Default 1s.
 	Interval time.Duration

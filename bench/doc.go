@@ -15,9 +15,16 @@
 // swaps them out once per interval, merges them into the time series and
 // the totals, and prints a progress line.
 //
-// The plot is laid out once and drawn either as SVG (plain text, no
-// dependency) or as PNG (rasterised with golang.org/x/image and its Go
-// font), so both formats show the same picture.
+// The run's cost to the cluster is read from the nodes' own counters (CPU
+// time, transport bytes) through a Meter, when measuring starts and when
+// the run ends, and divided by the requests sent: node CPU per request
+// is the figure that a noisy machine moves least. AdminMeter reads them
+// from each node's admin port (/metrics), learnt from the node's status
+// answer. A figure that could not be read is absent, with the reason.
+//
+// The plot (gonum.org/v1/plot, as SVG or PNG from one layout) stacks
+// panels on one time axis: throughput of all operations, then each
+// operation's throughput and latency percentiles.
 //
 // The key generators (uniform, YCSB's scrambled zipfian and skewed latest)
 // and the open-loop schedule are pure: they take a seeded *rand.Rand or a

@@ -2,35 +2,50 @@ package bench
 
 import (
 	"bytes"
-	"encoding/xml"
 	"fmt"
-	"io"
+	"image/color"
 	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// The plot is laid out once as a list of shapes (a chart) and then drawn by
-// one of two small back ends, SVG (text, no dependency) or PNG (rasterised
-// with golang.org/x/image), so both formats show the same picture.
+// The chart is a stack of panels sharing the time axis, so that a dip in
+// throughput lines up with the latency spike under it: the throughput of
+// all operations (when there are several), then for each operation its
+// throughput and its latency percentiles. Each panel's legend sits to its
+// right, off the data.
 
-// WritePlot draws the run phase's series, throughput over time above and
-// latency (p50 and p99 per operation, log scale) below, as SVG or PNG by
-// path's extension.
+// WritePlot draws the run phase's series as SVG or PNG, by path's
+// extension.
 func (r *Result) WritePlot(path string) error {
 	if err := PlotFormatOK(path); err != nil {
 		return err
 	}
-	c := r.chart()
-	var b bytes.Buffer
-	var err error
+	panels := r.panels()
+	width := vg.Length(10) * vg.Inch
+	height := headerHeight + vg.Length(max(len(panels), 1))*panelHeight
+	var (
+		canvas vg.CanvasWriterTo
+		b      bytes.Buffer
+	)
 	if strings.EqualFold(filepath.Ext(path), ".svg") {
-		err = c.writeSVG(&b)
+		canvas = vgsvg.New(width, height)
 	} else {
-		err = c.writePNG(&b)
+		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(pngDPI))}
 	}
-	if err != nil {
+	if err := r.draw(draw.New(canvas), panels); err != nil {
+		return err
+	}
+	if _, err := canvas.WriteTo(&b); err != nil {
 		return err
 	}
 	return writeFileAtomic(path, b.Bytes())
@@ -46,133 +61,109 @@ func PlotFormatOK(path string) error {
 	return nil
 }
 
-type rgb struct{ r, g, b uint8 }
-
-func (c rgb) hex() string { return fmt.Sprintf("#%02x%02x%02x", c.r, c.g, c.b) }
+const (
+	pngDPI       = 110
+	headerHeight = vg.Length(0.85) * vg.Inch
+	panelHeight  = vg.Length(2.3) * vg.Inch
+	legendWidth  = vg.Length(1.5) * vg.Inch
+)
 
 var (
-	white     = rgb{255, 255, 255}
-	black     = rgb{0x22, 0x22, 0x22}
-	gray      = rgb{0x66, 0x66, 0x66}
-	gridColor = rgb{0xe3, 0xe3, 0xe3}
-	errColor  = rgb{0xd7, 0x19, 0x1c}
-	// One colour per operation (Okabe-Ito, readable by colour-blind eyes).
-	opColors = [numOps]rgb{{0x00, 0x72, 0xb2}, {0xd5, 0x5e, 0x00}, {0x00, 0x9e, 0x73}, {0xcc, 0x79, 0xa7}}
+	black     = color.RGBA{0x22, 0x22, 0x22, 0xff}
+	gray      = color.RGBA{0x66, 0x66, 0x66, 0xff}
+	gridColor = color.RGBA{0xe3, 0xe3, 0xe3, 0xff}
+	errColor  = color.RGBA{0xd7, 0x19, 0x1c, 0xff}
+	// One colour per operation and per percentile (Okabe-Ito, readable
+	// by colour-blind eyes).
+	opColors  = [numOps]color.RGBA{{0x00, 0x72, 0xb2, 0xff}, {0xd5, 0x5e, 0x00, 0xff}, {0x00, 0x9e, 0x73, 0xff}, {0xcc, 0x79, 0xa7, 0xff}}
+	pctColors = [3]color.RGBA{{0x00, 0x72, 0xb2, 0xff}, {0xe6, 0x9f, 0x00, 0xff}, {0xcc, 0x79, 0xa7, 0xff}}
 )
 
 type pt struct{ x, y float64 }
 
-type polyline struct {
-	pts    []pt
-	color  rgb
-	width  float64
-	dashed bool
-}
-
-type rect struct {
-	x, y, w, h float64
-	fill       rgb
-	stroke     *rgb
-}
-
-type anchor int
-
-const (
-	anchorStart anchor = iota
-	anchorMiddle
-	anchorEnd
-)
-
-// label is text whose baseline starts, centres or ends at (x, y).
-type label struct {
-	x, y   float64
-	text   string
-	size   float64
-	anchor anchor
-	color  rgb
-}
-
-// chart is the laid-out picture, drawn in order: rects, lines, labels.
-type chart struct {
-	w, h   float64
-	rects  []rect
-	lines  []polyline
-	labels []label
-}
-
-const (
-	chartW  = 1000.0
-	chartH  = 740.0
-	plotX0  = 90.0
-	plotX1  = 800.0
-	legendX = 820.0
-)
-
 // series is one line of a panel.
 type series struct {
 	name   string
-	color  rgb
+	color  color.Color
 	dashed bool
 	pts    []pt // y NaN where there is no value: the line breaks there
 }
 
-// panel is one plot area with its axes.
+// panel is one plot area.
 type panel struct {
 	title  string
-	y0, y1 float64 // top and bottom of the plot area
+	ylabel string
 	logY   bool
 	series []series
 }
 
-func (r *Result) chart() *chart {
-	c := &chart{w: chartW, h: chartH}
-	c.rects = append(c.rects, rect{w: chartW, h: chartH, fill: white})
-	c.title(r)
+// panels lays out what the run measured.
+func (r *Result) panels() []panel {
 	p := r.Run
 	if p == nil || len(p.Series) == 0 {
-		c.labels = append(c.labels, label{x: chartW / 2, y: chartH / 2, text: "no data: the run ended before its first reporting interval",
-			size: 16, anchor: anchorMiddle, color: gray})
-		return c
+		return nil
 	}
 	ops := sortedOps(p.Ops)
-	var thr, lat []series
-	total := series{name: "all ops", color: black}
-	for _, s := range p.Series {
-		total.pts = append(total.pts, pt{s.T, s.OpsPerSec})
-	}
-	thr = append(thr, total)
-	if r.Config.Rate > 0 {
-		last := p.Series[len(p.Series)-1].T
-		thr = append(thr, series{name: "target rate", color: gray, dashed: true,
-			pts: []pt{{0, r.Config.Rate}, {last, r.Config.Rate}}})
-	}
-	if p.Errors > 0 {
-		errs := series{name: "errors", color: errColor}
-		for _, s := range p.Series {
-			errs.pts = append(errs.pts, pt{s.T, s.ErrorsPerSec})
+	var out []panel
+	if len(ops) > 1 || p.Errors > 0 || r.Config.Rate > 0 {
+		all := panel{title: "all operations: throughput", ylabel: "ops/s"}
+		all.series = append(all.series, seriesOf("successful", black, p.Series, func(s Point) float64 { return s.OpsPerSec }))
+		if p.Errors > 0 {
+			all.series = append(all.series, seriesOf("errors", errColor, p.Series, func(s Point) float64 { return s.ErrorsPerSec }))
 		}
-		thr = append(thr, errs)
+		if r.Config.Rate > 0 {
+			last := p.Series[len(p.Series)-1].T
+			all.series = append(all.series, series{name: "target rate", color: gray, dashed: true,
+				pts: []pt{{0, r.Config.Rate}, {last, r.Config.Rate}}})
+		}
+		out = append(out, all)
 	}
 	for _, name := range ops {
-		color := opColors[opIndex(name)]
-		t := series{name: name, color: color}
-		p50 := series{name: name + " p50", color: color, dashed: true}
-		p99 := series{name: name + " p99", color: color}
-		for _, s := range p.Series {
-			o := s.Ops[name]
-			t.pts = append(t.pts, pt{s.T, o.OpsPerSec})
-			p50.pts = append(p50.pts, pt{s.T, msOrNaN(o.P50)})
-			p99.pts = append(p99.pts, pt{s.T, msOrNaN(o.P99)})
+		thr := panel{title: name + ": throughput", ylabel: "ops/s"}
+		thr.series = append(thr.series, seriesOf("successful", opColors[opIndex(name)], p.Series,
+			func(s Point) float64 { return s.Ops[name].OpsPerSec }))
+		if p.Ops[name].Requests > p.Ops[name].OK {
+			thr.series = append(thr.series, seriesOf("errors", errColor, p.Series,
+				func(s Point) float64 { return float64(s.Ops[name].Errors) / interval(p.Series, s) }))
 		}
-		if len(ops) > 1 {
-			thr = append(thr, t)
+		lat := panel{title: name + ": latency of successful requests", ylabel: "ms (log scale)", logY: true}
+		for i, q := range []struct {
+			name string
+			at   func(PointOp) int64
+		}{
+			{"p99.9", func(o PointOp) int64 { return o.P999 }},
+			{"p99", func(o PointOp) int64 { return o.P99 }},
+			{"p50", func(o PointOp) int64 { return o.P50 }},
+		} {
+			lat.series = append(lat.series, seriesOf(q.name, pctColors[2-i], p.Series,
+				func(s Point) float64 { return msOrNaN(q.at(s.Ops[name])) }))
 		}
-		lat = append(lat, p99, p50)
+		out = append(out, thr, lat)
 	}
-	xmax := p.Series[len(p.Series)-1].T
-	c.panel(panel{title: "throughput (successful ops/s; errors/s in red)", y0: 118, y1: 375, series: thr}, xmax)
-	c.panel(panel{title: "latency (ms, log scale): p99 solid, p50 dashed", y0: 448, y1: 690, logY: true, series: lat}, xmax)
-	return c
+	return out
+}
+
+func seriesOf(name string, c color.Color, points []Point, y func(Point) float64) series {
+	s := series{name: name, color: c}
+	for _, p := range points {
+		s.pts = append(s.pts, pt{p.T, y(p)})
+	}
+	return s
+}
+
+// interval is the length of the reporting interval that ends at s.
+func interval(points []Point, s Point) float64 {
+	prev := 0.0
+	for _, p := range points {
+		if p.T >= s.T {
+			break
+		}
+		prev = p.T
+	}
+	if d := s.T - prev; d > 0 {
+		return d
+	}
+	return 1
 }
 
 func opIndex(name string) int {
@@ -191,7 +182,43 @@ func msOrNaN(us int64) float64 {
 	return float64(us) / 1000
 }
 
-func (c *chart) title(r *Result) {
+// draw renders the header and the panels on c.
+func (r *Result) draw(c draw.Canvas, panels []panel) error {
+	c.SetColor(color.White)
+	c.Fill(c.Rectangle.Path())
+	r.drawHeader(draw.Crop(c, 0, 0, c.Max.Y-c.Min.Y-headerHeight, 0))
+	body := draw.Crop(c, 0, -legendWidth, 0, -headerHeight)
+	if len(panels) == 0 {
+		c.FillText(textStyle(14, gray, draw.XCenter), vg.Point{X: body.Center().X, Y: body.Center().Y},
+			"no data: the run ended before its first reporting interval")
+		return nil
+	}
+	xmax := r.Run.Series[len(r.Run.Series)-1].T
+	plots := make([][]*plot.Plot, len(panels))
+	legends := make([]plot.Legend, len(panels))
+	for i, pn := range panels {
+		p, l, err := pn.plot(xmax, i == len(panels)-1)
+		if err != nil {
+			return err
+		}
+		plots[i], legends[i] = []*plot.Plot{p}, l
+	}
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadX: 0, PadY: vg.Points(6),
+		PadTop: vg.Points(4), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(4)}
+	cells := plot.Align(plots, tiles, body)
+	for i := range plots {
+		cell := cells[i][0]
+		plots[i][0].Draw(cell)
+		lc := draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{
+			Min: vg.Point{X: cell.Max.X + vg.Points(8), Y: cell.Min.Y},
+			Max: vg.Point{X: c.Max.X - vg.Points(4), Y: cell.Max.Y - vg.Points(22)},
+		}}
+		legends[i].Draw(lc)
+	}
+	return nil
+}
+
+func (r *Result) drawHeader(c draw.Canvas) {
 	s := r.Config
 	name := "custom mix"
 	if s.Workload != "" {
@@ -201,121 +228,139 @@ func (c *chart) title(r *Result) {
 	if s.Rate > 0 {
 		loop = fmt.Sprintf("open loop at %g ops/s", s.Rate)
 	}
-	c.labels = append(c.labels,
-		label{x: plotX0, y: 32, text: fmt.Sprintf("cairn bench: %s (%s)", name, s.Mix), size: 20, color: black},
-		label{x: plotX0, y: 56, text: fmt.Sprintf("%s keys, %d records of %d B, %d workers, %s, started %s",
-			s.Distribution, s.Records, s.ValueSize, s.Concurrency, loop, r.Start.Format("2006-01-02 15:04:05")), size: 13, color: gray})
-	if r.Run != nil {
-		c.labels = append(c.labels, label{x: plotX0, y: 76, size: 13, color: gray,
-			text: fmt.Sprintf("%.0f ops/s over %.1fs, %d errors", r.Run.OpsPerSec, r.Run.Seconds, r.Run.Errors)})
+	x := c.Min.X + vg.Points(12)
+	y := c.Max.Y - vg.Points(10)
+	c.FillText(textStyle(17, black, draw.XLeft), vg.Point{X: x, Y: y}, fmt.Sprintf("cairn bench: %s (%s)", name, s.Mix))
+	y -= vg.Points(22)
+	c.FillText(textStyle(11, gray, draw.XLeft), vg.Point{X: x, Y: y}, fmt.Sprintf("%s keys, %d records of %d B, %d workers, %s, started %s",
+		s.Distribution, s.Records, s.ValueSize, s.Concurrency, loop, r.Start.Format("2006-01-02 15:04:05")))
+	if p := r.Run; p != nil {
+		y -= vg.Points(16)
+		line := fmt.Sprintf("%.0f ops/s over %.1fs, %d errors", p.OpsPerSec, p.Seconds, p.Errors)
+		if p.Cost != nil && p.Cost.CPU != nil {
+			line += fmt.Sprintf("; %.0f µs of node CPU per request", p.Cost.CPU.MicrosPerOp)
+		}
+		if p.Cost != nil && p.Cost.Traffic != nil {
+			line += fmt.Sprintf(", %.0f B sent", p.Cost.Traffic.BytesSentPerOp)
+		}
+		c.FillText(textStyle(11, gray, draw.XLeft), vg.Point{X: x, Y: y}, line)
 	}
 }
 
-// panel lays out one plot area: frame, grid, ticks, series and legend.
-func (c *chart) panel(p panel, xmax float64) {
-	// A run of 20s ends at 20.01s: let the last tick fall a little short
-	// of the data rather than add a nearly empty fifth of the axis.
-	xmax = math.Max(xmax, 1)
-	xt := linearTicks(0, xmax/1.02)
-	for len(xt) > 2 && xt[len(xt)-1] > xmax {
-		xt = xt[:len(xt)-1]
-	}
-	xhi := math.Max(xt[len(xt)-1], xmax)
-	ylo, yhi, yt := p.yAxis()
-	sx := func(x float64) float64 { return plotX0 + x/xhi*(plotX1-plotX0) }
-	sy := func(y float64) float64 {
-		if p.logY {
-			return p.y1 - (math.Log10(y)-math.Log10(ylo))/(math.Log10(yhi)-math.Log10(ylo))*(p.y1-p.y0)
-		}
-		return p.y1 - (y-ylo)/(yhi-ylo)*(p.y1-p.y0)
-	}
-	c.labels = append(c.labels, label{x: plotX0, y: p.y0 - 12, text: p.title, size: 14, color: black})
-	frame := black
-	c.rects = append(c.rects, rect{x: plotX0, y: p.y0, w: plotX1 - plotX0, h: p.y1 - p.y0, fill: white, stroke: &frame})
-	for _, v := range xt {
-		x := sx(v)
-		c.lines = append(c.lines, polyline{pts: []pt{{x, p.y0}, {x, p.y1}}, color: gridColor, width: 1},
-			polyline{pts: []pt{{x, p.y1}, {x, p.y1 + 5}}, color: black, width: 1})
-		c.labels = append(c.labels, label{x: x, y: p.y1 + 19, text: tickText(v), size: 12, anchor: anchorMiddle, color: black})
-	}
-	c.labels = append(c.labels, label{x: plotX1, y: p.y1 + 38, text: "seconds since start", size: 12, anchor: anchorEnd, color: gray})
-	for _, v := range yt {
-		y := sy(v)
-		c.lines = append(c.lines, polyline{pts: []pt{{plotX0, y}, {plotX1, y}}, color: gridColor, width: 1},
-			polyline{pts: []pt{{plotX0 - 5, y}, {plotX0, y}}, color: black, width: 1})
-		c.labels = append(c.labels, label{x: plotX0 - 9, y: y + 4, text: tickText(v), size: 12, anchor: anchorEnd, color: black})
-	}
-	ly := p.y0 + 12
-	for _, s := range p.series {
-		for _, run := range splitNaN(s.pts) {
-			pl := polyline{color: s.color, width: 2, dashed: s.dashed}
-			for _, q := range run {
-				pl.pts = append(pl.pts, pt{sx(q.x), sy(q.y)})
-			}
-			if len(pl.pts) == 1 { // a lone point: a short tick so it shows
-				pl.pts = append(pl.pts, pt{pl.pts[0].x + 2, pl.pts[0].y})
-			}
-			c.lines = append(c.lines, pl)
-		}
-		c.lines = append(c.lines, polyline{pts: []pt{{legendX, ly - 4}, {legendX + 30, ly - 4}}, color: s.color, width: 2, dashed: s.dashed})
-		c.labels = append(c.labels, label{x: legendX + 38, y: ly, text: s.name, size: 13, color: black})
-		ly += 20
-	}
+func textStyle(size vg.Length, c color.Color, align draw.XAlignment) draw.TextStyle {
+	return draw.TextStyle{Color: c, Font: font.From(plot.DefaultFont, size), XAlign: align, YAlign: draw.YTop,
+		Handler: plot.DefaultTextHandler}
 }
 
-// yAxis chooses the panel's range and ticks from its data.
-func (p panel) yAxis() (lo, hi float64, ticks []float64) {
+// plot builds one panel's plot and legend; only the bottom panel labels
+// the time axis.
+func (pn panel) plot(xmax float64, bottom bool) (*plot.Plot, plot.Legend, error) {
+	p := plot.New()
+	p.Title.Text = pn.title
+	p.Title.TextStyle.Font.Size = vg.Points(12)
+	p.Title.Padding = vg.Points(4)
+	p.Y.Label.Text = pn.ylabel
+	p.X.Min, p.X.Max = 0, math.Max(xmax, 1)
+	p.X.Tick.Marker = plot.TickerFunc(func(lo, hi float64) []plot.Tick { return relabel(plot.DefaultTicks{}.Ticks(lo, hi)) })
+	if bottom {
+		p.X.Label.Text = "seconds since start"
+	}
+	grid := plotter.NewGrid()
+	grid.Vertical.Color, grid.Horizontal.Color = gridColor, gridColor
+	p.Add(grid)
+	lo, hi := pn.yRange()
+	p.Y.Min, p.Y.Max = lo, hi
+	if pn.logY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+			var ts []plot.Tick
+			for _, v := range logTicks(lo, hi) {
+				ts = append(ts, plot.Tick{Value: v, Label: tickText(v)})
+			}
+			return ts
+		})
+	} else {
+		p.Y.Tick.Marker = plot.TickerFunc(func(lo, hi float64) []plot.Tick { return relabel(plot.DefaultTicks{}.Ticks(lo, hi)) })
+	}
+	legend := plot.NewLegend()
+	legend.Top, legend.Left = true, true
+	legend.TextStyle.Font.Size = vg.Points(10)
+	legend.Padding = vg.Points(4)
+	legend.ThumbnailWidth = vg.Points(22)
+	for _, s := range pn.series {
+		thumb, err := addSeries(p, s)
+		if err != nil {
+			return nil, legend, err
+		}
+		legend.Add(s.name, thumb)
+	}
+	return p, legend, nil
+}
+
+// yRange is the panel's y axis: from zero for throughput; from the 1-2-5
+// ticks around the data for a log scale.
+func (pn panel) yRange() (lo, hi float64) {
 	dmin, dmax := math.Inf(1), math.Inf(-1)
-	for _, s := range p.series {
+	for _, s := range pn.series {
 		for _, q := range s.pts {
-			if !math.IsNaN(q.y) && (!p.logY || q.y > 0) {
+			if !math.IsNaN(q.y) && !math.IsInf(q.y, 0) && (!pn.logY || q.y > 0) {
 				dmin, dmax = math.Min(dmin, q.y), math.Max(dmax, q.y)
 			}
 		}
 	}
-	if p.logY {
+	if pn.logY {
 		if math.IsInf(dmin, 1) {
 			dmin, dmax = 1, 10
 		}
 		t := logTicks(dmin, dmax)
-		return t[0], t[len(t)-1], t
+		return t[0], t[len(t)-1]
 	}
 	if math.IsInf(dmax, -1) || dmax <= 0 {
 		dmax = 1
 	}
-	t := linearTicks(0, dmax)
-	return 0, t[len(t)-1], t
+	return 0, dmax * 1.05
 }
 
-// linearTicks covers [lo, hi] with about six round steps (1, 2 or 5 times
-// a power of ten), from lo up to the first tick at or above hi.
-func linearTicks(lo, hi float64) []float64 {
-	step := niceStep((hi - lo) / 6)
-	var t []float64
-	for i := 0; ; i++ {
-		v := lo + float64(i)*step
-		t = append(t, roundTo(v, step))
-		if v >= hi-step*1e-9 || i > 100 {
-			return t
+// addSeries adds a line, broken where it has no value (a run of one point
+// is drawn as a dot), and returns what the legend shows for it.
+func addSeries(p *plot.Plot, s series) (plot.Thumbnailer, error) {
+	style := draw.LineStyle{Color: s.color, Width: vg.Points(1.6)}
+	if s.dashed {
+		style.Dashes = []vg.Length{vg.Points(6), vg.Points(4)}
+	}
+	legend := &plotter.Line{LineStyle: style}
+	for _, run := range splitNaN(s.pts) {
+		xys := make(plotter.XYs, len(run))
+		for i, q := range run {
+			xys[i] = plotter.XY{X: q.x, Y: q.y}
+		}
+		if len(xys) == 1 {
+			sc, err := plotter.NewScatter(xys)
+			if err != nil {
+				return nil, err
+			}
+			sc.GlyphStyle = draw.GlyphStyle{Color: s.color, Radius: vg.Points(2), Shape: draw.CircleGlyph{}}
+			p.Add(sc)
+			continue
+		}
+		l, err := plotter.NewLine(xys)
+		if err != nil {
+			return nil, err
+		}
+		l.LineStyle = style
+		p.Add(l)
+	}
+	return legend, nil
+}
+
+// relabel prints the labelled ticks briefly (1.5k rather than 1500).
+func relabel(ts []plot.Tick) []plot.Tick {
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = tickText(ts[i].Value)
 		}
 	}
-}
-
-func niceStep(raw float64) float64 {
-	if raw <= 0 || math.IsNaN(raw) || math.IsInf(raw, 0) {
-		return 1
-	}
-	p := math.Pow(10, math.Floor(math.Log10(raw)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= raw {
-			return m * p
-		}
-	}
-	return 10 * p
-}
-
-func roundTo(v, step float64) float64 {
-	return math.Round(v/step) * step
+	return ts
 }
 
 // logTicks covers [lo, hi] (both positive) with 1-2-5 ticks per decade, or
@@ -383,46 +428,4 @@ func splitNaN(pts []pt) [][]pt {
 		runs = append(runs, cur)
 	}
 	return runs
-}
-
-// writeSVG draws the chart as SVG 1.1.
-func (c *chart) writeSVG(w io.Writer) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%g" height="%g" viewBox="0 0 %g %g" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`+"\n",
-		c.w, c.h, c.w, c.h)
-	for _, r := range c.rects {
-		stroke := `stroke="none"`
-		if r.stroke != nil {
-			stroke = fmt.Sprintf(`stroke="%s" stroke-width="1"`, r.stroke.hex())
-		}
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" %s/>`+"\n", r.x, r.y, r.w, r.h, r.fill.hex(), stroke)
-	}
-	for _, l := range c.lines {
-		b.WriteString(`<polyline fill="none" stroke-linejoin="round" points="`)
-		for i, q := range l.pts {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			fmt.Fprintf(&b, "%.1f,%.1f", q.x, q.y)
-		}
-		fmt.Fprintf(&b, `" stroke="%s" stroke-width="%g"`, l.color.hex(), l.width)
-		if l.dashed {
-			b.WriteString(` stroke-dasharray="6 4"`)
-		}
-		b.WriteString("/>\n")
-	}
-	anchors := [...]string{"start", "middle", "end"}
-	for _, l := range c.labels {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" font-size="%g" text-anchor="%s" fill="%s">%s</text>`+"\n",
-			l.x, l.y, l.size, anchors[l.anchor], l.color.hex(), escapeXML(l.text))
-	}
-	b.WriteString("</svg>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-func escapeXML(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s)) // a strings.Builder does not fail
-	return b.String()
 }

@@ -59,6 +59,8 @@ type PhaseResult struct {
 	Backlog int64 `json:"backlog,omitempty"`
 	// Series has one point per reporting interval.
 	Series []Point `json:"series"`
+	// Cost (the measured run only) is what the requests cost the nodes.
+	Cost *Cost `json:"cost,omitempty"`
 }
 
 // OpResult is one operation's totals.
@@ -98,6 +100,7 @@ type PointOp struct {
 	Errors    int64   `json:"errors"`
 	P50       int64   `json:"p50_us"`
 	P99       int64   `json:"p99_us"`
+	P999      int64   `json:"p99_9_us"`
 }
 
 func opResult(s *opStats, seconds float64) *OpResult {
@@ -132,7 +135,7 @@ func point(t float64, w window, ops []Op, seconds float64) Point {
 	p := Point{T: t, Ops: map[string]PointOp{}}
 	for _, op := range ops {
 		s := w[op]
-		po := PointOp{Errors: s.errors(), P50: s.hist.ValueAtQuantile(50), P99: s.hist.ValueAtQuantile(99)}
+		po := PointOp{Errors: s.errors(), P50: s.hist.ValueAtQuantile(50), P99: s.hist.ValueAtQuantile(99), P999: s.hist.ValueAtQuantile(99.9)}
 		if seconds > 0 {
 			po.OpsPerSec = float64(s.ok()) / seconds
 		}
@@ -204,6 +207,9 @@ func writePhase(w io.Writer, name string, p *PhaseResult) {
 		fmt.Fprintf(w, ", %d requests due but never sent (backlog)", p.Backlog)
 	}
 	fmt.Fprintln(w)
+	if p.Cost != nil {
+		fmt.Fprintln(w, p.Cost.summary())
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "op\tops/s\tok\tnot found\terrors\tp50\tp95\tp99\tp99.9\tmax\t")
 	var errLines []string

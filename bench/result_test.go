@@ -52,6 +52,7 @@ func TestResultJSONShape(t *testing.T) {
 	require.Equal(t, "read=1,update=1", cfg["mix"])
 	run := obj(m["run"], "start", "end", "duration_s", "requests", "ok", "errors", "ops_per_sec", "ops", "series")
 	require.EqualValues(t, 2000, run["requests"])
+	require.Contains(t, obj(run["cost"], "unavailable")["unavailable"], "no meter", "no figure without a meter, and the reason")
 	ops := obj(run["ops"], "read", "update")
 	for _, name := range []string{"read", "update"} {
 		op := obj(ops[name], "requests", "ok", "not_found", "errors", "ops_per_sec", "latency_us")

@@ -55,7 +55,11 @@ func Run(ctx context.Context, kv KV, cfg Config) (*Result, error) {
 		duration: cfg.Duration,
 		warmup:   cfg.Warmup,
 		rate:     cfg.Rate,
+		meter:    cfg.Meter,
 	})
+	if res.Run.Cost == nil {
+		res.Run.Cost = &Cost{Unavailable: "not measured: no meter of the nodes' counters was given"}
+	}
 	if ctx.Err() != nil {
 		res.Aborted = "interrupted"
 	}
@@ -80,6 +84,7 @@ type phase struct {
 	duration time.Duration // measured time; 0: no limit
 	warmup   time.Duration
 	rate     float64 // 0: closed loop
+	meter    Meter   // reads the nodes' counters for the phase's cost; nil: none
 
 	// Set when the phase starts.
 	ops         []Op
@@ -92,8 +97,16 @@ type phase struct {
 
 func (r *runner) runPhase(ctx context.Context, p *phase) *PhaseResult {
 	p.ops = p.mix.Ops()
+	var probe *costProbe
+	if p.meter != nil && p.warmup == 0 {
+		// Before the workers start: the first request is measured.
+		probe = startCostProbe(ctx, p.meter, time.Now())
+	}
 	p.start = time.Now()
 	p.measureFrom = p.start.Add(p.warmup)
+	if p.meter != nil && p.warmup > 0 {
+		probe = startCostProbe(ctx, p.meter, p.measureFrom)
+	}
 	if p.duration > 0 {
 		p.end = p.measureFrom.Add(p.duration)
 	}
@@ -134,6 +147,9 @@ func (r *runner) runPhase(ctx context.Context, p *phase) *PhaseResult {
 	}
 	if secs > 0 {
 		res.OpsPerSec = float64(res.OK) / secs
+	}
+	if probe != nil {
+		res.Cost = probe.finish(ctx, res.Requests)
 	}
 	return res
 }

@@ -62,6 +62,9 @@ type Status struct {
 	Members     int           `json:"members"`
 	Alive       int           `json:"alive"`
 	DiskBytes   int64         `json:"disk_bytes"`
+	// Admin is the node's admin HTTP address as the node bound it, empty
+	// when it serves none.
+	Admin string `json:"admin,omitempty"`
 }
 
 // Status returns the asked node's view of itself and the cluster.
@@ -71,7 +74,7 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		return nil, err
 	}
 	return &Status{Node: r.Node, Addr: r.Addr, Cluster: r.Cluster, Uptime: time.Duration(r.UptimeMs) * time.Millisecond,
-		RingVersion: r.RingVersion, Partitions: r.Partitions, N: r.N, Members: r.Members, Alive: r.Alive, DiskBytes: r.DiskBytes}, nil
+		RingVersion: r.RingVersion, Partitions: r.Partitions, N: r.N, Members: r.Members, Alive: r.Alive, DiskBytes: r.DiskBytes, Admin: r.Admin}, nil
 }
 
 // ReplicaSibling is one sibling of one replica's copy, with its dot.

@@ -45,6 +45,7 @@ func (n *Node) serveStatus() wire.StatusResp {
 		RingVersion: r.Version(), Partitions: r.Partitions(), N: n.replicationFactor(r),
 		Members: len(members), Alive: n.aliveCount(),
 		DiskBytes: n.store.Stats().DiskBytes,
+		Admin:     n.AdminAddr(),
 	}
 	return resp
 }

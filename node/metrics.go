@@ -79,6 +79,7 @@ func newMetrics(n *Node) *metrics {
 	}, func() float64 { return float64(n.store.Stats().DiskBytes) })
 	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.membersAlive, storeStats,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(trafficCounters(n)...)
 	return m
 }
 
@@ -107,6 +108,30 @@ func (o coordObserver) ReadRepaired(t quorum.Target, err error) {
 		return
 	}
 	o.m.readRepairs.WithLabelValues("ok").Inc()
+}
+
+// trafficCounters expose the transport's byte counters, read at scrape
+// time, on the side of the connections this node accepted (clients and
+// peers calling it: side="server") and of those it dialled to its peers
+// (side="client"). A benchmark divides their growth by the requests it
+// sent to learn the bytes a request costs the cluster.
+func trafficCounters(n *Node) []prometheus.Collector {
+	counter := func(name, help, side string, read func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"side": side}},
+			func() float64 { return float64(read()) })
+	}
+	const (
+		sent     = "cairn_transport_bytes_sent_total"
+		sentHelp = "Bytes of frames written to the data connections, handshakes excluded, by side: server (connections this node accepted) or client (connections it dialled to peers)."
+		recv     = "cairn_transport_bytes_received_total"
+		recvHelp = "Bytes of frames read from the data connections, handshakes excluded, by side: server (connections this node accepted) or client (connections it dialled to peers)."
+	)
+	return []prometheus.Collector{
+		counter(sent, sentHelp, "server", func() uint64 { return n.server.Traffic().Sent() }),
+		counter(sent, sentHelp, "client", func() uint64 { return n.peers.Traffic().Sent() }),
+		counter(recv, recvHelp, "server", func() uint64 { return n.server.Traffic().Received() }),
+		counter(recv, recvHelp, "client", func() uint64 { return n.peers.Traffic().Received() }),
+	}
 }
 
 func (m *metrics) observeRequest(t wire.Type, err error, d time.Duration) {

@@ -86,8 +86,12 @@ func newStatusCommand() *cobra.Command {
 			if cf.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), s)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "node:     %s (%s)\ncluster:  %s\nuptime:   %s\nmembers:  %d (%d alive)\nring:     Q=%d N=%d version %016x\ndisk:     %d bytes\n",
-				s.Node, s.Addr, s.Cluster, s.Uptime.Round(time.Second), s.Members, s.Alive, s.Partitions, s.N, s.RingVersion, s.DiskBytes)
+			admin := s.Admin
+			if admin == "" {
+				admin = "none"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node:     %s (%s)\ncluster:  %s\nuptime:   %s\nmembers:  %d (%d alive)\nring:     Q=%d N=%d version %016x\ndisk:     %d bytes\nadmin:    %s\n",
+				s.Node, s.Addr, s.Cluster, s.Uptime.Round(time.Second), s.Members, s.Alive, s.Partitions, s.N, s.RingVersion, s.DiskBytes, admin)
 			return nil
 		})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,7 @@ type benchFlags struct {
 	skipLoad     bool
 	out          string
 	plot         string
+	admin        string
 }
 
 func newBenchCommand() *cobra.Command {
@@ -59,8 +61,21 @@ Latencies (p50/p95/p99/p99.9/max) are those of successful requests, from
 HDR histograms; failed requests are counted by kind (timeout, quorum,
 unavailable, overloaded, invalid_argument, other), never dropped. A progress
 line goes to stderr every second, the summary to stdout (-o json for the
-whole result), the result to --out and a plot (throughput and latency over
-time) to --plot, as .svg or .png.
+whole result), the result to --out and a plot (per operation: throughput,
+and p50/p99/p99.9 latency, over time) to --plot, as .svg or .png.
+
+Cost: the run's summary and result also say what the measured run (not the
+load, not the warmup) cost the cluster's nodes per request, failed ones
+included: node CPU (run.cost.cpu: seconds, us_per_op, from each node's
+process_cpu_seconds_total) and transport bytes (run.cost.traffic:
+bytes_sent, bytes_sent_per_op, bytes_received, bytes_received_per_op, from
+cairn_transport_bytes_sent_total and _received_total), summed over the
+nodes and read from their admin HTTP ports (/metrics) when measuring starts
+and when the run ends; run.cost.nodes has each node's share. The admin
+ports are learnt from the cluster (each member's status names its own), or
+named with --admin. A figure that could not be measured (a node down, no
+admin port, a node restarted) is left out, and run.cost.unavailable says
+why.
 
 Exit status: 0 when the run completed, even if requests failed (they are in
 the result); non-zero only when the harness itself failed: bad flags, no
@@ -93,6 +108,7 @@ result is still written).`,
 	fl.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the key and operation choices")
 	fl.StringVar(&bf.out, "out", "cairn-bench.json", "file to write the JSON result to")
 	fl.StringVar(&bf.plot, "plot", "", "file to draw the plot in, .svg or .png (default: none)")
+	fl.StringVar(&bf.admin, "admin", "", "every node's admin HTTP address host:port[,host:port...] to read the run's cost from (default: asked of the cluster)")
 	return cmd
 }
 
@@ -122,13 +138,14 @@ func runBench(cmd *cobra.Command, cf *connFlags, qf *consistencyFlags, bf *bench
 	if err := bf.checkFiles(); err != nil {
 		return fmt.Errorf("invalid argument: %w", err)
 	}
-	var seeds []string
-	for s := range strings.SplitSeq(cf.addr, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			seeds = append(seeds, s)
+	for _, a := range splitList(bf.admin) {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("invalid argument: --admin %q: want host:port", a)
 		}
 	}
+	seeds := splitList(cf.addr)
 	cfg.Settings.Targets = seeds
+	cfg.Meter = &bench.AdminMeter{Seeds: seeds, Cluster: cf.cluster, Admin: splitList(bf.admin)}
 
 	dialCtx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 	defer cancel()
@@ -245,4 +262,15 @@ func consistencySettings(f *consistencyFlags) map[string]string {
 		m["no_sloppy"] = strconv.FormatBool(true)
 	}
 	return m
+}
+
+// splitList splits a comma-separated list, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for e := range strings.SplitSeq(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }

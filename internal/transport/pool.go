@@ -48,6 +48,8 @@ type Pool struct {
 	all    map[*clientConn]struct{} // every open connection, in a slot or draining
 	closed bool
 	rr     atomic.Uint64
+
+	traffic Traffic
 }
 
 // slot is one of an address's connections: established, being dialled, or
@@ -181,6 +183,7 @@ func (p *Pool) connect(ctx context.Context, addr string) (*clientConn, error) {
 	cc := &clientConn{pool: p, addr: addr, conn: c, br: br, pending: make(map[uint64]chan wire.Frame), done: make(chan struct{})}
 	cc.touch()
 	cc.w = newWriter(c, p.cfg.WriteTimeout, func(err error) { cc.fail(err) })
+	cc.w.sent = &p.traffic.sent
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
@@ -378,6 +381,7 @@ func (cc *clientConn) readLoop() {
 			cc.fail(err)
 			return
 		}
+		cc.pool.traffic.frameReceived(payload)
 		f, err := wire.ParseFrame(payload)
 		if err != nil {
 			cc.fail(err)

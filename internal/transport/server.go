@@ -45,6 +45,7 @@ type Server struct {
 	draining  bool
 	open      atomic.Int64
 	wg        sync.WaitGroup // every connection goroutine
+	traffic   Traffic
 }
 
 // NewServer returns a server that answers requests with h.
@@ -209,6 +210,7 @@ func (sc *serverConn) serve() {
 	}
 	sc.s.cfg.emit(EventAccepted, sc.remote, nil)
 	sc.w = newWriter(sc.conn, sc.s.cfg.WriteTimeout, func(error) { _ = sc.conn.Close() })
+	sc.w.sent = &sc.s.traffic.sent
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -256,6 +258,7 @@ func (sc *serverConn) readLoop(br *bufio.Reader) error {
 			}
 			return nil // the peer closed or the connection broke
 		}
+		sc.s.traffic.frameReceived(payload)
 		f, err := wire.ParseFrame(payload)
 		if err != nil {
 			cfg.emit(EventProtocolError, sc.remote, err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,6 +39,8 @@ type writer struct {
 	done   chan struct{} // closed when the writer has exited
 	onFail func(error)   // told once when a write fails
 	iov    net.Buffers   // reused for each batch's writev
+
+	sent *atomic.Uint64 // counts the bytes written, when set
 }
 
 // errWriterStopped is what send returns once the connection is closing.
@@ -111,7 +114,10 @@ func (w *writer) write(batch [][]byte) error {
 	// WriteTo consumes the slice it is given, so it gets a copy of the
 	// batch's headers, not the batch.
 	w.iov = append(w.iov[:0], batch...)
-	_, err := w.iov.WriteTo(w.conn)
+	n, err := w.iov.WriteTo(w.conn)
+	if w.sent != nil {
+		w.sent.Add(uint64(n))
+	}
 	for i, f := range batch {
 		putFrameBuf(f)
 		batch[i] = nil

@@ -153,6 +153,10 @@ type StatusResp struct {
 	Members     int    `msgpack:"members"`
 	Alive       int    `msgpack:"alive"`
 	DiskBytes   int64  `msgpack:"disk_bytes"`
+	// Admin is the node's admin HTTP address as it is bound (metrics,
+	// health, pprof), empty when the node serves none. A host that binds
+	// every interface (0.0.0.0, ::) is reachable at the data address's.
+	Admin string `msgpack:"admin,omitempty"`
 }
 
 // DebugReplicasReq asks for every replica's own copy of a key.

@@ -43,7 +43,7 @@ func messages() map[Type]any {
 		TypeReplicaPutResp:    &ReplicaPutResp{Durable: true},
 		TypeMembersResp:       &MembersResp{Members: []MemberInfo{{Name: "n1", Addr: "a", Gossip: "g", Status: "active", Version: 3, Alive: true}}},
 		TypeRingResp:          &RingResp{Partitions: 1024, N: 3, Version: 5, Members: []string{"n1"}, Owned: map[string]int{"n1": 1024}},
-		TypeStatusResp:        &StatusResp{Node: "n1", Addr: "a", Cluster: "c", UptimeMs: 5, RingVersion: 1, Partitions: 8, N: 1, Members: 1, Alive: 1, DiskBytes: 9},
+		TypeStatusResp:        &StatusResp{Node: "n1", Addr: "a", Cluster: "c", UptimeMs: 5, RingVersion: 1, Partitions: 8, N: 1, Members: 1, Alive: 1, DiskBytes: 9, Admin: "127.0.0.1:7301"},
 		TypeDebugReplicas:     &DebugReplicasReq{Bucket: "b", Key: []byte("k"), TimeoutMs: 100},
 		TypeDebugReplicasResp: &DebugReplicasResp{Partition: 3, Replicas: []ReplicaCopy{{Node: "n1", Primary: true, Found: true, Object: obj}, {Node: "n2", Err: "timeout"}}},
 		TypeAAEQuery:          &AAEQueryReq{Partition: 5, Kind: 3, Branches: []int{0, 7}, Segments: []int{1}, End: true},
