@@ -28,6 +28,9 @@ const convergeBound = 30 * time.Second
 // its anti-entropy trees (roots equal to its peers', every key counted)
 // and a sample read replica by replica, never by reads that would repair.
 //
+// The servers are built without the race detector: the bound is a user's,
+// and the detector slows every exchange several times over.
+//
 // CAIRN_CONVERGE_KEYS=N measures N missed keys instead and only logs the
 // time (the bound is the for 10,000 keys).
 func TestConvergeAfterKillNine(t *testing.T) {
@@ -37,7 +40,7 @@ func TestConvergeAfterKillNine(t *testing.T) {
 		require.NoError(t, err, "CAIRN_CONVERGE_KEYS")
 		keys, bound = n, 30*time.Minute
 	}
-	c := startCluster(t, 3, "--read-repair=false", "--hinted-handoff=false")
+	c := startClusterOf(t, plainBin(t), 3, "--read-repair=false", "--hinted-handoff=false")
 	n1, n3 := c.node("n1"), c.node("n3")
 	c.kill(n3)
 	c.waitMembers(3, "n3")
