@@ -24,6 +24,17 @@ type bodyAppender interface {
 	appendBody(b []byte) []byte
 }
 
+// handCoded reports whether messages of type t have hand-written codecs:
+// ParseFrame leaves their bodies to the decoder's own checks.
+func handCoded(t Type) bool {
+	switch t {
+	case TypeGet, TypeGetResp, TypePut, TypePutResp, TypeDelete, TypeDeleteResp,
+		TypeReplicaGet, TypeReplicaGetResp, TypeReplicaPut, TypeReplicaPutResp:
+		return true
+	}
+	return false
+}
+
 var optionsFields = []string{"r", "w", "pr", "pw", "dw", "timeout_ms", "no_sloppy", "notfound_strict"}
 
 func (o *Options) appendMsgpack(b []byte) []byte {

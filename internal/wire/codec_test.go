@@ -52,6 +52,7 @@ func newZero(v any) any { return reflect.New(reflect.TypeOf(v).Elem()).Interface
 func TestHandCodecsMatchLibrary(t *testing.T) {
 	for typ, gen := range handCodedMessages {
 		t.Run(typ.String(), func(t *testing.T) {
+			require.True(t, handCoded(typ))
 			rapid.Check(t, func(rt *rapid.T) {
 				msg := gen(rt)
 				lib := libraryEncode(t, msg)
