@@ -188,9 +188,14 @@ func TestAAERepairsAReplicaThatMissedWrites(t *testing.T) {
 		require.True(t, found, "n3 got key %d", i)
 		require.True(t, got.Equal(want), "key %d", i)
 	}
-	fetched, pushed := tc.aaeKeysRepaired()
-	moved := fetched + pushed - beforeF - beforeP
-	require.GreaterOrEqual(t, moved, uint64(keys), "every missing key crossed once")
+	// An initiator counts a push once its answer is back, which may be
+	// just after the trees agree: poll.
+	var fetched, pushed, moved uint64
+	require.Eventually(t, func() bool {
+		fetched, pushed = tc.aaeKeysRepaired()
+		moved = fetched + pushed - beforeF - beforeP
+		return moved >= keys
+	}, 10*time.Second, 10*time.Millisecond, "every missing key crossed once")
 	require.LessOrEqual(t, moved, uint64(2*keys), "leases keep two replicas from repairing the same partition of a third at once")
 	t.Logf("%d keys differing, %d transferred (fetched %d, pushed %d)", keys, moved, fetched-beforeF, pushed-beforeP)
 }

@@ -36,8 +36,22 @@ func malformed(format string, args ...any) error {
 // with no trailing bytes. It rejects extension types: cairn uses none, and the
 // library would hand them to registered decoders we do not control.
 func Check(b []byte, lim Limits) error {
+	n, _, err := Measure(b, lim)
+	if err != nil {
+		return err
+	}
+	if n != len(b) {
+		return malformed("%d trailing bytes", len(b)-n)
+	}
+	return nil
+}
+
+// Measure checks the one msgpack value at the start of b as Check does, and
+// returns how many bytes it takes and how many array items and map entries
+// (keys and values) it holds. Bytes after the value are not looked at: a
+// decoder skips a value it does not know with it.
+func Measure(b []byte, lim Limits) (size, elements int, err error) {
 	pos := 0
-	elements := 0
 	// pending[i] is how many values are still owed to the container open at
 	// depth i; the bottom entry stands for the single top-level value.
 	var stackBuf [32]int
@@ -50,7 +64,7 @@ func Check(b []byte, lim Limits) error {
 		}
 		pending[top]--
 		if pos >= len(b) {
-			return malformed("truncated at byte %d", pos)
+			return 0, 0, malformed("truncated at byte %d", pos)
 		}
 		c := b[pos]
 		pos++
@@ -67,11 +81,11 @@ func Check(b []byte, lim Limits) error {
 		default:
 			n, lenBytes, kind, err := header(c)
 			if err != nil {
-				return err
+				return 0, 0, err
 			}
 			if kind != fixedPayload {
 				if len(b)-pos < lenBytes {
-					return malformed("truncated length at byte %d", pos)
+					return 0, 0, malformed("truncated length at byte %d", pos)
 				}
 				n = readLen(b[pos : pos+lenBytes])
 				pos += lenBytes
@@ -81,7 +95,7 @@ func Check(b []byte, lim Limits) error {
 				children = n
 			case mapKind:
 				if n > (len(b)-pos)/2 {
-					return malformed("map of %d entries at byte %d exceeds the %d bytes left", n, pos, len(b)-pos)
+					return 0, 0, malformed("map of %d entries at byte %d exceeds the %d bytes left", n, pos, len(b)-pos)
 				}
 				children = 2 * n
 			default:
@@ -90,28 +104,25 @@ func Check(b []byte, lim Limits) error {
 		}
 		if payload > 0 {
 			if payload > len(b)-pos {
-				return malformed("length %d at byte %d exceeds the %d bytes left", payload, pos, len(b)-pos)
+				return 0, 0, malformed("length %d at byte %d exceeds the %d bytes left", payload, pos, len(b)-pos)
 			}
 			pos += payload
 		}
 		if children > 0 {
 			if children > len(b)-pos {
-				return malformed("container of %d values at byte %d exceeds the %d bytes left", children, pos, len(b)-pos)
+				return 0, 0, malformed("container of %d values at byte %d exceeds the %d bytes left", children, pos, len(b)-pos)
 			}
 			elements += children
 			if elements > lim.MaxElements {
-				return malformed("more than %d elements", lim.MaxElements)
+				return 0, 0, malformed("more than %d elements", lim.MaxElements)
 			}
 			if len(pending) > lim.MaxDepth {
-				return malformed("nested deeper than %d", lim.MaxDepth)
+				return 0, 0, malformed("nested deeper than %d", lim.MaxDepth)
 			}
 			pending = append(pending, children)
 		}
 	}
-	if pos != len(b) {
-		return malformed("%d trailing bytes", len(b)-pos)
-	}
-	return nil
+	return pos, elements, nil
 }
 
 type headerKind int

@@ -102,3 +102,19 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+func TestMeasureStopsAfterTheFirstValue(t *testing.T) {
+	v, err := msgpack.Marshal(map[string]any{"a": []int{1, 2, 3}, "b": "x"})
+	require.NoError(t, err)
+	size, elements, err := Measure(append(append([]byte{}, v...), 0xc1, 0xff), DefaultLimits())
+	require.NoError(t, err, "what follows the value is not looked at")
+	require.Equal(t, len(v), size)
+	require.Equal(t, 4+3, elements, "two map entries count two each, plus three array items")
+
+	_, _, err = Measure(v, Limits{MaxDepth: 1, MaxElements: 100})
+	require.ErrorIs(t, err, ErrMalformed, "the array nests at depth 2")
+	_, _, err = Measure(v, Limits{MaxDepth: 2, MaxElements: 6})
+	require.ErrorIs(t, err, ErrMalformed, "seven elements")
+	_, _, err = Measure(v[:len(v)-1], DefaultLimits())
+	require.ErrorIs(t, err, ErrMalformed, "truncated")
+}

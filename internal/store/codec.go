@@ -9,7 +9,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/mpcheck"
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/cairnkv/cairn/internal/mpcodec"
 )
 
 // objectFormatV1 is the first byte of every object record: msgpack of
@@ -24,9 +24,11 @@ var ErrCorrupt = errors.New("store: corrupt record")
 // encodeObject writes the record of o. Objects equal field by field, up to
 // sibling order and zero vector entries, encode to equal bytes, so replicas
 // can compare records by hash: siblings are written in dot order, and the
-// vector in actor order (dvv.VV's EncodeMsgpack) without zero entries. The
-// struct tags of dvv.Object define the shape, so a field added there is
-// stored without a change here.
+// vector in actor order without zero entries. The body is dvv's
+// hand-written encoding of the object, which writes what the msgpack
+// library writes for the struct tags of dvv.Object (with compact
+// integers), so records written before it and after it agree byte for
+// byte.
 func encodeObject(o dvv.Object) ([]byte, error) {
 	o = canonical(o)
 	size := 16
@@ -36,22 +38,8 @@ func encodeObject(o dvv.Object) ([]byte, error) {
 	for a := range o.VV {
 		size += 12 + len(a)
 	}
-	var buf bytes.Buffer
-	buf.Grow(size)
-	buf.WriteByte(objectFormatV1)
-	enc := msgpack.GetEncoder()
-	defer msgpack.PutEncoder(enc)
-	enc.Reset(&buf)
-	// VV sorts itself; this sorts the plain map types a later dvv field
-	// might bring.
-	enc.SetSortMapKeys(true)
-	// Dot counters are small: compact integers take one to five bytes, not
-	// nine.
-	enc.UseCompactInts(true)
-	if err := enc.Encode(o); err != nil {
-		return nil, fmt.Errorf("store: encode object: %w", err)
-	}
-	return buf.Bytes(), nil
+	rec := append(make([]byte, 0, size), objectFormatV1)
+	return o.AppendMsgpack(rec), nil
 }
 
 // canonical returns o with its siblings in dot order and no zero vector
@@ -73,10 +61,15 @@ func canonical(o dvv.Object) dvv.Object {
 }
 
 // decodeObject reads a record written by encodeObject. The bytes come from
-// disk and may be anything: mpcheck validates them before the msgpack library
-// allocates by any declared length. The element limit is the byte length
-// itself, since every element costs at least one byte; the depth limit is far
-// above the object's three levels.
+// disk and may be anything: dvv's hand-written decoder checks every
+// declared length against the bytes that remain before it slices or
+// allocates by it, with the limits mpcheck would apply: the element limit is
+// the byte length itself, since every element costs at least one byte; the
+// depth limit is far above the object's three levels.
+//
+// b belongs to pebble and is valid only until its closer runs, so the
+// object's values are cut from one private copy of the record: one
+// allocation for all of them instead of one each.
 func decodeObject(b []byte) (dvv.Object, error) {
 	if len(b) == 0 {
 		return dvv.Object{}, fmt.Errorf("%w: empty object record", ErrCorrupt)
@@ -84,9 +77,14 @@ func decodeObject(b []byte) (dvv.Object, error) {
 	if b[0] != objectFormatV1 {
 		return dvv.Object{}, fmt.Errorf("%w: object format %d is unknown (this build reads %d)", ErrCorrupt, b[0], objectFormatV1)
 	}
+	body := bytes.Clone(b[1:])
+	r := mpcodec.NewReader(body, mpcheck.Limits{MaxDepth: 16, MaxElements: len(b) + 1})
 	var o dvv.Object
-	lim := mpcheck.Limits{MaxDepth: 16, MaxElements: len(b) + 1}
-	if err := mpcheck.UnmarshalLimits(b[1:], &o, lim); err != nil {
+	err := o.ReadMsgpack(&r, 1)
+	if err == nil {
+		err = r.End()
+	}
+	if err != nil {
 		return dvv.Object{}, fmt.Errorf("%w: object: %w", ErrCorrupt, err)
 	}
 	return o, nil

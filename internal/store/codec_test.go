@@ -135,8 +135,8 @@ func TestDecodeObjectRejectsBadRecords(t *testing.T) {
 		"trailing byte":       {append(append([]byte{}, good...), 0), "trailing"},
 		"str32 of 4 GiB":      {[]byte{objectFormatV1, 0xdb, 0xff, 0xff, 0xff, 0xff, 'a'}, "exceeds"},
 		"array32 of billions": {[]byte{objectFormatV1, 0xdd, 0x7f, 0xff, 0xff, 0xff, 1}, "exceeds"},
-		"wrong type":          {append([]byte{objectFormatV1}, mustMarshal(t, map[string]any{"s": "x"})...), "malformed msgpack"},
-		"vv not a map":        {append([]byte{objectFormatV1}, mustMarshal(t, map[string]any{"vv": []int{1}})...), "malformed msgpack"},
+		"wrong type":          {append([]byte{objectFormatV1}, mustMarshal(t, map[string]any{"s": "x"})...), "wrong shape"},
+		"vv not a map":        {append([]byte{objectFormatV1}, mustMarshal(t, map[string]any{"vv": []int{1}})...), "wrong shape"},
 	}
 	for name, c := range cases {
 		_, err := decodeObject(c.rec)

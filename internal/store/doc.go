@@ -84,8 +84,12 @@
 //
 //   - Take a global lock on the read or write path: each key has a stripe
 //     lock, and Close waits for calls through atomics, not a lock.
-//   - Decode bytes read from disk without mpcheck, or panic or allocate by a
-//     declared length on a corrupt record: corruption is an ErrCorrupt error.
+//   - Decode bytes read from disk without checking every declared length
+//     first (mpcheck, or dvv's hand-written object decoder, which checks as
+//     it reads), or panic or allocate by a declared length on a corrupt
+//     record: corruption is an ErrCorrupt error.
+//   - Keep a slice of pebble's buffer after its closer runs: decodeObject
+//     copies the record once and cuts the values from the copy.
 //   - Log: pebble's messages go to Options.Logger (discarded by default) and
 //     the store's own figures are in Stats.
 package store

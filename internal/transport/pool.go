@@ -394,6 +394,11 @@ func (cc *clientConn) readLoop() {
 		cc.mu.Unlock()
 		if ok {
 			ch <- f // buffered: never blocks
+		} else if err := f.CheckBody(); err != nil {
+			// Nobody decodes this answer, so check here what
+			// ParseFrame left to the decoder.
+			cc.fail(err)
+			return
 		} else if f.ID == 0 && f.Type == wire.TypeError {
 			// The server's last word before closing the connection.
 			var e wire.ErrorResp
@@ -439,7 +444,7 @@ func (cc *clientConn) call(ctx context.Context, t wire.Type, req, resp any) erro
 	}
 	select {
 	case f := <-ch:
-		return decodeAnswer(f, t, resp)
+		return cc.decodeAnswer(f, t, resp)
 	case <-ctx.Done():
 		forget()
 		if quiet := time.Since(time.Unix(0, max(cc.lastRead.Load(), start.UnixNano()))); quiet >= quietLimit {
@@ -451,7 +456,7 @@ func (cc *clientConn) call(ctx context.Context, t wire.Type, req, resp any) erro
 		// The answer may have raced the failure.
 		select {
 		case f := <-ch:
-			return decodeAnswer(f, t, resp)
+			return cc.decodeAnswer(f, t, resp)
 		default:
 		}
 		cc.mu.Lock()
@@ -479,6 +484,19 @@ func callCtxErr(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// decodeAnswer decodes an answer into resp. An answer whose body breaks
+// the framing rules (which ParseFrame leaves to the decoder for the
+// request path's types) fails the connection, as a bad frame does.
+func (cc *clientConn) decodeAnswer(f wire.Frame, t wire.Type, resp any) error {
+	err := decodeAnswer(f, t, resp)
+	if err != nil {
+		if perr := f.CheckBody(); perr != nil {
+			cc.fail(perr)
+		}
+	}
+	return err
+}
+
 func decodeAnswer(f wire.Frame, t wire.Type, resp any) error {
 	switch f.Type {
 	case wire.TypeError:
@@ -489,7 +507,7 @@ func decodeAnswer(f wire.Frame, t wire.Type, resp any) error {
 		return e.Err()
 	case t + 1:
 		if resp == nil {
-			return nil
+			return f.CheckBody()
 		}
 		if err := wire.Decode(f.Body, resp); err != nil {
 			return fmt.Errorf("%w: %v answer: %v", cairn.ErrProtocol, t, err)

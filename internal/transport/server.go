@@ -180,6 +180,10 @@ type serverConn struct {
 	inflight chan struct{}
 	handlers sync.WaitGroup
 	draining atomic.Bool
+	// broken holds the protocol error a handler found in its request's
+	// body (see handle); the read loop returns it, which closes the
+	// connection as a bad frame does.
+	broken atomic.Pointer[error]
 }
 
 func newServerConn(s *Server, c net.Conn) *serverConn {
@@ -238,15 +242,21 @@ func (sc *serverConn) readLoop(br *bufio.Reader) error {
 	cfg := sc.s.cfg
 	for {
 		_ = sc.conn.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
-		// drain sets the flag before its own deadline, so either its
-		// deadline lands after ours or the flag is already visible here.
+		// drain and breakConn set their flag before their own deadline,
+		// so either that deadline lands after ours or the flag is
+		// already visible here.
 		if sc.draining.Load() {
 			return nil
+		}
+		if err := sc.broken.Load(); err != nil {
+			return *err
 		}
 		payload, err := wire.ReadFrame(br, cfg.MaxFrame)
 		if err != nil {
 			var ne net.Error
 			switch {
+			case sc.broken.Load() != nil:
+				return *sc.broken.Load()
 			case sc.draining.Load():
 				return nil
 			case errors.Is(err, cairn.ErrProtocol):
@@ -284,6 +294,15 @@ func (sc *serverConn) handle(f wire.Frame) {
 	defer sc.handlers.Done()
 	defer func() { <-sc.inflight }()
 	t, resp, err := sc.s.handler.Handle(sc.ctx, sc.peer, f.Type, f.Body)
+	if err != nil {
+		// ParseFrame left this body to its decoder; if the body breaks
+		// the framing rules, the peer is broken: close the connection
+		// as ParseFrame would have, without answering the request.
+		if perr := f.CheckBody(); perr != nil {
+			sc.breakConn(perr)
+			return
+		}
+	}
 	if err != nil && errors.Is(err, context.Canceled) && sc.ctx.Err() != nil {
 		// Cut off by a forced shutdown: the request did not fail, the
 		// node went away under it.
@@ -294,6 +313,15 @@ func (sc *serverConn) handle(f wire.Frame) {
 		return
 	}
 	sc.send(f.ID, t, resp)
+}
+
+// breakConn makes the read loop stop and return err, which it reports to
+// the peer before closing the connection.
+func (sc *serverConn) breakConn(err error) {
+	if sc.broken.CompareAndSwap(nil, &err) {
+		sc.s.cfg.emit(EventProtocolError, sc.remote, err)
+		_ = sc.conn.SetReadDeadline(time.Now())
+	}
 }
 
 func (sc *serverConn) send(id uint64, t wire.Type, body any) {

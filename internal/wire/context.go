@@ -1,12 +1,10 @@
 package wire
 
 import (
-	"bytes"
-
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/mpcheck"
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/cairnkv/cairn/internal/mpcodec"
 )
 
 // A causal context is opaque to clients: they get it from a read and hand it
@@ -29,14 +27,11 @@ func EncodeContext(vv dvv.VV) []byte {
 	if len(vv) == 0 {
 		return nil
 	}
-	var buf bytes.Buffer
-	buf.WriteByte(contextVersion)
-	enc := msgpack.GetEncoder()
-	enc.Reset(&buf)
-	// Encoding a map of strings to integers into memory cannot fail.
-	_ = vv.EncodeMsgpack(enc)
-	msgpack.PutEncoder(enc)
-	return buf.Bytes()
+	size := 3
+	for a := range vv {
+		size += len(a) + 11
+	}
+	return vv.AppendMsgpack(append(make([]byte, 0, size), contextVersion))
 }
 
 // DecodeContext reads a context a client sent back. An empty context is the
@@ -54,7 +49,12 @@ func DecodeContext(b []byte) (dvv.VV, error) {
 		return nil, cairn.InvalidArgument("context has unknown version %d", b[0])
 	}
 	var vv dvv.VV
-	if err := mpcheck.UnmarshalLimits(b[1:], &vv, mpcheck.Limits{MaxDepth: 1, MaxElements: 2 * maxContextActors}); err != nil {
+	r := mpcodec.NewReader(b[1:], mpcheck.Limits{MaxDepth: 1, MaxElements: 2 * maxContextActors})
+	err := vv.ReadMsgpack(&r, 1)
+	if err == nil {
+		err = r.End()
+	}
+	if err != nil {
 		return nil, cairn.InvalidArgument("context is malformed: %v", err)
 	}
 	for actor := range vv {

@@ -22,7 +22,9 @@
 // Everything here treats its input as hostile: a frame's length is checked
 // against the limit before a byte of it is read, the body is read as it
 // arrives (so memory follows the bytes received, not the length announced),
-// and every frame passes internal/mpcheck before any msgpack decoder sees it.
+// and every body passes internal/mpcheck before the msgpack library sees it,
+// except the request path's messages, whose hand-written decoders (codec.go)
+// check every length as they read it, under the same limits.
 //
 // The package does no network I/O of its own (it reads and writes the
 // io.Reader and io.Writer it is given), keeps no state, and must never panic

@@ -11,8 +11,8 @@ import (
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/mpcheck"
+	"github.com/cairnkv/cairn/internal/mpcodec"
 	"github.com/vmihailenco/msgpack/v5"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Version is the protocol version this package speaks.
@@ -88,72 +88,85 @@ func ReadFrame(r io.Reader, limit int) ([]byte, error) {
 }
 
 // Frame is one decoded frame. Body is the raw msgpack of the message, to be
-// decoded with Decode into the struct its Type names.
+// decoded with Decode into the struct its Type names. Body aliases the
+// payload given to ParseFrame.
 type Frame struct {
 	ID   uint64
 	Type Type
 	Body []byte
 }
 
-// ParseFrame checks a payload with mpcheck and splits it into id, type and
-// body. Any failure is a protocol error: the connection it came from is
-// closed.
+// bodyLimits are mpcheck's limits on a frame as they apply to its body: the
+// envelope array takes one level and three elements of them.
+var bodyLimits = func() mpcheck.Limits {
+	lim := mpcheck.DefaultLimits()
+	return mpcheck.Limits{MaxDepth: lim.MaxDepth - 1, MaxElements: lim.MaxElements - 3}
+}()
+
+// ParseFrame splits a payload into id, type and body. Any failure is a
+// protocol error: the connection it came from is closed.
+//
+// The body is checked with mpcheck, except for the types with hand-written
+// codecs (handCoded): their decoders check as they read, which spares the
+// request path a second pass over every message. When decoding such a body
+// fails, CheckBody tells a broken frame from a message of the wrong shape.
 func ParseFrame(payload []byte) (Frame, error) {
-	if err := mpcheck.Check(payload, mpcheck.DefaultLimits()); err != nil {
-		return Frame{}, fmt.Errorf("%w: %v", cairn.ErrProtocol, err)
-	}
-	r := bytes.NewReader(payload)
-	dec := msgpack.GetDecoder()
-	defer msgpack.PutDecoder(dec)
-	dec.Reset(r)
-	n, err := dec.DecodeArrayLen()
-	if err != nil || n != 3 {
+	r := mpcodec.NewReader(payload, mpcheck.DefaultLimits())
+	if n, err := r.ArrayLen(1); err != nil || n != 3 {
 		return Frame{}, protocolError("a frame is an array of id, type and body")
 	}
-	id, err := decodeUnsigned(dec, math.MaxUint64)
+	id, err := readEnvelopeUint(&r, math.MaxUint64)
 	if err != nil {
 		return Frame{}, protocolError("frame id: %v", err)
 	}
-	t, err := decodeUnsigned(dec, math.MaxUint16)
+	t, err := readEnvelopeUint(&r, math.MaxUint16)
 	if err != nil {
 		return Frame{}, protocolError("frame type: %v", err)
 	}
-	// mpcheck guaranteed exactly one value with no trailing bytes, so what
-	// is left is exactly the body.
-	return Frame{ID: id, Type: Type(t), Body: payload[len(payload)-r.Len():]}, nil
+	f := Frame{ID: id, Type: Type(t), Body: payload[len(payload)-r.Len():]}
+	if !handCoded(f.Type) {
+		if err := mpcheck.Check(f.Body, bodyLimits); err != nil {
+			return Frame{}, fmt.Errorf("%w: %v", cairn.ErrProtocol, err)
+		}
+	}
+	return f, nil
 }
 
-// decodeUnsigned reads an integer that must be in [0, limit]. The library
-// would silently turn -1 into 2^64-1.
-func decodeUnsigned(dec *msgpack.Decoder, limit uint64) (uint64, error) {
-	c, err := dec.PeekCode()
-	if err != nil {
-		return 0, err
+// readEnvelopeUint reads an integer that must be in [0, limit]; unlike a
+// field, it may not be nil.
+func readEnvelopeUint(r *mpcodec.Reader, limit uint64) (uint64, error) {
+	if r.NextIsNil() {
+		return 0, errors.New("nil is not an integer")
 	}
-	var v uint64
-	switch {
-	case msgpcode.IsFixedNum(c) && int8(c) >= 0, c >= msgpcode.Uint8 && c <= msgpcode.Uint64:
-		v, err = dec.DecodeUint64()
-	case c >= msgpcode.Int8 && c <= msgpcode.Int64:
-		var i int64
-		i, err = dec.DecodeInt64()
-		if err == nil && i < 0 {
-			err = fmt.Errorf("%d is negative", i)
-		}
-		v = uint64(i)
-	default:
-		err = fmt.Errorf("code 0x%02x is not an integer", c)
+	return r.Uint(limit)
+}
+
+// CheckBody reports, as a protocol error, a body that breaks the rules
+// every payload must keep (well-formed msgpack, one value, within mpcheck's
+// limits). It has something to say only about the types ParseFrame leaves
+// to their decoders: a caller whose Decode of such a body failed asks it
+// whether the peer broke the protocol (close the connection, as ParseFrame
+// would have) or sent a well-formed message of the wrong shape.
+func (f Frame) CheckBody() error {
+	if !handCoded(f.Type) {
+		return nil
 	}
-	if err == nil && v > limit {
-		err = fmt.Errorf("%d is more than %d", v, limit)
+	if err := mpcheck.Check(f.Body, bodyLimits); err != nil {
+		return fmt.Errorf("%w: %v", cairn.ErrProtocol, err)
 	}
-	return v, err
+	return nil
 }
 
 // AppendFrame encodes a frame (length prefix included) onto dst. A body
 // that makes the frame longer than limit is an error and dst is returned
 // unchanged.
 func AppendFrame(dst []byte, id uint64, t Type, body any, limit int) ([]byte, error) {
+	if m, ok := body.(bodyAppender); ok {
+		out := append(dst, 0, 0, 0, 0, 0x93)
+		out = mpcodec.AppendUint(out, id)
+		out = mpcodec.AppendUint(out, uint64(t))
+		return finishFrame(m.appendBody(out), len(dst), t, limit)
+	}
 	start := len(dst)
 	buf := bytes.NewBuffer(append(dst, 0, 0, 0, 0))
 	enc := msgpack.GetEncoder()
@@ -170,25 +183,75 @@ func AppendFrame(dst []byte, id uint64, t Type, body any, limit int) ([]byte, er
 		err = enc.Encode(body)
 	}
 	msgpack.PutEncoder(enc)
-	out := buf.Bytes()
 	if err != nil {
 		return dst[:start], fmt.Errorf("encode %v: %w", t, err)
 	}
+	return finishFrame(buf.Bytes(), start, t, limit)
+}
+
+// finishFrame writes the length prefix of the frame that starts at
+// out[start:], or refuses a frame over the limit.
+func finishFrame(out []byte, start int, t Type, limit int) ([]byte, error) {
 	n := len(out) - start - 4
 	if n > limit {
-		return dst[:start], fmt.Errorf("%w: %v message of %d bytes exceeds the frame limit of %d", cairn.ErrInvalidArgument, t, n, limit)
+		return out[:start], fmt.Errorf("%w: %v message of %d bytes exceeds the frame limit of %d", cairn.ErrInvalidArgument, t, n, limit)
 	}
 	binary.BigEndian.PutUint32(out[start:], uint32(n))
 	return out, nil
 }
 
-// Decode decodes a message body into v. The body is checked with mpcheck
-// first even though ParseFrame already checked the whole frame: Decode is
-// the one entry point for untrusted message bytes. A body of the wrong
-// shape is the sender's invalid argument.
+// Decode decodes a message body into v. Fields the body leaves out keep
+// v's values. It is the one entry point for untrusted message bytes: the
+// request path's messages are read by their hand-written decoders, which
+// check as they read (codec.go); any other body is checked with mpcheck
+// before the msgpack library sees it, even though ParseFrame checked it
+// already. A body of the wrong shape is the sender's invalid argument.
+//
+// The byte slices of a hand-decoded message alias body.
 func Decode(body []byte, v any) error {
+	if ok, err := decodeHandCoded(body, v); ok {
+		if err != nil {
+			return fmt.Errorf("%w: malformed message: %v", cairn.ErrInvalidArgument, err)
+		}
+		return nil
+	}
 	if err := mpcheck.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("%w: malformed message: %v", cairn.ErrInvalidArgument, err)
 	}
 	return nil
+}
+
+// decodeHandCoded decodes body into v if v has a hand-written decoder. The
+// switch on concrete types (rather than an interface) keeps the reader off
+// the heap.
+func decodeHandCoded(body []byte, v any) (ok bool, err error) {
+	r := mpcodec.NewReader(body, bodyLimits)
+	switch m := v.(type) {
+	case *GetReq:
+		err = m.readBody(&r)
+	case *GetResp:
+		err = m.readBody(&r)
+	case *PutReq:
+		err = m.readBody(&r)
+	case *PutResp:
+		err = m.readBody(&r)
+	case *DeleteReq:
+		err = m.readBody(&r)
+	case *DeleteResp:
+		err = m.readBody(&r)
+	case *ReplicaGetReq:
+		err = m.readBody(&r)
+	case *ReplicaGetResp:
+		err = m.readBody(&r)
+	case *ReplicaPutReq:
+		err = m.readBody(&r)
+	case *ReplicaPutResp:
+		err = m.readBody(&r)
+	default:
+		return false, nil
+	}
+	if err == nil {
+		err = r.End()
+	}
+	return true, err
 }

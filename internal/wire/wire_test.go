@@ -217,24 +217,54 @@ func TestReadFrameLargeBody(t *testing.T) {
 	require.Equal(t, body, req.Value)
 }
 
+// A hostile payload is a protocol error: ParseFrame refuses it, or, for the
+// types whose bodies it leaves to their hand-written decoders, Decode
+// refuses the body and CheckBody names it a protocol error (the connection
+// closes either way). Both kinds of type are tried: get (hand-coded) and
+// members (0x1f, decoded by the library).
 func TestParseFrameRejectsHostilePayloads(t *testing.T) {
-	cases := map[string][]byte{
-		"not an array":           {0x01},
-		"array of 2":             {0x92, 0x01, 0x01},
-		"4 GiB binary body":      {0x93, 0x01, 0x0b, 0xc6, 0xff, 0xff, 0xff, 0xff},
-		"4 GiB array body":       {0x93, 0x01, 0x0b, 0xdd, 0xff, 0xff, 0xff, 0xff},
-		"4 GiB string id":        {0x93, 0xdb, 0xff, 0xff, 0xff, 0xff},
-		"negative id":            {0x93, 0xff, 0x0b, 0xc0},
-		"type beyond uint16":     {0x93, 0x01, 0xce, 0x00, 0x01, 0x00, 0x00, 0xc0},
-		"trailing bytes":         {0x93, 0x01, 0x0b, 0xc0, 0xc0},
-		"random bytes":           {0xc1, 0x00, 0x17},
-		"map body of 2^32 pairs": {0x93, 0x01, 0x0b, 0xdf, 0xff, 0xff, 0xff, 0xff},
-		"deeply nested body":     append([]byte{0x93, 0x01, 0x0b}, bytes.Repeat([]byte{0x91}, 40)...),
+	envelope := map[string][]byte{
+		"not an array":       {0x01},
+		"array of 2":         {0x92, 0x01, 0x01},
+		"4 GiB string id":    {0x93, 0xdb, 0xff, 0xff, 0xff, 0xff},
+		"negative id":        {0x93, 0xff, 0x0b, 0xc0},
+		"nil id":             {0x93, 0xc0, 0x0b, 0xc0},
+		"type beyond uint16": {0x93, 0x01, 0xce, 0x00, 0x01, 0x00, 0x00, 0xc0},
+		"random bytes":       {0xc1, 0x00, 0x17},
 	}
-	for name, p := range cases {
+	for name, p := range envelope {
 		_, err := ParseFrame(p)
 		require.ErrorIs(t, err, cairn.ErrProtocol, name)
 	}
+	bodies := map[string][]byte{
+		"4 GiB binary body":      {0xc6, 0xff, 0xff, 0xff, 0xff},
+		"4 GiB array body":       {0xdd, 0xff, 0xff, 0xff, 0xff},
+		"trailing bytes":         {0xc0, 0xc0},
+		"no body":                {},
+		"map body of 2^32 pairs": {0xdf, 0xff, 0xff, 0xff, 0xff},
+		"deeply nested body":     bytes.Repeat([]byte{0x91}, 40),
+		"nested under a key":     append(append([]byte{0x81, 0xa1, 'x'}, bytes.Repeat([]byte{0x91}, 15)...), 0x01),
+		"extension in a field":   {0x81, 0xa3, 'k', 'e', 'y', 0xd4, 0x01, 0x01},
+		"truncated key":          {0x81, 0xa3, 'k', 'e'},
+	}
+	for name, body := range bodies {
+		for _, typ := range []Type{TypeGet, TypeMembers} {
+			p := append([]byte{0x93, 0x01, byte(typ)}, body...)
+			f, err := ParseFrame(p)
+			if err == nil {
+				require.True(t, handCoded(typ), "%s: ParseFrame let a %v body through", name, typ)
+				require.ErrorIs(t, Decode(f.Body, &GetReq{}), cairn.ErrInvalidArgument, name)
+				err = f.CheckBody()
+			}
+			require.ErrorIs(t, err, cairn.ErrProtocol, "%s as %v", name, typ)
+		}
+	}
+	// Nesting up to the limit (16 levels, the envelope included) is fine
+	// in an unknown field.
+	f, err := ParseFrame(append([]byte{0x93, 0x01, byte(TypeGet), 0x81, 0xa1, 'x'}, append(bytes.Repeat([]byte{0x91}, 14), 0x01)...))
+	require.NoError(t, err)
+	require.NoError(t, Decode(f.Body, &GetReq{}))
+	require.NoError(t, f.CheckBody())
 }
 
 func TestDecodeWrongShapeIsInvalidArgument(t *testing.T) {

@@ -123,6 +123,12 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 			}
 			select {
 			case res := <-results:
+				if !time.Now().Before(deadline) {
+					// The deadline passed: it decides, not the failures
+					// it caused in the calls that share it, which may
+					// arrive a moment before the request's own timer.
+					f.onDeadline()
+				}
 				f.onResult(elapsed(), res)
 			case <-silence:
 				f.onSilence(elapsed())

@@ -1,0 +1,377 @@
+package wire
+
+import (
+	"math"
+
+	"github.com/cairnkv/cairn/internal/mpcodec"
+)
+
+// The hand-written codecs of the request path's messages (codec.go). Keys
+// and field order follow the struct tags in messages.go; a field added
+// there must be added here too (TestHandCodecsMatchLibrary fails until it
+// is).
+
+var (
+	getReqFields         = []string{"bucket", "key", "opts"}
+	siblingFields        = []string{"value", "written_at"}
+	getRespFields        = []string{"found", "siblings", "context", "replicas", "fallbacks", "ring_version"}
+	putReqFields         = []string{"bucket", "key", "value", "context", "opts", "forwarded"}
+	writeRespFields      = []string{"context", "ring_version"}
+	deleteReqFields      = []string{"bucket", "key", "context", "opts", "forwarded"}
+	replicaGetReqFields  = []string{"partition", "bucket", "key", "for", "all_hints"}
+	replicaGetRespFields = []string{"found", "object"}
+	replicaPutReqFields  = []string{"partition", "bucket", "key", "object", "sync", "for"}
+	replicaPutRespFields = []string{"durable"}
+)
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (m GetReq) appendBody(b []byte) []byte {
+	b = append(b, 0x83)
+	b = mpcodec.AppendString(appendKey(b, "bucket"), m.Bucket)
+	b = mpcodec.AppendBytes(appendKey(b, "key"), m.Key)
+	return m.Opts.appendMsgpack(appendKey(b, "opts"))
+}
+
+func (m *GetReq) readBody(r *mpcodec.Reader) error {
+	isNil, err := r.Fields(1, getReqFields, func(i int) error {
+		var err error
+		switch i {
+		case 0:
+			m.Bucket, err = r.String()
+		case 1:
+			m.Key, err = r.Bytes()
+		default:
+			err = m.Opts.readMsgpack(r, 2)
+		}
+		return err
+	})
+	if isNil {
+		*m = GetReq{}
+	}
+	return err
+}
+
+func (s *Sibling) appendMsgpack(b []byte) []byte {
+	b = append(b, 0x82)
+	b = mpcodec.AppendBytes(appendKey(b, "value"), s.Value)
+	return mpcodec.AppendInt(appendKey(b, "written_at"), s.WrittenAt)
+}
+
+func (s *Sibling) readMsgpack(r *mpcodec.Reader, level int) error {
+	isNil, err := r.Fields(level, siblingFields, func(i int) error {
+		var err error
+		if i == 0 {
+			s.Value, err = r.Bytes()
+		} else {
+			s.WrittenAt, err = r.Int(math.MinInt64, math.MaxInt64)
+		}
+		return err
+	})
+	if isNil {
+		*s = Sibling{}
+	}
+	return err
+}
+
+func (m GetResp) appendBody(b []byte) []byte {
+	b = mpcodec.AppendMapLen(b, 4+b2i(len(m.Fallbacks) > 0)+b2i(m.RingVersion != 0))
+	b = mpcodec.AppendBool(appendKey(b, "found"), m.Found)
+	b = appendKey(b, "siblings")
+	if m.Siblings == nil {
+		b = mpcodec.AppendNil(b)
+	} else {
+		b = mpcodec.AppendArrayLen(b, len(m.Siblings))
+		for i := range m.Siblings {
+			b = m.Siblings[i].appendMsgpack(b)
+		}
+	}
+	b = mpcodec.AppendBytes(appendKey(b, "context"), m.Context)
+	b = appendStrings(appendKey(b, "replicas"), m.Replicas)
+	if len(m.Fallbacks) > 0 {
+		b = appendStrings(appendKey(b, "fallbacks"), m.Fallbacks)
+	}
+	if m.RingVersion != 0 {
+		b = mpcodec.AppendUint(appendKey(b, "ring_version"), m.RingVersion)
+	}
+	return b
+}
+
+func (m *GetResp) readBody(r *mpcodec.Reader) error {
+	isNil, err := r.Fields(1, getRespFields, func(i int) error {
+		var err error
+		switch i {
+		case 0:
+			m.Found, err = r.Bool()
+		case 1:
+			err = readSiblings(r, 2, &m.Siblings)
+		case 2:
+			m.Context, err = r.Bytes()
+		case 3:
+			err = readStrings(r, 2, &m.Replicas)
+		case 4:
+			err = readStrings(r, 2, &m.Fallbacks)
+		default:
+			m.RingVersion, err = readUint64(r)
+		}
+		return err
+	})
+	if isNil {
+		*m = GetResp{}
+	}
+	return err
+}
+
+func readSiblings(r *mpcodec.Reader, level int, dst *[]Sibling) error {
+	n, err := r.ArrayLen(level)
+	if err != nil || n < 0 {
+		*dst = nil
+		return err
+	}
+	// ArrayLen has checked that n items fit in the bytes left.
+	s := make([]Sibling, n)
+	for i := range s {
+		if err := s[i].readMsgpack(r, level+1); err != nil {
+			return err
+		}
+	}
+	*dst = s
+	return nil
+}
+
+func (m PutReq) appendBody(b []byte) []byte {
+	b = mpcodec.AppendMapLen(b, 5+b2i(m.Forwarded))
+	b = mpcodec.AppendString(appendKey(b, "bucket"), m.Bucket)
+	b = mpcodec.AppendBytes(appendKey(b, "key"), m.Key)
+	b = mpcodec.AppendBytes(appendKey(b, "value"), m.Value)
+	b = mpcodec.AppendBytes(appendKey(b, "context"), m.Context)
+	b = m.Opts.appendMsgpack(appendKey(b, "opts"))
+	if m.Forwarded {
+		b = mpcodec.AppendBool(appendKey(b, "forwarded"), true)
+	}
+	return b
+}
+
+func (m *PutReq) readBody(r *mpcodec.Reader) error {
+	isNil, err := r.Fields(1, putReqFields, func(i int) error {
+		var err error
+		switch i {
+		case 0:
+			m.Bucket, err = r.String()
+		case 1:
+			m.Key, err = r.Bytes()
+		case 2:
+			m.Value, err = r.Bytes()
+		case 3:
+			m.Context, err = r.Bytes()
+		case 4:
+			err = m.Opts.readMsgpack(r, 2)
+		default:
+			m.Forwarded, err = r.Bool()
+		}
+		return err
+	})
+	if isNil {
+		*m = PutReq{}
+	}
+	return err
+}
+
+// appendWriteResp and readWriteResp serve PutResp and DeleteResp, which
+// have the same fields.
+func appendWriteResp(b []byte, context []byte, ringVersion uint64) []byte {
+	b = mpcodec.AppendMapLen(b, 1+b2i(ringVersion != 0))
+	b = mpcodec.AppendBytes(appendKey(b, "context"), context)
+	if ringVersion != 0 {
+		b = mpcodec.AppendUint(appendKey(b, "ring_version"), ringVersion)
+	}
+	return b
+}
+
+func readWriteResp(r *mpcodec.Reader, context *[]byte, ringVersion *uint64) (isNil bool, err error) {
+	return r.Fields(1, writeRespFields, func(i int) error {
+		var err error
+		if i == 0 {
+			*context, err = r.Bytes()
+		} else {
+			*ringVersion, err = readUint64(r)
+		}
+		return err
+	})
+}
+
+func (m PutResp) appendBody(b []byte) []byte {
+	return appendWriteResp(b, m.Context, m.RingVersion)
+}
+
+func (m *PutResp) readBody(r *mpcodec.Reader) error {
+	isNil, err := readWriteResp(r, &m.Context, &m.RingVersion)
+	if isNil {
+		*m = PutResp{}
+	}
+	return err
+}
+
+func (m DeleteReq) appendBody(b []byte) []byte {
+	b = mpcodec.AppendMapLen(b, 4+b2i(m.Forwarded))
+	b = mpcodec.AppendString(appendKey(b, "bucket"), m.Bucket)
+	b = mpcodec.AppendBytes(appendKey(b, "key"), m.Key)
+	b = mpcodec.AppendBytes(appendKey(b, "context"), m.Context)
+	b = m.Opts.appendMsgpack(appendKey(b, "opts"))
+	if m.Forwarded {
+		b = mpcodec.AppendBool(appendKey(b, "forwarded"), true)
+	}
+	return b
+}
+
+func (m *DeleteReq) readBody(r *mpcodec.Reader) error {
+	isNil, err := r.Fields(1, deleteReqFields, func(i int) error {
+		var err error
+		switch i {
+		case 0:
+			m.Bucket, err = r.String()
+		case 1:
+			m.Key, err = r.Bytes()
+		case 2:
+			m.Context, err = r.Bytes()
+		case 3:
+			err = m.Opts.readMsgpack(r, 2)
+		default:
+			m.Forwarded, err = r.Bool()
+		}
+		return err
+	})
+	if isNil {
+		*m = DeleteReq{}
+	}
+	return err
+}
+
+func (m DeleteResp) appendBody(b []byte) []byte {
+	return appendWriteResp(b, m.Context, m.RingVersion)
+}
+
+func (m *DeleteResp) readBody(r *mpcodec.Reader) error {
+	isNil, err := readWriteResp(r, &m.Context, &m.RingVersion)
+	if isNil {
+		*m = DeleteResp{}
+	}
+	return err
+}
+
+func (m ReplicaGetReq) appendBody(b []byte) []byte {
+	b = mpcodec.AppendMapLen(b, 3+b2i(m.For != "")+b2i(m.AllHints))
+	b = mpcodec.AppendUint(appendKey(b, "partition"), uint64(m.Partition))
+	b = mpcodec.AppendString(appendKey(b, "bucket"), m.Bucket)
+	b = mpcodec.AppendBytes(appendKey(b, "key"), m.Key)
+	if m.For != "" {
+		b = mpcodec.AppendString(appendKey(b, "for"), m.For)
+	}
+	if m.AllHints {
+		b = mpcodec.AppendBool(appendKey(b, "all_hints"), true)
+	}
+	return b
+}
+
+func (m *ReplicaGetReq) readBody(r *mpcodec.Reader) error {
+	isNil, err := r.Fields(1, replicaGetReqFields, func(i int) error {
+		var err error
+		switch i {
+		case 0:
+			m.Partition, err = readUint32(r)
+		case 1:
+			m.Bucket, err = r.String()
+		case 2:
+			m.Key, err = r.Bytes()
+		case 3:
+			m.For, err = r.String()
+		default:
+			m.AllHints, err = r.Bool()
+		}
+		return err
+	})
+	if isNil {
+		*m = ReplicaGetReq{}
+	}
+	return err
+}
+
+func (m ReplicaGetResp) appendBody(b []byte) []byte {
+	b = append(b, 0x82)
+	b = mpcodec.AppendBool(appendKey(b, "found"), m.Found)
+	return m.Object.AppendMsgpack(appendKey(b, "object"))
+}
+
+func (m *ReplicaGetResp) readBody(r *mpcodec.Reader) error {
+	isNil, err := r.Fields(1, replicaGetRespFields, func(i int) error {
+		if i == 0 {
+			var err error
+			m.Found, err = r.Bool()
+			return err
+		}
+		return m.Object.ReadMsgpack(r, 2)
+	})
+	if isNil {
+		*m = ReplicaGetResp{}
+	}
+	return err
+}
+
+func (m ReplicaPutReq) appendBody(b []byte) []byte {
+	b = mpcodec.AppendMapLen(b, 5+b2i(m.For != ""))
+	b = mpcodec.AppendUint(appendKey(b, "partition"), uint64(m.Partition))
+	b = mpcodec.AppendString(appendKey(b, "bucket"), m.Bucket)
+	b = mpcodec.AppendBytes(appendKey(b, "key"), m.Key)
+	b = m.Object.AppendMsgpack(appendKey(b, "object"))
+	b = mpcodec.AppendBool(appendKey(b, "sync"), m.Sync)
+	if m.For != "" {
+		b = mpcodec.AppendString(appendKey(b, "for"), m.For)
+	}
+	return b
+}
+
+func (m *ReplicaPutReq) readBody(r *mpcodec.Reader) error {
+	isNil, err := r.Fields(1, replicaPutReqFields, func(i int) error {
+		var err error
+		switch i {
+		case 0:
+			m.Partition, err = readUint32(r)
+		case 1:
+			m.Bucket, err = r.String()
+		case 2:
+			m.Key, err = r.Bytes()
+		case 3:
+			err = m.Object.ReadMsgpack(r, 2)
+		case 4:
+			m.Sync, err = r.Bool()
+		default:
+			m.For, err = r.String()
+		}
+		return err
+	})
+	if isNil {
+		*m = ReplicaPutReq{}
+	}
+	return err
+}
+
+func (m ReplicaPutResp) appendBody(b []byte) []byte {
+	return mpcodec.AppendBool(appendKey(append(b, 0x81), "durable"), m.Durable)
+}
+
+func (m *ReplicaPutResp) readBody(r *mpcodec.Reader) error {
+	isNil, err := r.Fields(1, replicaPutRespFields, func(int) error {
+		var err error
+		m.Durable, err = r.Bool()
+		return err
+	})
+	if isNil {
+		*m = ReplicaPutResp{}
+	}
+	return err
+}
