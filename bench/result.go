@@ -15,10 +15,13 @@ import (
 // Latencies are in microseconds and are those of successful requests;
 // failed ones are counted in Errors, by kind.
 type Result struct {
-	Config  Settings     `json:"config"`
-	Start   time.Time    `json:"start"`
-	End     time.Time    `json:"end"`
-	Load    *PhaseResult `json:"load,omitempty"`
+	Config Settings     `json:"config"`
+	Start  time.Time    `json:"start"`
+	End    time.Time    `json:"end"`
+	Load   *PhaseResult `json:"load,omitempty"`
+	// Primed counts the keys read (unmeasured) before a run without a
+	// load, so that updates carry their contexts.
+	Primed  int64        `json:"primed,omitempty"`
 	Run     *PhaseResult `json:"run,omitempty"`
 	Aborted string       `json:"aborted,omitempty"` // why the run stopped early
 }

@@ -36,6 +36,18 @@ func Run(ctx context.Context, kv KV, cfg Config) (*Result, error) {
 	}
 	r.chooser = newChooser(cfg.Distribution, uint64(cfg.Records))
 
+	if !cfg.Load && cfg.Mix[Update] > 0 {
+		// Keys already there were written by someone else: without their
+		// contexts every first update of a key would add a sibling beside
+		// the old value instead of replacing it, and the run would measure
+		// objects that grow. Read each key once first, unmeasured.
+		res.Primed = r.prime(ctx)
+		if ctx.Err() != nil {
+			res.Aborted = "interrupted while reading the keys' contexts"
+			res.End = time.Now()
+			return res, nil
+		}
+	}
 	if cfg.Load {
 		res.Load = r.runPhase(ctx, &phase{
 			name:  "load",
@@ -65,6 +77,30 @@ func Run(ctx context.Context, kv KV, cfg Config) (*Result, error) {
 	}
 	res.End = time.Now()
 	return res, nil
+}
+
+// prime reads every existing key once, Concurrency at a time, and keeps
+// each context; it returns how many keys it read.
+func (r *runner) prime(ctx context.Context) int64 {
+	var next, read atomic.Int64
+	var wg sync.WaitGroup
+	for range r.cfg.Concurrency {
+		wg.Go(func() {
+			var key []byte
+			for n := next.Add(1) - 1; n < int64(r.cfg.Records) && ctx.Err() == nil; n = next.Add(1) - 1 {
+				key = keyName(key, uint64(n))
+				gctx, cancel := context.WithTimeout(ctx, max(r.cfg.RequestTimeout, 10*time.Second))
+				obj, err := r.kv.Get(gctx, r.cfg.Bucket, key, r.cfg.ReadOptions...)
+				cancel()
+				if err == nil {
+					r.contexts.set(uint64(n), obj.Context)
+					read.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return read.Load()
 }
 
 type runner struct {

@@ -209,6 +209,21 @@ func TestSkipLoadAssumesTheRecords(t *testing.T) {
 	require.Zero(t, res.Run.Errors)
 }
 
+func TestSkipLoadReadsTheContextsBeforeUpdating(t *testing.T) {
+	cfg := testConfig()
+	cfg.Load = false
+	cfg.Mix = Mix{Update: 1}
+	kv := newFakeKV(len(cfg.WriteOptions))
+	res, err := Run(t.Context(), kv, cfg)
+	require.NoError(t, err)
+	// Every existing key was read once, unmeasured, so every update of
+	// the run replaced what was there instead of adding a sibling.
+	require.Equal(t, int64(100), res.Primed)
+	require.Equal(t, 100, kv.gets)
+	require.Equal(t, int64(1000), res.Run.Ops["update"].Requests, "the reads are not part of the run")
+	require.Equal(t, 1000, kv.withCtx)
+}
+
 // An open-loop run measures from the intended send time: when the first
 // request stalls, the requests due during the stall carry the stall in
 // their latency even though the cluster answered them at once.

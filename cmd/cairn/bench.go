@@ -50,6 +50,8 @@ Workloads (YCSB's, E excepted):
 An update carries the causal context of the harness's last read or write of
 the key, so it replaces the value instead of adding a sibling; a
 read-modify-write is a get and a put with its context, timed as one request.
+With --skip-load and updates in the mix, every key is read once first,
+unmeasured, to learn its context.
 
 Without --rate the workers loop closed (each sends when its last request
 returns). With --rate R they loop open: each has a fixed schedule of R/C
@@ -104,7 +106,7 @@ result is still written).`,
 	fl.Int64Var(&cfg.Ops, "ops", 0, "stop after this many requests (0: only --duration bounds the run)")
 	fl.Float64Var(&cfg.Rate, "rate", 0, "target requests per second across all workers: open loop (0: closed loop)")
 	fl.DurationVar(&cfg.Warmup, "warmup", 0, "run this long before measuring")
-	fl.BoolVar(&bf.skipLoad, "skip-load", false, "do not insert the records first (they are already there)")
+	fl.BoolVar(&bf.skipLoad, "skip-load", false, "do not insert the records first (they are already there; with updates, read each once first for its context)")
 	fl.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the key and operation choices")
 	fl.StringVar(&bf.out, "out", "cairn-bench.json", "file to write the JSON result to")
 	fl.StringVar(&bf.plot, "plot", "", "file to draw the plot in, .svg or .png (default: none)")
