@@ -25,7 +25,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testHandler answers a get with the bucket and key echoed as a value; a
 // key "sleep:<ms>" sleeps first (or until the request's context ends), a
-// key "err:<text>" fails with invalid argument, "block" waits for release.
+// key "err:<text>" fails with invalid argument, "block" waits for release,
+// "deep" runs through 16 KiB of stack first.
 type testHandler struct {
 	calls   atomic.Int64
 	release chan struct{}
@@ -61,10 +62,25 @@ func (h *testHandler) Handle(ctx context.Context, peer Peer, t wire.Type, body [
 		case <-ctx.Done():
 			return 0, nil, ctx.Err()
 		}
+	case key == "deep":
+		// A handler whose stack reaches as deep as a pebble read does.
+		deepStack(16)
 	case key == "huge":
 		return wire.TypeGetResp, wire.GetResp{Siblings: []wire.Sibling{{Value: make([]byte, 2<<20)}}}, nil
 	}
 	return wire.TypeGetResp, wire.GetResp{Found: true, Siblings: []wire.Sibling{{Value: []byte(req.Bucket + "/" + key)}}}, nil
+}
+
+// deepStack uses about depth KiB of stack.
+//
+//go:noinline
+func deepStack(depth int) byte {
+	var frame [1 << 10]byte
+	frame[depth%len(frame)] = byte(depth)
+	if depth <= 1 {
+		return frame[0]
+	}
+	return deepStack(depth-1) + frame[depth%len(frame)]
 }
 
 type testServer struct {
@@ -506,41 +522,6 @@ func TestEventNames(t *testing.T) {
 	require.Equal(t, "rejected_limit", EventRejectedLimit.String())
 	require.Equal(t, "unknown", EventKind(99).String())
 	require.True(t, errors.Is(&DialError{Err: io.EOF}, io.EOF))
-}
-
-func BenchmarkCall(b *testing.B) {
-	cfg := DefaultConfig()
-	cfg.Cluster = "test"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(b, err)
-	srv := NewServer(cfg, &testHandler{})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	p := NewPool(cfg)
-	defer func() {
-		_ = p.Close()
-		_ = srv.Shutdown(context.Background())
-		<-done
-	}()
-	addr := ln.Addr().String()
-	ctx := context.Background()
-	b.Run("serial", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := get(ctx, p, addr, "k"); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.SetParallelism(25) // 50 callers on 2 cores
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := get(ctx, p, addr, "k"); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	})
 }
 
 // blackholeProxy forwards TCP connections to a server until told to drop
