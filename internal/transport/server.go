@@ -15,8 +15,10 @@ import (
 	"github.com/cairnkv/cairn/internal/wire"
 )
 
-// Handler serves one request. It runs on a goroutine of its own; ctx ends
-// when the connection is lost or the server is forced to stop. It returns the
+// Handler serves one request. Requests run concurrently, each on one of the
+// server's worker goroutines for as long as it takes (it may block, on a
+// peer for instance); ctx ends when the connection is lost or the server is
+// forced to stop. It returns the
 // response's type and body, or an error that goes back as an Error frame.
 type Handler interface {
 	Handle(ctx context.Context, peer Peer, t wire.Type, body []byte) (wire.Type, any, error)
@@ -45,12 +47,15 @@ type Server struct {
 	draining  bool
 	open      atomic.Int64
 	wg        sync.WaitGroup // every connection goroutine
+	workers   *workerPool
 }
 
 // NewServer returns a server that answers requests with h.
 func NewServer(cfg Config, h Handler) *Server {
-	return &Server{cfg: cfg.withDefaults(), handler: h,
+	s := &Server{cfg: cfg.withDefaults(), handler: h,
 		listeners: make(map[net.Listener]struct{}), conns: make(map[*serverConn]struct{})}
+	s.workers = newWorkerPool(workerIdle, func(r request) { r.sc.handle(r.f) })
+	return s
 }
 
 // Serve accepts connections on ln until Shutdown (then it returns nil) or
@@ -155,6 +160,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		// Every connection waited for its requests: the workers are idle.
+		s.workers.close()
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
@@ -163,6 +170,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		<-done
+		s.workers.close()
 		return ctx.Err()
 	}
 }
@@ -273,7 +281,7 @@ func (sc *serverConn) readLoop(br *bufio.Reader) error {
 			return nil
 		}
 		sc.handlers.Add(1)
-		go sc.handle(f)
+		sc.s.workers.dispatch(request{sc: sc, f: f})
 	}
 }
 
