@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -23,9 +24,10 @@ func putFrameBuf(b []byte) {
 
 // writer owns the write side of a connection. Frames are queued by any
 // goroutine and written by one, in batches: everything queued while the
-// previous batch was being written goes out in one writev. There is no
-// flush timer: a batch is written as soon as the writer is free, so latency
-// is never traded for batching.
+// previous batch was being written, or while the writer yielded to the
+// goroutines ready to run before it, goes out in one writev. There is no
+// flush timer: a batch is written as soon as the writer gets a processor,
+// so latency is never traded for batching beyond work already waiting.
 type writer struct {
 	conn    net.Conn
 	timeout time.Duration
@@ -85,6 +87,12 @@ func (w *writer) run() {
 		stopping := false
 		select {
 		case <-w.wake:
+			// The goroutine that woke the writer put it first in line on
+			// its processor, ahead of the goroutines already runnable
+			// there, which are often about to queue frames of their own.
+			// Letting them run first turns a writev per frame into one
+			// per batch; when nothing else is runnable it costs nothing.
+			runtime.Gosched()
 		case <-w.stop:
 			stopping = true
 		}
