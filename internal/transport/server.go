@@ -302,9 +302,8 @@ func (sc *serverConn) handle(f wire.Frame) {
 }
 
 func (sc *serverConn) send(id uint64, t wire.Type, body any) {
-	frame, err := wire.AppendFrame(getFrameBuf(), id, t, body, sc.s.cfg.MaxFrame)
+	frame, err := encodeFrame(id, t, body, sc.s.cfg.MaxFrame)
 	if err != nil {
-		putFrameBuf(frame)
 		sc.sendError(id, err)
 		return
 	}
@@ -312,13 +311,15 @@ func (sc *serverConn) send(id uint64, t wire.Type, body any) {
 }
 
 func (sc *serverConn) sendError(id uint64, err error) {
-	frame, encErr := wire.AppendFrame(getFrameBuf(), id, wire.TypeError, wire.ErrorFor(err), sc.s.cfg.MaxFrame)
+	frame, encErr := encodeFrame(id, wire.TypeError, wire.ErrorFor(err), sc.s.cfg.MaxFrame)
 	if encErr != nil {
 		// An error message too large for a frame: say so instead.
-		frame, _ = wire.AppendFrame(frame[:0], id, wire.TypeError,
+		frame, encErr = encodeFrame(id, wire.TypeError,
 			wire.ErrorResp{Code: wire.CodeInternal, Message: "error too large to send"}, sc.s.cfg.MaxFrame)
 	}
-	_ = sc.w.send(frame)
+	if encErr == nil {
+		_ = sc.w.send(frame)
+	}
 }
 
 // handshake exchanges preambles and checks the peer's hello. A refusal is

@@ -802,3 +802,39 @@ func TestCloseDuringAHandshakeReturns(t *testing.T) {
 	}
 	require.ErrorIs(t, <-callDone, ErrPoolClosed)
 }
+
+// Calls that give up just as their answers arrive leave channels an answer
+// may still be sent on; none of those answers may reach another call.
+func TestLateAnswersNeverReachAnotherCall(t *testing.T) {
+	ts := startServer(t, nil)
+	p := newPool(t, func(c *Config) { c.ConnsPerAddr = 1 })
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				bucket := fmt.Sprintf("g%d-%d", g, i)
+				ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%4)*500*time.Microsecond)
+				var resp wire.GetResp
+				err := p.Call(ctx, ts.addr(), wire.TypeGet, wire.GetReq{Bucket: bucket, Key: []byte("sleep:1")}, &resp)
+				cancel()
+				if err != nil {
+					if !errors.Is(err, cairn.ErrTimeout) {
+						errs <- err
+						return
+					}
+					continue
+				}
+				if got := string(resp.Siblings[0].Value); got != bucket+"/sleep:1" {
+					errs <- fmt.Errorf("call for %s got the answer %q", bucket, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
