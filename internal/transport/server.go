@@ -18,8 +18,8 @@ import (
 // Handler serves one request. Requests run concurrently, each on one of the
 // server's worker goroutines for as long as it takes (it may block, on a
 // peer for instance); ctx ends when the connection is lost or the server is
-// forced to stop. It returns the
-// response's type and body, or an error that goes back as an Error frame.
+// forced to stop. It returns the response's type and body, or an error that
+// goes back as an Error frame.
 type Handler interface {
 	Handle(ctx context.Context, peer Peer, t wire.Type, body []byte) (wire.Type, any, error)
 }
