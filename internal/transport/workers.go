@@ -7,9 +7,10 @@ import (
 	"github.com/cairnkv/cairn/internal/wire"
 )
 
-// workerIdle is how long a worker may stay parked before it exits: long
-// enough to outlast the gaps of a steady load, short enough that the
-// workers of a burst do not linger.
+// workerIdle is the period of the pool's trim: a worker parked for a whole
+// period exits at its end, so between one and two periods after its last
+// request. Long enough to outlast the gaps of a steady load, short enough
+// that the workers of a burst do not linger.
 const workerIdle = 10 * time.Second
 
 // request is one frame for a worker to serve. The zero request tells a
@@ -28,8 +29,8 @@ type request struct {
 // starts one, so it caps nothing (the server's per-connection in-flight
 // limit does) and a handler that blocks on a peer that calls back cannot
 // deadlock it. Parked workers are taken last-in first-out, so the ones a
-// steady load needs stay warm and the rest go unused and exit after
-// workerIdle.
+// steady load needs stay warm and the rest go unused until the trim stops
+// them.
 type workerPool struct {
 	serve   func(request)
 	idleFor time.Duration
