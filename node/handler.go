@@ -55,8 +55,8 @@ func bodiless[Resp any](serve func() Resp) handler {
 }
 
 // Handle serves one request frame. It is called by the transport server on
-// its own goroutine per request; ctx ends when the connection closes or the
-// node shuts down.
+// one of its worker goroutines, concurrently with other requests; ctx ends
+// when the connection closes or the node shuts down.
 func (n *Node) Handle(ctx context.Context, peer transport.Peer, t wire.Type, body []byte) (wire.Type, any, error) {
 	if !n.ready.Load() {
 		return 0, nil, cairn.ErrUnavailable

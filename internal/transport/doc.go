@@ -3,10 +3,15 @@
 // concurrently through a Handler, and a Pool of client connections that
 // multiplexes many calls over a few connections per address.
 //
+// Requests run on a pool of long-lived workers shared by the server's
+// connections, so the stack a handler grows is kept for the next request
+// instead of being grown again on a fresh goroutine. A worker is started
+// whenever none is free: the pool never makes a request wait.
+//
 // Both sides write through a queue drained by one writer goroutine per
-// connection that flushes only when the queue is empty, so a busy connection
-// pays one syscall for many frames (write coalescing) and an idle one adds
-// no latency.
+// connection; the writer yields to the goroutines ready to run before it
+// takes its batch, so a busy connection pays one syscall for many frames
+// (write coalescing) and an idle one adds no latency.
 //
 // The server protects itself: a cap on open connections (the excess is
 // answered "overloaded" and closed), a deadline on the handshake and on

@@ -412,7 +412,8 @@ func (cc *clientConn) readLoop() {
 }
 
 func (cc *clientConn) call(ctx context.Context, t wire.Type, req, resp any) error {
-	cc.touch()
+	start := time.Now()
+	cc.lastUsed.Store(start.UnixNano())
 	cc.mu.Lock()
 	if cc.err != nil {
 		err := cc.err
@@ -421,49 +422,60 @@ func (cc *clientConn) call(ctx context.Context, t wire.Type, req, resp any) erro
 	}
 	cc.nextID++
 	id := cc.nextID
-	ch := make(chan wire.Frame, 1)
+	ch := replyChans.Get().(chan wire.Frame)
 	cc.pending[id] = ch
 	cc.mu.Unlock()
-	start := time.Now()
-	forget := func() {
-		cc.mu.Lock()
-		delete(cc.pending, id)
-		cc.mu.Unlock()
-	}
 	defer cc.closeIfDrained()
 
-	frame, err := wire.AppendFrame(getFrameBuf(), id, t, req, cc.pool.cfg.MaxFrame)
+	frame, err := encodeFrame(id, t, req, cc.pool.cfg.MaxFrame)
 	if err != nil {
-		putFrameBuf(frame)
-		forget()
+		cc.forget(id, ch)
 		return err
 	}
 	if err := cc.w.send(frame); err != nil {
-		forget()
+		cc.forget(id, ch)
 		return cc.lostErr(err)
 	}
 	select {
 	case f := <-ch:
+		replyChans.Put(ch)
 		return cc.decodeAnswer(f, t, resp)
 	case <-ctx.Done():
-		forget()
+		cc.forget(id, ch)
 		if quiet := time.Since(time.Unix(0, max(cc.lastRead.Load(), start.UnixNano()))); quiet >= quietLimit {
 			cc.draining.Store(true)
 		}
 		return fmt.Errorf("%v to %s: %w", t, cc.addr, callCtxErr(ctx))
 	case <-cc.done:
-		forget()
-		// The answer may have raced the failure.
-		select {
-		case f := <-ch:
+		if !cc.forget(id, ch) {
+			// The answer raced the failure: the read loop took the call
+			// and sends its answer without waiting on anything.
+			f := <-ch
+			replyChans.Put(ch)
 			return cc.decodeAnswer(f, t, resp)
-		default:
 		}
 		cc.mu.Lock()
 		err := cc.err
 		cc.mu.Unlock()
 		return cc.lostErr(err)
 	}
+}
+
+// replyChans recycles the channels calls wait for their answers on.
+var replyChans = sync.Pool{New: func() any { return make(chan wire.Frame, 1) }}
+
+// forget withdraws a call that stops waiting, and reports whether it was
+// still pending. Its channel is recycled only then: once the read loop has
+// taken a call, an answer may still be sent on the channel.
+func (cc *clientConn) forget(id uint64, ch chan wire.Frame) bool {
+	cc.mu.Lock()
+	_, pending := cc.pending[id]
+	delete(cc.pending, id)
+	cc.mu.Unlock()
+	if pending {
+		replyChans.Put(ch)
+	}
+	return pending
 }
 
 // lostErr describes a call that may or may not have reached the far side

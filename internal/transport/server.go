@@ -15,9 +15,11 @@ import (
 	"github.com/cairnkv/cairn/internal/wire"
 )
 
-// Handler serves one request. It runs on a goroutine of its own; ctx ends
-// when the connection is lost or the server is forced to stop. It returns the
-// response's type and body, or an error that goes back as an Error frame.
+// Handler serves one request. Requests run concurrently, each on one of the
+// server's worker goroutines for as long as it takes (it may block, on a
+// peer for instance); ctx ends when the connection is lost or the server is
+// forced to stop. It returns the response's type and body, or an error that
+// goes back as an Error frame.
 type Handler interface {
 	Handle(ctx context.Context, peer Peer, t wire.Type, body []byte) (wire.Type, any, error)
 }
@@ -46,12 +48,15 @@ type Server struct {
 	open      atomic.Int64
 	wg        sync.WaitGroup // every connection goroutine
 	traffic   Traffic
+	workers   *workerPool
 }
 
 // NewServer returns a server that answers requests with h.
 func NewServer(cfg Config, h Handler) *Server {
-	return &Server{cfg: cfg.withDefaults(), handler: h,
+	s := &Server{cfg: cfg.withDefaults(), handler: h,
 		listeners: make(map[net.Listener]struct{}), conns: make(map[*serverConn]struct{})}
+	s.workers = newWorkerPool(workerIdle, func(r request) { r.sc.handle(r.f) })
+	return s
 }
 
 // Serve accepts connections on ln until Shutdown (then it returns nil) or
@@ -156,6 +161,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		// Every connection waited for its requests: the workers are idle.
+		s.workers.close()
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
@@ -164,6 +171,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		<-done
+		s.workers.close()
 		return ctx.Err()
 	}
 }
@@ -286,7 +294,7 @@ func (sc *serverConn) readLoop(br *bufio.Reader) error {
 			return nil
 		}
 		sc.handlers.Add(1)
-		go sc.handle(f)
+		sc.s.workers.dispatch(request{sc: sc, f: f})
 	}
 }
 
@@ -325,9 +333,8 @@ func (sc *serverConn) breakConn(err error) {
 }
 
 func (sc *serverConn) send(id uint64, t wire.Type, body any) {
-	frame, err := wire.AppendFrame(getFrameBuf(), id, t, body, sc.s.cfg.MaxFrame)
+	frame, err := encodeFrame(id, t, body, sc.s.cfg.MaxFrame)
 	if err != nil {
-		putFrameBuf(frame)
 		sc.sendError(id, err)
 		return
 	}
@@ -335,13 +342,15 @@ func (sc *serverConn) send(id uint64, t wire.Type, body any) {
 }
 
 func (sc *serverConn) sendError(id uint64, err error) {
-	frame, encErr := wire.AppendFrame(getFrameBuf(), id, wire.TypeError, wire.ErrorFor(err), sc.s.cfg.MaxFrame)
+	frame, encErr := encodeFrame(id, wire.TypeError, wire.ErrorFor(err), sc.s.cfg.MaxFrame)
 	if encErr != nil {
 		// An error message too large for a frame: say so instead.
-		frame, _ = wire.AppendFrame(frame[:0], id, wire.TypeError,
+		frame, encErr = encodeFrame(id, wire.TypeError,
 			wire.ErrorResp{Code: wire.CodeInternal, Message: "error too large to send"}, sc.s.cfg.MaxFrame)
 	}
-	_ = sc.w.send(frame)
+	if encErr == nil {
+		_ = sc.w.send(frame)
+	}
 }
 
 // handshake exchanges preambles and checks the peer's hello. A refusal is

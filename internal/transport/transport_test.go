@@ -25,7 +25,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testHandler answers a get with the bucket and key echoed as a value; a
 // key "sleep:<ms>" sleeps first (or until the request's context ends), a
-// key "err:<text>" fails with invalid argument, "block" waits for release.
+// key "err:<text>" fails with invalid argument, "block" waits for release,
+// "deep" runs through 16 KiB of stack first.
 type testHandler struct {
 	calls   atomic.Int64
 	release chan struct{}
@@ -61,10 +62,25 @@ func (h *testHandler) Handle(ctx context.Context, peer Peer, t wire.Type, body [
 		case <-ctx.Done():
 			return 0, nil, ctx.Err()
 		}
+	case key == "deep":
+		// A handler whose stack reaches as deep as a pebble read does.
+		deepStack(16)
 	case key == "huge":
 		return wire.TypeGetResp, wire.GetResp{Siblings: []wire.Sibling{{Value: make([]byte, 2<<20)}}}, nil
 	}
 	return wire.TypeGetResp, wire.GetResp{Found: true, Siblings: []wire.Sibling{{Value: []byte(req.Bucket + "/" + key)}}}, nil
+}
+
+// deepStack uses about depth KiB of stack.
+//
+//go:noinline
+func deepStack(depth int) byte {
+	var frame [1 << 10]byte
+	frame[depth%len(frame)] = byte(depth)
+	if depth <= 1 {
+		return frame[0]
+	}
+	return deepStack(depth-1) + frame[depth%len(frame)]
 }
 
 type testServer struct {
@@ -508,41 +524,6 @@ func TestEventNames(t *testing.T) {
 	require.True(t, errors.Is(&DialError{Err: io.EOF}, io.EOF))
 }
 
-func BenchmarkCall(b *testing.B) {
-	cfg := DefaultConfig()
-	cfg.Cluster = "test"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(b, err)
-	srv := NewServer(cfg, &testHandler{})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	p := NewPool(cfg)
-	defer func() {
-		_ = p.Close()
-		_ = srv.Shutdown(context.Background())
-		<-done
-	}()
-	addr := ln.Addr().String()
-	ctx := context.Background()
-	b.Run("serial", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := get(ctx, p, addr, "k"); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.SetParallelism(25) // 50 callers on 2 cores
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := get(ctx, p, addr, "k"); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	})
-}
-
 // blackholeProxy forwards TCP connections to a server until told to drop
 // everything on the connections open at that moment, as a network
 // partition leaves connections: open, silent, in TCP's retransmission
@@ -820,4 +801,40 @@ func TestCloseDuringAHandshakeReturns(t *testing.T) {
 		t.Fatal("Close did not return within 10s while a dial was in its handshake")
 	}
 	require.ErrorIs(t, <-callDone, ErrPoolClosed)
+}
+
+// Calls that give up just as their answers arrive leave channels an answer
+// may still be sent on; none of those answers may reach another call.
+func TestLateAnswersNeverReachAnotherCall(t *testing.T) {
+	ts := startServer(t, nil)
+	p := newPool(t, func(c *Config) { c.ConnsPerAddr = 1 })
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				bucket := fmt.Sprintf("g%d-%d", g, i)
+				ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%4)*500*time.Microsecond)
+				var resp wire.GetResp
+				err := p.Call(ctx, ts.addr(), wire.TypeGet, wire.GetReq{Bucket: bucket, Key: []byte("sleep:1")}, &resp)
+				cancel()
+				if err != nil {
+					if !errors.Is(err, cairn.ErrTimeout) {
+						errs <- err
+						return
+					}
+					continue
+				}
+				if got := string(resp.Siblings[0].Value); got != bucket+"/sleep:1" {
+					errs <- fmt.Errorf("call for %s got the answer %q", bucket, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 }

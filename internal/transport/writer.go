@@ -3,42 +3,59 @@ package transport
 import (
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cairnkv/cairn/internal/wire"
 )
 
 // framePool recycles encoded frames once written; large ones are left to
-// the garbage collector so one big value does not pin memory.
+// the garbage collector so one big value does not pin memory. A frame
+// travels as the pool's own *[]byte from encoding to the writer and back,
+// so recycling it allocates nothing.
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 const maxPooledFrame = 64 << 10
 
-func getFrameBuf() []byte { return (*framePool.Get().(*[]byte))[:0] }
-
-func putFrameBuf(b []byte) {
-	if cap(b) <= maxPooledFrame {
-		framePool.Put(&b)
+func putFrameBuf(b *[]byte) {
+	if cap(*b) <= maxPooledFrame {
+		framePool.Put(b)
 	}
+}
+
+// encodeFrame encodes a frame into a pooled buffer.
+func encodeFrame(id uint64, t wire.Type, body any, limit int) (*[]byte, error) {
+	b := framePool.Get().(*[]byte)
+	frame, err := wire.AppendFrame((*b)[:0], id, t, body, limit)
+	*b = frame
+	if err != nil {
+		putFrameBuf(b)
+		return nil, err
+	}
+	return b, nil
 }
 
 // writer owns the write side of a connection. Frames are queued by any
 // goroutine and written by one, in batches: everything queued while the
-// previous batch was being written goes out in one writev. There is no
-// flush timer: a batch is written as soon as the writer is free, so latency
-// is never traded for batching.
+// previous batch was being written, or while the writer yielded to the
+// goroutines ready to run before it, goes out in one writev. There is no
+// flush timer: a batch is written as soon as the writer gets a processor,
+// so latency is never traded for batching beyond work already waiting.
 type writer struct {
 	conn    net.Conn
 	timeout time.Duration
 
 	mu     sync.Mutex
-	queue  [][]byte
+	queue  []*[]byte
 	err    error // set once the connection failed or the writer stopped
 	wake   chan struct{}
 	stop   chan struct{} // closed to ask the writer to drain and exit
 	done   chan struct{} // closed when the writer has exited
 	onFail func(error)   // told once when a write fails
 	iov    net.Buffers   // reused for each batch's writev
+	out    net.Buffers   // what of iov remains to be written
 
 	sent *atomic.Uint64 // counts the bytes written, when set
 }
@@ -52,7 +69,7 @@ func newWriter(conn net.Conn, timeout time.Duration, onFail func(error)) *writer
 }
 
 // send queues an encoded frame; the writer takes ownership of it.
-func (w *writer) send(frame []byte) error {
+func (w *writer) send(frame *[]byte) error {
 	w.mu.Lock()
 	if w.err != nil {
 		err := w.err
@@ -83,11 +100,17 @@ func (w *writer) close() {
 
 func (w *writer) run() {
 	defer close(w.done)
-	var batch [][]byte
+	var batch []*[]byte
 	for {
 		stopping := false
 		select {
 		case <-w.wake:
+			// The goroutine that woke the writer put it first in line on
+			// its processor, ahead of the goroutines already runnable
+			// there, which are often about to queue frames of their own.
+			// Letting them run first turns a writev per frame into one
+			// per batch; when nothing else is runnable it costs nothing.
+			runtime.Gosched()
 		case <-w.stop:
 			stopping = true
 		}
@@ -109,15 +132,20 @@ func (w *writer) run() {
 	}
 }
 
-func (w *writer) write(batch [][]byte) error {
+func (w *writer) write(batch []*[]byte) error {
 	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	// WriteTo consumes the slice it is given, so it gets a copy of the
-	// batch's headers, not the batch.
-	w.iov = append(w.iov[:0], batch...)
-	n, err := w.iov.WriteTo(w.conn)
+	w.iov = w.iov[:0]
+	for _, f := range batch {
+		w.iov = append(w.iov, *f)
+	}
+	// WriteTo consumes the slice it is called on: it gets a copy of the
+	// header, so w.iov keeps its array for the next batch.
+	w.out = w.iov
+	n, err := w.out.WriteTo(w.conn)
 	if w.sent != nil {
 		w.sent.Add(uint64(n))
 	}
+	clear(w.iov)
 	for i, f := range batch {
 		putFrameBuf(f)
 		batch[i] = nil

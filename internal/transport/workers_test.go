@@ -1,0 +1,237 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+// counts reads a pool's parked, live and started workers.
+func (p *workerPool) counts() (parked, live, started int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.parked), p.live, p.started
+}
+
+func waitParked(t *testing.T, p *workerPool, want int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		parked, _, _ := p.counts()
+		return parked == want
+	}, 10*time.Second, time.Millisecond, "want %d parked workers", want)
+}
+
+// gatedPool is a pool whose requests each wait for one token on gate.
+func gatedPool(idleFor time.Duration) (*workerPool, chan struct{}) {
+	gate := make(chan struct{})
+	return newWorkerPool(idleFor, func(request) { <-gate }), gate
+}
+
+func dispatchN(p *workerPool, n int) {
+	for range n {
+		p.dispatch(request{sc: &serverConn{}})
+	}
+}
+
+func release(gate chan struct{}, n int) {
+	for range n {
+		gate <- struct{}{}
+	}
+}
+
+func TestWorkersAreReused(t *testing.T) {
+	ts := startServer(t, nil)
+	p := newPool(t, func(c *Config) { c.ConnsPerAddr = 1 })
+	for range 100 {
+		_, err := get(t.Context(), p, ts.addr(), "k")
+		require.NoError(t, err)
+		// A worker parks just after its answer is queued: wait for it, so
+		// the next call finds it parked.
+		require.Eventually(t, func() bool {
+			parked, live, _ := ts.srv.workers.counts()
+			return parked == live
+		}, 10*time.Second, 100*time.Microsecond)
+	}
+	_, _, started := ts.srv.workers.counts()
+	require.Equal(t, 1, started, "100 calls one after another are served by one worker")
+}
+
+func TestWorkersGrowWithBlockedRequests(t *testing.T) {
+	p, gate := gatedPool(time.Hour)
+	defer p.close()
+	dispatchN(p, 50)
+	_, live, _ := p.counts()
+	require.Equal(t, 50, live, "a request never waits for a worker")
+	release(gate, 50)
+	waitParked(t, p, 50)
+	dispatchN(p, 50)
+	_, _, started := p.counts()
+	require.Equal(t, 50, started, "parked workers take the next requests")
+	release(gate, 50)
+	waitParked(t, p, 50)
+}
+
+func TestIdleWorkersExit(t *testing.T) {
+	p, gate := gatedPool(time.Hour) // the test trims by hand
+	defer p.close()
+	dispatchN(p, 5)
+	release(gate, 5)
+	waitParked(t, p, 5)
+
+	// Only the worker parked when the period began has been parked for
+	// all of it.
+	p.trimIdle()
+	parked, _, _ := p.counts()
+	require.Equal(t, 4, parked)
+
+	// One worker serves a request; the three below it stay unused.
+	dispatchN(p, 1)
+	release(gate, 1)
+	waitParked(t, p, 4)
+	p.trimIdle()
+	parked, _, _ = p.counts()
+	require.Equal(t, 1, parked, "the worker in use survives the trim")
+
+	p.trimIdle()
+	require.Eventually(t, func() bool {
+		parked, live, _ := p.counts()
+		return parked == 0 && live == 0
+	}, 10*time.Second, time.Millisecond, "the stopped workers exit")
+	p.mu.Lock()
+	armed := p.armed
+	p.mu.Unlock()
+	require.False(t, armed, "nothing left to trim: the timer is not re-armed")
+
+	// The pool still serves after it emptied.
+	dispatchN(p, 1)
+	release(gate, 1)
+	waitParked(t, p, 1)
+}
+
+func TestIdleWorkersExitOnTheirOwn(t *testing.T) {
+	p, gate := gatedPool(5 * time.Millisecond)
+	defer p.close()
+	dispatchN(p, 10)
+	release(gate, 10)
+	require.Eventually(t, func() bool {
+		_, live, _ := p.counts()
+		return live == 0
+	}, 10*time.Second, time.Millisecond)
+}
+
+func TestShutdownStopsWorkers(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cfg := DefaultConfig()
+	cfg.Cluster = "test"
+	srv, addr, done := serveOn(t, cfg, &testHandler{release: make(chan struct{})})
+	p := NewPool(cfg)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Go(func() {
+			_, err := get(t.Context(), p, addr, "sleep:20")
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	_, live, _ := srv.workers.counts()
+	require.Positive(t, live)
+	require.NoError(t, p.Close())
+	require.NoError(t, srv.Shutdown(t.Context()))
+	require.NoError(t, <-done)
+	_, live, _ = srv.workers.counts()
+	require.Zero(t, live)
+}
+
+// serveOn starts a server on a fresh port; the caller shuts it down.
+func serveOn(t *testing.T, cfg Config, h Handler) (*Server, string, chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := NewServer(cfg, h)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	return srv, ln.Addr().String(), done
+}
+
+// callbackHandler answers "outer" by calling its own server back: every
+// request it serves holds a worker while it needs another.
+type callbackHandler struct {
+	testHandler
+	pool *Pool
+	addr string
+}
+
+func (h *callbackHandler) Handle(ctx context.Context, peer Peer, t wire.Type, body []byte) (wire.Type, any, error) {
+	var req wire.GetReq
+	if err := wire.Decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	if string(req.Key) != "outer" {
+		return h.testHandler.Handle(ctx, peer, t, body)
+	}
+	v, err := get(ctx, h.pool, h.addr, "inner")
+	if err != nil {
+		return 0, nil, err
+	}
+	return wire.TypeGetResp, wire.GetResp{Found: true, Siblings: []wire.Sibling{{Value: []byte("via " + v)}}}, nil
+}
+
+func TestHandlersThatCallBackDoNotDeadlock(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Cluster = "test"
+	h := &callbackHandler{testHandler: testHandler{release: make(chan struct{})}}
+	h.pool = NewPool(cfg)
+	srv, addr, done := serveOn(t, cfg, h)
+	h.addr = addr
+	defer func() {
+		require.NoError(t, h.pool.Close())
+		require.NoError(t, srv.Shutdown(context.Background()))
+		require.NoError(t, <-done)
+	}()
+	p := newPool(t, nil)
+
+	// Blocked requests hold workers; calls that need two at once still go
+	// through beside them.
+	blocked := make(chan error, 100)
+	for range 100 {
+		go func() {
+			_, err := get(t.Context(), p, addr, "block")
+			blocked <- err
+		}()
+	}
+	require.Eventually(t, func() bool { return h.calls.Load() >= 100 }, 10*time.Second, time.Millisecond)
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for range 100 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			v, err := get(ctx, p, addr, "outer")
+			if err == nil && v != "via b/inner" {
+				err = fmt.Errorf("answered %q", v)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	close(h.release)
+	for range 100 {
+		require.NoError(t, <-blocked)
+	}
+}
