@@ -65,13 +65,17 @@
 // moments of such writes and a power loss everything since the last fsync
 // (any synced write, metadata write or actor creation fsyncs all WAL before
 // it). Concurrent synced writes share fsyncs (group commit), so sync costs
-// latency far more than throughput. Metadata and actor ids are always synced.
+// latency far more than throughput. A write is committed under its key's
+// lock and waits for its fsync after releasing it (commit.go), so writers
+// of one hot key share fsyncs too: the WAL is written in commit order, and
+// a write's fsync covers every write committed before it. Metadata and
+// actor ids are always synced.
 //
 // # Incarnations
 //
-// Pebble makes a write visible to readers before its fsync completes, so a
-// Get can hand out a dot that a crash then erases from this copy; other
-// replicas may keep it. If the same actor later minted that dot again for
+// Pebble makes a write visible before its fsync completes, so a Get can
+// hand out a dot, and the next writer of the key can build on it, that a
+// crash then erases from this copy; other replicas may keep it. If the same actor later minted that dot again for
 // another write, replicas would treat the two as one and lose a write. The
 // store therefore keeps a running marker while open: when Open finds one left
 // by a Store that never Closed, it retires every actor id, and each partition

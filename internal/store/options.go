@@ -42,11 +42,12 @@ type Options struct {
 	// the store panics there.
 	Logger pebble.Logger
 
-	// OnObjectWrite, if set, is called after every object write succeeded
-	// (Modify, ModifyUnsynced), still under the key's lock, with the object
-	// the write replaced (hadOld false, old empty, when there was none) and
-	// the new one: the writes of one key reach it in the order they were
-	// made. It must be quick and must not call the Store. Anti-entropy keeps
+	// OnObjectWrite, if set, is called after every object write was
+	// committed (Modify, ModifyUnsynced): visible, though a synced write's
+	// fsync may still be running. It runs under the key's lock, with the
+	// object the write replaced (hadOld false, old empty, when there was
+	// none) and the new one: the writes of one key reach it in the order
+	// they were made. It must be quick and must not call the Store. Anti-entropy keeps
 	// its Merkle trees current through it (see aae.go).
 	OnObjectWrite func(p uint32, bucket string, key []byte, old dvv.Object, hadOld bool, new dvv.Object)
 	// OnPartitionDrop, if set, is called after DropPartition deleted every
@@ -58,6 +59,10 @@ type Options struct {
 	// that marks the shutdown clean. An error is returned by Close and
 	// nothing is saved.
 	SaveOnClose func() ([]AAERecord, error)
+
+	// beforeWALSync, if set, runs before every fsync of the WAL: tests hold
+	// fsyncs back with it to see what waits for them.
+	beforeWALSync func()
 }
 
 // Defaults for the zero values of Options.
@@ -139,7 +144,7 @@ func (o Options) pebbleOptions(c *counters) *pebble.Options {
 		MemTableSize:       o.MemTableBytes,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             logger,
-		FS:                 &countingFS{FS: vfs.Default, walSyncs: &c.walSyncs},
+		FS:                 &countingFS{FS: vfs.Default, walSyncs: &c.walSyncs, beforeSync: o.beforeWALSync},
 		EventListener:      c.eventListener(),
 	}
 	for i := range popts.Levels {

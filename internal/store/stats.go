@@ -83,7 +83,8 @@ const walCategory vfs.DiskWriteCategory = "pebble-wal"
 // only as a Prometheus histogram, which this package must not depend on.
 type countingFS struct {
 	vfs.FS
-	walSyncs *atomic.Uint64
+	walSyncs   *atomic.Uint64
+	beforeSync func() // Options.beforeWALSync
 }
 
 func (fs *countingFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
@@ -100,7 +101,7 @@ func (fs *countingFS) wrap(f vfs.File, category vfs.DiskWriteCategory) vfs.File 
 	if f == nil || category != walCategory {
 		return f
 	}
-	return &countingFile{File: f, syncs: fs.walSyncs}
+	return &countingFile{File: f, syncs: fs.walSyncs, before: fs.beforeSync}
 }
 
 // Unwrap exposes the wrapped filesystem, as pebble's own wrappers do.
@@ -108,15 +109,23 @@ func (fs *countingFS) Unwrap() vfs.FS { return fs.FS }
 
 type countingFile struct {
 	vfs.File
-	syncs *atomic.Uint64
+	syncs  *atomic.Uint64
+	before func()
 }
 
 func (f *countingFile) Sync() error {
-	f.syncs.Add(1)
+	f.counted()
 	return f.File.Sync()
 }
 
 func (f *countingFile) SyncData() error {
-	f.syncs.Add(1)
+	f.counted()
 	return f.File.SyncData()
+}
+
+func (f *countingFile) counted() {
+	f.syncs.Add(1)
+	if f.before != nil {
+		f.before()
+	}
 }

@@ -153,16 +153,13 @@ func (s *Store) getObject(k []byte) (dvv.Object, bool, error) {
 // The write is fsynced before Modify returns when sync is true or the store
 // was opened without NoSyncWrites. Concurrent synced writers share fsyncs:
 // pebble's commit pipeline syncs the WAL once for every write queued behind
-// the one in progress.
+// the one in progress. The key's lock is released before the fsync (see
+// commit.go), so writers of one key share fsyncs too.
 func (s *Store) Modify(p uint32, bucket string, key []byte, sync bool, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, error) {
-	wo := pebble.NoSync
-	if sync || !s.opts.NoSyncWrites {
-		wo = pebble.Sync
-	}
-	return s.modify(p, bucket, key, wo, fn)
+	return s.modify(p, bucket, key, sync || !s.opts.NoSyncWrites, fn)
 }
 
-func (s *Store) modify(p uint32, bucket string, key []byte, wo *pebble.WriteOptions, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, error) {
+func (s *Store) modify(p uint32, bucket string, key []byte, sync bool, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, error) {
 	k, err := objectKey(p, bucket, key)
 	if err != nil {
 		return dvv.Object{}, err
@@ -171,36 +168,49 @@ func (s *Store) modify(p uint32, bucket string, key []byte, wo *pebble.WriteOpti
 		return dvv.Object{}, err
 	}
 	defer s.leave()
+	obj, pending, err := s.modifyLocked(p, bucket, key, k, sync, fn)
+	if err != nil {
+		return dvv.Object{}, err
+	}
+	if err := pending.wait(); err != nil {
+		return dvv.Object{}, fmt.Errorf("store: sync write %x: %w", k, err)
+	}
+	return obj, nil
+}
 
+// modifyLocked is the part of modify done under the key's lock: read, fn,
+// and a commit whose fsync the caller waits for once the lock is free.
+func (s *Store) modifyLocked(p uint32, bucket string, key, k []byte, sync bool, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, pendingSync, error) {
 	mu := s.stripeOf(k)
 	mu.Lock()
 	defer mu.Unlock()
 	cur, found, err := s.getObject(k)
 	if err != nil {
-		return dvv.Object{}, err
+		return dvv.Object{}, pendingSync{}, err
 	}
 	next, write, err := fn(cur, found)
 	if err != nil {
-		return dvv.Object{}, err
+		return dvv.Object{}, pendingSync{}, err
 	}
 	if !write {
-		return cur, nil
+		return cur, pendingSync{}, nil
 	}
 	rec, err := encodeObject(next)
 	if err != nil {
-		return dvv.Object{}, err
+		return dvv.Object{}, pendingSync{}, err
 	}
-	if err := s.db.Set(k, rec, wo); err != nil {
-		return dvv.Object{}, fmt.Errorf("store: write %x: %w", k, err)
+	pending, err := s.commit(k, rec, sync)
+	if err != nil {
+		return dvv.Object{}, pendingSync{}, fmt.Errorf("store: write %x: %w", k, err)
 	}
 	s.counters.writes.Add(1)
-	if wo == pebble.Sync {
+	if sync {
 		s.counters.syncedWrites.Add(1)
 	}
 	if h := s.opts.OnObjectWrite; h != nil {
 		h(p, bucket, key, cur, found, next)
 	}
-	return next, nil
+	return next, pending, nil
 }
 
 func (s *Store) stripeOf(k []byte) *sync.Mutex { return &s.stripes[s.stripeIndex(k)].Mutex }
