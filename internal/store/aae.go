@@ -251,14 +251,10 @@ func (s *Store) CutSnapshot(cut func()) (*Snapshot, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
-	for i := range s.stripes {
-		s.stripes[i].Lock()
-	}
+	s.lockAll()
 	snap := s.db.NewSnapshot()
 	cut()
-	for i := range s.stripes {
-		s.stripes[i].Unlock()
-	}
+	s.unlockAll()
 	return &Snapshot{s: s, snap: snap}, nil
 }
 

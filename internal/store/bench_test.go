@@ -112,17 +112,33 @@ func reportWrites(b *testing.B, s *Store, synced bool, syncsBefore uint64) {
 	}
 }
 
+// fillMemTable writes every key five times and leaves them in the
+// memtable: 100,000 versions, what a node of the yardstick holds there
+// after a minute of updates. A read walks a skiplist of all of them.
+func fillMemTable(b *testing.B, s *Store, keys [][]byte) {
+	b.Helper()
+	for range 5 {
+		for _, k := range keys {
+			if _, err := s.ModifyUnsynced(1, "b", k, overwrite); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
 // BenchmarkGet reads keys that are there (hit) and keys that never were
-// (miss, as the first write of every key reads), from tables.
+// (miss, as the first write of every key reads), from tables or from a
+// memtable full of versions.
 func BenchmarkGet(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		found bool
-	}{{"hit", true}, {"miss", false}} {
+		fill  func(*testing.B, *Store, [][]byte)
+	}{{"hit", true, fillFlushed}, {"miss", false, fillFlushed}, {"hit-memtable", true, fillMemTable}} {
 		b.Run(c.name, func(b *testing.B) {
 			s := benchStore(b, true)
 			keys := benchKeySet("key", benchKeys)
-			fillFlushed(b, s, keys)
+			c.fill(b, s, keys)
 			if !c.found {
 				// Between two stored keys, so inside every table's range.
 				for i, k := range keys {

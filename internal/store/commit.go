@@ -40,6 +40,12 @@ func (s *Store) commit(k, rec []byte, sync bool) (pendingSync, error) {
 	if err := b.Set(k, rec, nil); err != nil {
 		return pendingSync{}, errors.Join(err, b.Close())
 	}
+	return s.commitBatch(b, sync)
+}
+
+// commitBatch is commit for a batch the caller filled; it owns b from then
+// on.
+func (s *Store) commitBatch(b *pebble.Batch, sync bool) (pendingSync, error) {
 	if !sync {
 		if err := b.Commit(pebble.NoSync); err != nil {
 			// As pebble's own Set: a batch that failed is not reused.

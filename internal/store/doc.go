@@ -71,6 +71,19 @@
 // a write's fsync covers every write committed before it. Metadata and
 // actor ids are always synced.
 //
+// # Object cache
+//
+// In front of pebble sits a cache of object records (cache.go), bounded in
+// bytes (Options.ObjectCacheBytes), that answers the read of a
+// read-modify-write and most Gets with a map lookup instead of a walk of
+// pebble's memtable skiplist. It holds the records' bytes, so every read
+// still decodes an object of its own. Every write of an object key updates
+// it under the key's lock (Modify, ModifyUnsynced, DropPartition), and a
+// Get fills it only when no write of its stripe started during its read,
+// so it never answers with an object pebble no longer holds. A key enters
+// on its second access in a while, so that a keyspace far larger than the
+// cache does not churn it.
+//
 // # Incarnations
 //
 // Pebble makes a write visible before its fsync completes, so a Get can

@@ -31,6 +31,10 @@ type Options struct {
 	// up to two, so writes may use twice this in memory before they stall on a
 	// flush. Default 32 MiB; zero means the default. At most 4 GiB - 1.
 	MemTableBytes uint64
+	// ObjectCacheBytes bounds the cache of recently read and written object
+	// records in front of pebble (cache.go), in bytes. Default 32 MiB; zero
+	// means the default, a negative value turns the cache off.
+	ObjectCacheBytes int64
 	// LockStripes is how many locks serialise read-modify-write of single
 	// keys; a key's lock is chosen by hash, so unrelated keys wait on each
 	// other only when they collide. A power of two. Default 1024; zero means
@@ -67,9 +71,10 @@ type Options struct {
 
 // Defaults for the zero values of Options.
 const (
-	DefaultCacheBytes    = 64 << 20
-	DefaultMemTableBytes = 32 << 20
-	DefaultLockStripes   = 1024
+	DefaultCacheBytes       = 64 << 20
+	DefaultMemTableBytes    = 32 << 20
+	DefaultObjectCacheBytes = 32 << 20
+	DefaultLockStripes      = 1024
 )
 
 const (
@@ -82,11 +87,12 @@ const (
 // DefaultOptions returns the options of a production node storing in dir.
 func DefaultOptions(dir, node string) Options {
 	return Options{
-		Dir:           dir,
-		Node:          node,
-		CacheBytes:    DefaultCacheBytes,
-		MemTableBytes: DefaultMemTableBytes,
-		LockStripes:   DefaultLockStripes,
+		Dir:              dir,
+		Node:             node,
+		CacheBytes:       DefaultCacheBytes,
+		MemTableBytes:    DefaultMemTableBytes,
+		ObjectCacheBytes: DefaultObjectCacheBytes,
+		LockStripes:      DefaultLockStripes,
 	}
 }
 
@@ -97,6 +103,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MemTableBytes == 0 {
 		o.MemTableBytes = DefaultMemTableBytes
+	}
+	if o.ObjectCacheBytes == 0 {
+		o.ObjectCacheBytes = DefaultObjectCacheBytes
 	}
 	if o.LockStripes == 0 {
 		o.LockStripes = DefaultLockStripes

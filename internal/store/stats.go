@@ -26,6 +26,10 @@ type Stats struct {
 	// Writes counts objects written by Modify; SyncedWrites those among them
 	// fsynced before returning.
 	Writes, SyncedWrites uint64
+	// ObjectCacheHits and ObjectCacheMisses count the reads of objects
+	// (Get, and the read of every write) that the object cache answered,
+	// and those that went to pebble.
+	ObjectCacheHits, ObjectCacheMisses uint64
 	// WALSyncs counts fsyncs of the write-ahead log. SyncedWrites/WALSyncs
 	// above one shows group commit at work.
 	WALSyncs uint64
@@ -42,6 +46,7 @@ type Stats struct {
 
 type counters struct {
 	writes, syncedWrites, walSyncs, writeStalls, backgroundErrors atomic.Uint64
+	cacheHits, cacheMisses                                        atomic.Uint64
 }
 
 func (c *counters) eventListener() *pebble.EventListener {
@@ -55,12 +60,14 @@ func (c *counters) eventListener() *pebble.EventListener {
 // scrape. After Close only the counters are filled in.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		Writes:           s.counters.writes.Load(),
-		SyncedWrites:     s.counters.syncedWrites.Load(),
-		WALSyncs:         s.counters.walSyncs.Load(),
-		WriteStalls:      s.counters.writeStalls.Load(),
-		BackgroundErrors: s.counters.backgroundErrors.Load(),
-		UncleanStart:     s.uncleanStart,
+		Writes:            s.counters.writes.Load(),
+		SyncedWrites:      s.counters.syncedWrites.Load(),
+		ObjectCacheHits:   s.counters.cacheHits.Load(),
+		ObjectCacheMisses: s.counters.cacheMisses.Load(),
+		WALSyncs:          s.counters.walSyncs.Load(),
+		WriteStalls:       s.counters.writeStalls.Load(),
+		BackgroundErrors:  s.counters.backgroundErrors.Load(),
+		UncleanStart:      s.uncleanStart,
 	}
 	if s.enter() != nil {
 		return st
