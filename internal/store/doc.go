@@ -101,6 +101,12 @@
 //
 //   - Take a global lock on the read or write path: each key has a stripe
 //     lock, and Close waits for calls through atomics, not a lock.
+//   - Hold a key's lock across the fsync of a Modify or ModifyHint (the
+//     request path), or acknowledge a synced write before its fsync
+//     returned.
+//   - Answer from the object cache with a record pebble no longer holds:
+//     anything that writes object keys updates the cache under the key's
+//     lock.
 //   - Decode bytes read from disk without mpcheck, or panic or allocate by a
 //     declared length on a corrupt record: corruption is an ErrCorrupt error.
 //   - Log: pebble's messages go to Options.Logger (discarded by default) and

@@ -244,8 +244,8 @@ func (s *Store) modifyLocked(p uint32, bucket string, key, k []byte, sync bool, 
 	if sync {
 		s.counters.syncedWrites.Add(1)
 	}
-	if h := s.opts.OnObjectWrite; h != nil {
-		h(p, bucket, key, cur, found, next)
+	if hook := s.opts.OnObjectWrite; hook != nil {
+		hook(p, bucket, key, cur, found, next)
 	}
 	return next, pending, nil
 }
