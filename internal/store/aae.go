@@ -244,20 +244,17 @@ type Snapshot struct {
 // cut returned with its OnObjectWrite after cut too: a tree rebuilt from
 // the snapshot and updated by the hook from cut on counts each write
 // exactly once. Writes wait for the cut: the time to take every lock (any
-// write holding one finishes first, fsync included) and to run cut, which
-// must be quick and must not call the Store.
+// write holding one commits first; its fsync runs after the lock is
+// released) and to run cut, which must be quick and must not call the
+// Store.
 func (s *Store) CutSnapshot(cut func()) (*Snapshot, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
-	for i := range s.stripes {
-		s.stripes[i].Lock()
-	}
+	s.lockAll()
 	snap := s.db.NewSnapshot()
 	cut()
-	for i := range s.stripes {
-		s.stripes[i].Unlock()
-	}
+	s.unlockAll()
 	return &Snapshot{s: s, snap: snap}, nil
 }
 

@@ -105,32 +105,54 @@ func (s *Store) newActor() (string, error) {
 // to p before dropping it (an actor id fetched earlier must not be used
 // afterwards); a write racing with the drop may survive it.
 //
-// Disk space comes back as compactions reach the deleted range.
+// It holds every key's lock while it commits, so that no write and no
+// cache fill interleaves with the deletion (cache.go); the fsync is waited
+// for after they are released. Disk space comes back as compactions reach
+// the deleted range.
 func (s *Store) DropPartition(p uint32) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
+	pending, err := s.dropPartitionLocked(p)
+	if err != nil {
+		return fmt.Errorf("store: drop partition %d: %w", p, err)
+	}
+	if err := pending.wait(); err != nil {
+		return fmt.Errorf("store: drop partition %d: %w", p, err)
+	}
+	return nil
+}
 
-	k := actorKey(p)
-	mu := s.stripeOf(k)
-	mu.Lock()
-	defer mu.Unlock()
+func (s *Store) dropPartitionLocked(p uint32) (pendingSync, error) {
+	s.lockAll()
+	defer s.unlockAll()
+	for i := range s.stripes {
+		s.stripes[i].beginWrite()
+	}
+	defer func() {
+		for i := range s.stripes {
+			s.stripes[i].endWrite()
+		}
+	}()
 	start := partitionPrefix(p)
+	// Whether the batch commits or not, what the cache held of p may no
+	// longer be what pebble holds.
+	defer s.cache.removePrefix(start)
 	b := s.db.NewBatch()
-	defer b.Close()
 	if err := b.DeleteRange(start, upperBound(start), nil); err != nil {
-		return fmt.Errorf("store: drop partition %d: %w", p, err)
+		return pendingSync{}, errors.Join(err, b.Close())
 	}
-	if err := b.Delete(k, nil); err != nil {
-		return fmt.Errorf("store: drop partition %d: %w", p, err)
+	if err := b.Delete(actorKey(p), nil); err != nil {
+		return pendingSync{}, errors.Join(err, b.Close())
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("store: drop partition %d: %w", p, err)
+	pending, err := s.commitBatch(b, true)
+	if err != nil {
+		return pendingSync{}, err
 	}
 	s.actors.Delete(p)
 	if h := s.opts.OnPartitionDrop; h != nil {
 		h(p)
 	}
-	return nil
+	return pending, nil
 }

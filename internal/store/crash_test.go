@@ -25,6 +25,8 @@ const (
 	// crashPartitions are the partitions the child writes to; their actors
 	// must be retired after the kill.
 	crashPartitions = 3
+	// crashHotKeys are the keys every writer of mode "shared" writes to.
+	crashHotKeys = 6
 )
 
 // TestCrashKeepsEveryAcknowledgedWrite kills a child process that is doing
@@ -34,12 +36,15 @@ const (
 // wherever the kill lands.
 //
 // Mode "synced" acknowledges each synced Modify; mode "batch" acknowledges
-// a few unsynced writes after one SyncWAL, as hinted handoff does.
+// a few unsynced writes after one SyncWAL, as hinted handoff does; mode
+// "shared" has every writer add siblings to the same few keys with synced
+// Modify, so writers of one key commit one after another while earlier
+// fsyncs are still running (commit.go).
 func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a child process")
 	}
-	for _, mode := range []string{"synced", "batch"} {
+	for _, mode := range []string{"synced", "batch", "shared"} {
 		t.Run(mode, func(t *testing.T) { testCrash(t, mode) })
 	}
 }
@@ -92,13 +97,15 @@ func testCrash(t *testing.T, mode string) {
 
 	s := openAt(t, dir)
 	require.True(t, s.Stats().UncleanStart)
-	for key := range acked {
-		p, _ := crashKey(key)
+	for write := range acked {
+		p, key := crashKey(write, mode == "shared")
 		obj, found, err := s.Get(p, "crash", []byte(key))
 		require.NoError(t, err)
-		require.True(t, found, "acknowledged write %s lost", key)
-		require.Len(t, obj.Siblings, 1)
-		require.Equal(t, key, string(obj.Siblings[0].Value))
+		require.True(t, found, "acknowledged write %s lost", write)
+		if mode != "shared" {
+			require.Len(t, obj.Siblings, 1)
+		}
+		require.True(t, holdsValue(obj, write), "acknowledged write %s lost from %s", write, key)
 	}
 	for p, old := range actors {
 		fresh, err := s.Actor(p)
@@ -108,13 +115,27 @@ func testCrash(t *testing.T, mode string) {
 	t.Logf("%d acknowledged writes survived SIGKILL", len(acked))
 }
 
-// crashKey names the w-th writer's i-th write and picks its partition.
-func crashKey(key string) (uint32, bool) {
+// crashKey returns the partition and key of write "w<writer>-<i>": a key of
+// its own, or one of the hot keys when shared.
+func crashKey(write string, shared bool) (uint32, string) {
 	var w, i int
-	if _, err := fmt.Sscanf(key, "w%d-%d", &w, &i); err != nil {
-		return 0, false
+	if _, err := fmt.Sscanf(write, "w%d-%d", &w, &i); err != nil {
+		return 0, ""
 	}
-	return uint32(i % crashPartitions), true
+	if shared {
+		h := i % crashHotKeys
+		return uint32(h % crashPartitions), fmt.Sprintf("hot-%d", h)
+	}
+	return uint32(i % crashPartitions), write
+}
+
+func holdsValue(obj dvv.Object, v string) bool {
+	for _, s := range obj.Siblings {
+		if string(s.Value) == v {
+			return true
+		}
+	}
+	return false
 }
 
 // TestCrashHelperProcess is the child of TestCrashKeepsEveryAcknowledgedWrite;
@@ -148,7 +169,8 @@ func TestCrashHelperProcess(t *testing.T) {
 		}
 		say("actor %d %s", p, a)
 	}
-	batch := os.Getenv(crashModeEnv) == "batch"
+	mode := os.Getenv(crashModeEnv)
+	batch, shared := mode == "batch", mode == "shared"
 	var wg sync.WaitGroup
 	for w := range crashWriters {
 		wg.Go(func() {
@@ -156,18 +178,24 @@ func TestCrashHelperProcess(t *testing.T) {
 			// Bounded so an orphaned child cannot run forever; the parent
 			// kills it long before.
 			for i := range 1_000_000 {
-				key := fmt.Sprintf("w%d-%d", w, i)
-				p, _ := crashKey(key)
+				write := fmt.Sprintf("w%d-%d", w, i)
+				p, key := crashKey(write, shared)
 				actor, err := s.Actor(p)
+				// A shared key collects one sibling per write (no context
+				// replaces nothing); a key of its own holds just its write.
+				ctx := dvv.VV(nil)
 				fn := func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-					return cur.Update(cur.VV, actor, []byte(key), false, int64(i)), true, nil
+					if !shared {
+						ctx = cur.VV
+					}
+					return cur.Update(ctx, actor, []byte(write), false, int64(i)), true, nil
 				}
 				if err == nil && batch {
 					_, err = s.ModifyUnsynced(p, "crash", []byte(key), fn)
 				} else if err == nil {
 					_, err = s.Modify(p, "crash", []byte(key), true, fn)
 				}
-				unacked = append(unacked, key)
+				unacked = append(unacked, write)
 				if err == nil && batch && len(unacked) < 5 {
 					continue
 				}

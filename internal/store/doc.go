@@ -65,13 +65,30 @@
 // moments of such writes and a power loss everything since the last fsync
 // (any synced write, metadata write or actor creation fsyncs all WAL before
 // it). Concurrent synced writes share fsyncs (group commit), so sync costs
-// latency far more than throughput. Metadata and actor ids are always synced.
+// latency far more than throughput. A write is committed under its key's
+// lock and waits for its fsync after releasing it (commit.go), so writers
+// of one hot key share fsyncs too: the WAL is written in commit order, and
+// a write's fsync covers every write committed before it. Metadata and
+// actor ids are always synced.
+//
+// # Object cache
+//
+// In front of pebble sits a cache of object records (cache.go), bounded in
+// bytes (Options.ObjectCacheBytes), that answers the read of a
+// read-modify-write and most Gets with a map lookup instead of a walk of
+// pebble's memtable skiplist. It holds the records' bytes, so every read
+// still decodes an object of its own. Every write of an object key updates
+// it under the key's lock (Modify, ModifyUnsynced, DropPartition), and a
+// Get fills it only when no write of its stripe started during its read,
+// so it never answers with an object pebble no longer holds. A key enters
+// on its second access in a while, so that a keyspace far larger than the
+// cache does not churn it.
 //
 // # Incarnations
 //
-// Pebble makes a write visible to readers before its fsync completes, so a
-// Get can hand out a dot that a crash then erases from this copy; other
-// replicas may keep it. If the same actor later minted that dot again for
+// Pebble makes a write visible before its fsync completes, so a Get can
+// hand out a dot, and the next writer of the key can build on it, that a
+// crash then erases from this copy; other replicas may keep it. If the same actor later minted that dot again for
 // another write, replicas would treat the two as one and lose a write. The
 // store therefore keeps a running marker while open: when Open finds one left
 // by a Store that never Closed, it retires every actor id, and each partition
@@ -84,6 +101,12 @@
 //
 //   - Take a global lock on the read or write path: each key has a stripe
 //     lock, and Close waits for calls through atomics, not a lock.
+//   - Hold a key's lock across the fsync of a Modify or ModifyHint (the
+//     request path), or acknowledge a synced write before its fsync
+//     returned.
+//   - Answer from the object cache with a record pebble no longer holds:
+//     anything that writes object keys updates the cache under the key's
+//     lock.
 //   - Decode bytes read from disk without checking every declared length
 //     first (mpcheck, or dvv's hand-written object decoder, which checks as
 //     it reads), or panic or allocate by a declared length on a corrupt

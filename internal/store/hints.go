@@ -305,7 +305,20 @@ func (s *Store) modifyHint(r HintRef, sync bool, now int64, fn func(cur dvv.Obje
 		return dvv.Object{}, err
 	}
 	defer s.leave()
+	obj, pending, err := s.modifyHintLocked(r, k, sync || !s.opts.NoSyncWrites, now, fn)
+	if err != nil {
+		return dvv.Object{}, err
+	}
+	if err := pending.wait(); err != nil {
+		return dvv.Object{}, fmt.Errorf("store: sync hint %x: %w", k, err)
+	}
+	return obj, nil
+}
 
+// modifyHintLocked is the part of modifyHint done under the partition's
+// episode lock and the key's lock; the caller waits for the fsync once they
+// are free (commit.go).
+func (s *Store) modifyHintLocked(r HintRef, k []byte, sync bool, now int64, fn func(cur dvv.Object, found bool, actor func() (string, error)) (dvv.Object, bool, error)) (dvv.Object, pendingSync, error) {
 	ep := s.hints.episode(r.Partition)
 	ep.RLock()
 	defer ep.RUnlock()
@@ -314,14 +327,14 @@ func (s *Store) modifyHint(r HintRef, sync bool, now int64, fn func(cur dvv.Obje
 	defer mu.Unlock()
 	cur, oldSize, found, err := s.getHint(k)
 	if err != nil {
-		return dvv.Object{}, err
+		return dvv.Object{}, pendingSync{}, err
 	}
 	next, write, err := fn(cur.Object, found, func() (string, error) { return s.hintActor(r.Partition) })
 	if err != nil {
-		return dvv.Object{}, err
+		return dvv.Object{}, pendingSync{}, err
 	}
 	if !write || (found && next.Equal(cur.Object)) {
-		return cur.Object, nil
+		return cur.Object, pendingSync{}, nil
 	}
 	nv := hintValue{Object: next, Since: now}
 	if found && !cur.Delivered {
@@ -329,14 +342,11 @@ func (s *Store) modifyHint(r HintRef, sync bool, now int64, fn func(cur dvv.Obje
 	}
 	rec, err := encodeHint(nv)
 	if err != nil {
-		return dvv.Object{}, err
+		return dvv.Object{}, pendingSync{}, err
 	}
-	wo := pebble.NoSync
-	if sync || !s.opts.NoSyncWrites {
-		wo = pebble.Sync
-	}
-	if err := s.db.Set(k, rec, wo); err != nil {
-		return dvv.Object{}, fmt.Errorf("store: write hint %x: %w", k, err)
+	pending, err := s.commit(k, rec, sync)
+	if err != nil {
+		return dvv.Object{}, pendingSync{}, fmt.Errorf("store: write hint %x: %w", k, err)
 	}
 	s.counters.writes.Add(1)
 	var old *hintValue
@@ -344,7 +354,7 @@ func (s *Store) modifyHint(r HintRef, sync bool, now int64, fn func(cur dvv.Obje
 		old = &cur
 	}
 	s.hints.account(r.Owner, old, &nv, oldSize, len(rec))
-	return next, nil
+	return next, pending, nil
 }
 
 // hintActor returns the actor that mints into hints of p, creating it the
@@ -628,7 +638,7 @@ func (s *Store) loadHints() error {
 // a caller that applies a batch of writes and then calls SyncWAL once before
 // it acknowledges any of them (hinted handoff does).
 func (s *Store) ModifyUnsynced(p uint32, bucket string, key []byte, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, error) {
-	return s.modify(p, bucket, key, pebble.NoSync, fn)
+	return s.modify(p, bucket, key, false, fn)
 }
 
 // SyncWAL makes every write that returned before it durable.

@@ -26,6 +26,10 @@ type Stats struct {
 	// Writes counts objects written by Modify; SyncedWrites those among them
 	// fsynced before returning.
 	Writes, SyncedWrites uint64
+	// ObjectCacheHits and ObjectCacheMisses count the reads of objects
+	// (Get, and the read of every write) that the object cache answered,
+	// and those that went to pebble.
+	ObjectCacheHits, ObjectCacheMisses uint64
 	// WALSyncs counts fsyncs of the write-ahead log. SyncedWrites/WALSyncs
 	// above one shows group commit at work.
 	WALSyncs uint64
@@ -42,6 +46,7 @@ type Stats struct {
 
 type counters struct {
 	writes, syncedWrites, walSyncs, writeStalls, backgroundErrors atomic.Uint64
+	cacheHits, cacheMisses                                        atomic.Uint64
 }
 
 func (c *counters) eventListener() *pebble.EventListener {
@@ -55,12 +60,14 @@ func (c *counters) eventListener() *pebble.EventListener {
 // scrape. After Close only the counters are filled in.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		Writes:           s.counters.writes.Load(),
-		SyncedWrites:     s.counters.syncedWrites.Load(),
-		WALSyncs:         s.counters.walSyncs.Load(),
-		WriteStalls:      s.counters.writeStalls.Load(),
-		BackgroundErrors: s.counters.backgroundErrors.Load(),
-		UncleanStart:     s.uncleanStart,
+		Writes:            s.counters.writes.Load(),
+		SyncedWrites:      s.counters.syncedWrites.Load(),
+		ObjectCacheHits:   s.counters.cacheHits.Load(),
+		ObjectCacheMisses: s.counters.cacheMisses.Load(),
+		WALSyncs:          s.counters.walSyncs.Load(),
+		WriteStalls:       s.counters.writeStalls.Load(),
+		BackgroundErrors:  s.counters.backgroundErrors.Load(),
+		UncleanStart:      s.uncleanStart,
 	}
 	if s.enter() != nil {
 		return st
@@ -83,7 +90,8 @@ const walCategory vfs.DiskWriteCategory = "pebble-wal"
 // only as a Prometheus histogram, which this package must not depend on.
 type countingFS struct {
 	vfs.FS
-	walSyncs *atomic.Uint64
+	walSyncs   *atomic.Uint64
+	beforeSync func() // Options.beforeWALSync
 }
 
 func (fs *countingFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
@@ -100,7 +108,7 @@ func (fs *countingFS) wrap(f vfs.File, category vfs.DiskWriteCategory) vfs.File 
 	if f == nil || category != walCategory {
 		return f
 	}
-	return &countingFile{File: f, syncs: fs.walSyncs}
+	return &countingFile{File: f, syncs: fs.walSyncs, before: fs.beforeSync}
 }
 
 // Unwrap exposes the wrapped filesystem, as pebble's own wrappers do.
@@ -108,15 +116,23 @@ func (fs *countingFS) Unwrap() vfs.FS { return fs.FS }
 
 type countingFile struct {
 	vfs.File
-	syncs *atomic.Uint64
+	syncs  *atomic.Uint64
+	before func()
 }
 
 func (f *countingFile) Sync() error {
-	f.syncs.Add(1)
+	f.counted()
 	return f.File.Sync()
 }
 
 func (f *countingFile) SyncData() error {
-	f.syncs.Add(1)
+	f.counted()
 	return f.File.SyncData()
+}
+
+func (f *countingFile) counted() {
+	f.syncs.Add(1)
+	if f.before != nil {
+		f.before()
+	}
 }

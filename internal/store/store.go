@@ -10,7 +10,6 @@ import (
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // ErrClosed is returned by every method called after Close began. It wraps
@@ -23,6 +22,7 @@ type Store struct {
 	db      *pebble.DB
 	opts    Options
 	stripes []stripe
+	cache   *recordCache
 	// actors caches the actor id of each partition (uint32 -> string) so the
 	// write path reads it without touching pebble or taking a lock.
 	actors sync.Map
@@ -45,8 +45,16 @@ type Store struct {
 // locking neighbouring stripes do not slow each other down.
 type stripe struct {
 	sync.Mutex
-	_ [64 - 8]byte
+	// gen counts the starts and ends of object writes under the lock, so it
+	// is odd while one is under way: a read that saw it even and unchanged
+	// raced no write (cache.go).
+	gen atomic.Uint64
+	_   [64 - 16]byte
 }
+
+// beginWrite and endWrite bracket a write of object keys under the lock.
+func (st *stripe) beginWrite() { st.gen.Add(1) }
+func (st *stripe) endWrite()   { st.gen.Add(1) }
 
 // Open validates o and opens (or creates) the database in o.Dir.
 //
@@ -59,19 +67,13 @@ func Open(o Options) (*Store, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	s := &Store{opts: o, stripes: make([]stripe, o.LockStripes), drained: make(chan struct{})}
-	logger := o.Logger
-	if logger == nil {
-		logger = silentLogger{}
+	s := &Store{
+		opts:    o,
+		stripes: make([]stripe, o.LockStripes),
+		cache:   newRecordCache(o.ObjectCacheBytes, cacheShards),
+		drained: make(chan struct{}),
 	}
-	popts := &pebble.Options{
-		CacheSize:          o.CacheBytes,
-		MemTableSize:       o.MemTableBytes,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             logger,
-		FS:                 &countingFS{FS: vfs.Default, walSyncs: &s.counters.walSyncs},
-		EventListener:      s.counters.eventListener(),
-	}
+	popts := o.pebbleOptions(&s.counters)
 	db, err := pebble.Open(o.Dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("store: open pebble in %s: %w", o.Dir, err)
@@ -134,10 +136,24 @@ func (s *Store) Get(p uint32, bucket string, key []byte) (dvv.Object, bool, erro
 		return dvv.Object{}, false, err
 	}
 	defer s.leave()
-	return s.getObject(k)
+	st, h := s.stripeFor(k)
+	return s.readObject(k, h, st, st.gen.Load())
 }
 
-func (s *Store) getObject(k []byte) (dvv.Object, bool, error) {
+// readObject reads k from the cache, else from pebble. A record read from
+// pebble is cached when fill is set and no write under that stripe started
+// since its generation was gen; a writer, which holds the lock, passes nil
+// and caches what it writes instead.
+func (s *Store) readObject(k []byte, h uint64, fill *stripe, gen uint64) (dvv.Object, bool, error) {
+	if rec, ok := s.cache.get(h, k); ok {
+		s.counters.cacheHits.Add(1)
+		obj, err := decodeObject(rec)
+		if err != nil {
+			return dvv.Object{}, false, fmt.Errorf("store: read %x: %w", k, err)
+		}
+		return obj, true, nil
+	}
+	s.counters.cacheMisses.Add(1)
 	v, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return dvv.Object{}, false, nil
@@ -149,6 +165,9 @@ func (s *Store) getObject(k []byte) (dvv.Object, bool, error) {
 	obj, err := decodeObject(v)
 	if err != nil {
 		return dvv.Object{}, false, fmt.Errorf("store: read %x: %w", k, err)
+	}
+	if fill != nil {
+		s.cache.fill(h, k, v, fill, gen)
 	}
 	return obj, true, nil
 }
@@ -165,16 +184,13 @@ func (s *Store) getObject(k []byte) (dvv.Object, bool, error) {
 // The write is fsynced before Modify returns when sync is true or the store
 // was opened without NoSyncWrites. Concurrent synced writers share fsyncs:
 // pebble's commit pipeline syncs the WAL once for every write queued behind
-// the one in progress.
+// the one in progress. The key's lock is released before the fsync (see
+// commit.go), so writers of one key share fsyncs too.
 func (s *Store) Modify(p uint32, bucket string, key []byte, sync bool, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, error) {
-	wo := pebble.NoSync
-	if sync || !s.opts.NoSyncWrites {
-		wo = pebble.Sync
-	}
-	return s.modify(p, bucket, key, wo, fn)
+	return s.modify(p, bucket, key, sync || !s.opts.NoSyncWrites, fn)
 }
 
-func (s *Store) modify(p uint32, bucket string, key []byte, wo *pebble.WriteOptions, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, error) {
+func (s *Store) modify(p uint32, bucket string, key []byte, sync bool, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, error) {
 	k, err := objectKey(p, bucket, key)
 	if err != nil {
 		return dvv.Object{}, err
@@ -183,38 +199,77 @@ func (s *Store) modify(p uint32, bucket string, key []byte, wo *pebble.WriteOpti
 		return dvv.Object{}, err
 	}
 	defer s.leave()
-
-	mu := s.stripeOf(k)
-	mu.Lock()
-	defer mu.Unlock()
-	cur, found, err := s.getObject(k)
+	obj, pending, err := s.modifyLocked(p, bucket, key, k, sync, fn)
 	if err != nil {
 		return dvv.Object{}, err
+	}
+	if err := pending.wait(); err != nil {
+		return dvv.Object{}, fmt.Errorf("store: sync write %x: %w", k, err)
+	}
+	return obj, nil
+}
+
+// modifyLocked is the part of modify done under the key's lock: read, fn,
+// and a commit whose fsync the caller waits for once the lock is free.
+func (s *Store) modifyLocked(p uint32, bucket string, key, k []byte, sync bool, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, pendingSync, error) {
+	st, h := s.stripeFor(k)
+	st.Lock()
+	defer st.Unlock()
+	cur, found, err := s.readObject(k, h, nil, 0)
+	if err != nil {
+		return dvv.Object{}, pendingSync{}, err
 	}
 	next, write, err := fn(cur, found)
 	if err != nil {
-		return dvv.Object{}, err
+		return dvv.Object{}, pendingSync{}, err
 	}
 	if !write {
-		return cur, nil
+		return cur, pendingSync{}, nil
 	}
 	rec, err := encodeObject(next)
 	if err != nil {
-		return dvv.Object{}, err
+		return dvv.Object{}, pendingSync{}, err
 	}
-	if err := s.db.Set(k, rec, wo); err != nil {
-		return dvv.Object{}, fmt.Errorf("store: write %x: %w", k, err)
+	st.beginWrite()
+	pending, err := s.commit(k, rec, sync)
+	if err != nil {
+		// The write may or may not be visible: forget the key.
+		s.cache.remove(h, k)
+		st.endWrite()
+		return dvv.Object{}, pendingSync{}, fmt.Errorf("store: write %x: %w", k, err)
 	}
+	s.cache.put(h, k, rec)
+	st.endWrite()
 	s.counters.writes.Add(1)
-	if wo == pebble.Sync {
+	if sync {
 		s.counters.syncedWrites.Add(1)
 	}
-	if h := s.opts.OnObjectWrite; h != nil {
-		h(p, bucket, key, cur, found, next)
+	if hook := s.opts.OnObjectWrite; hook != nil {
+		hook(p, bucket, key, cur, found, next)
 	}
-	return next, nil
+	return next, pending, nil
 }
 
 func (s *Store) stripeOf(k []byte) *sync.Mutex { return &s.stripes[s.stripeIndex(k)].Mutex }
+
+// lockAll takes every stripe lock, in index order (as MarkDelivered takes
+// several), so that no key is being written until unlockAll.
+func (s *Store) lockAll() {
+	for i := range s.stripes {
+		s.stripes[i].Lock()
+	}
+}
+
+func (s *Store) unlockAll() {
+	for i := range s.stripes {
+		s.stripes[i].Unlock()
+	}
+}
+
+// stripeFor returns k's stripe and the hash that chose it.
+func (s *Store) stripeFor(k []byte) (*stripe, uint64) {
+	h := xxhash.Sum64(k)
+	return &s.stripes[h&uint64(len(s.stripes)-1)], h
+}
 
 func (s *Store) stripeIndex(k []byte) int { return int(xxhash.Sum64(k) & uint64(len(s.stripes)-1)) }
