@@ -91,6 +91,11 @@ type Config struct {
 	// missing or behind. Default true; off, only hinted handoff and
 	// anti-entropy repair replicas.
 	ReadRepair bool `yaml:"read_repair"`
+	// ReadAll makes a get ask every replica of the key rather than only as
+	// many as R (and PR) need, so that read repair checks every copy on
+	// every get. Default false: two messages and a replica read fewer per
+	// get, and anti-entropy repairs what a get does not look at.
+	ReadAll bool `yaml:"read_all"`
 	// AAE configures active anti-entropy (Merkle-tree exchanges).
 	AAE aae.Config `yaml:"aae"`
 

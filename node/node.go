@@ -132,6 +132,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	ccfg := coord.DefaultConfig(cfg.Name)
 	ccfg.SyncWrites = !cfg.NoSyncWrites
 	ccfg.ReadRepair = cfg.ReadRepair
+	ccfg.ReadAll = cfg.ReadAll
 	ccfg.RepairTimeout = cfg.RequestTimeout
 	if n.coord, err = coord.New(ccfg, n.replicas, n.live, coordObserver{n.metrics, n.log}); err != nil {
 		_ = n.members.Shutdown()

@@ -59,10 +59,11 @@ func (r *replicaSet) Write(ctx context.Context, t quorum.Target, k coord.Key, ob
 // replaces exactly the siblings the client's context covers. A primary
 // mints with its actor for the partition into its own data; a fallback
 // standing in for self.For mints with its hint actor into the hint it
-// keeps for that primary.
-func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write, sync bool) (dvv.Object, error) {
+// keeps for that primary. It returns once the write is applied; the
+// returned durable waits for its fsync.
+func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write, sync bool) (dvv.Object, func() (bool, error), error) {
 	if err := ctx.Err(); err != nil {
-		return dvv.Object{}, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
+		return dvv.Object{}, nil, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
 	}
 	k := w.Key
 	writtenAt := r.now().UnixNano()
@@ -70,10 +71,11 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 		return cur.Update(w.Context, actor, w.Value, w.Tombstone, writtenAt)
 	}
 	var obj dvv.Object
+	var wait store.Durable
 	var err error
 	if self.For != "" {
 		ref := store.HintRef{Owner: self.For, Partition: k.Partition, Bucket: k.Bucket, Key: k.Key}
-		obj, err = r.store.MintHint(ref, sync, writtenAt, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
+		obj, wait, err = r.store.MintHintAsync(ref, sync, writtenAt, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
 			return update(cur, actor), true, nil
 		})
 		if err == nil {
@@ -83,17 +85,31 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 		var actor string
 		actor, err = r.store.Actor(k.Partition)
 		if err != nil {
-			return dvv.Object{}, fmt.Errorf("%w: actor for partition %d: %w", cairn.ErrInternal, k.Partition, err)
+			return dvv.Object{}, nil, fmt.Errorf("%w: actor for partition %d: %w", cairn.ErrInternal, k.Partition, err)
 		}
-		obj, err = r.store.Modify(k.Partition, k.Bucket, k.Key, sync, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
+		obj, wait, err = r.store.ModifyAsync(k.Partition, k.Bucket, k.Key, sync, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
 			return update(cur, actor), true, nil
 		})
 	}
 	if err != nil {
-		return dvv.Object{}, fmt.Errorf("%w: write: %w", cairn.ErrInternal, err)
+		return dvv.Object{}, nil, fmt.Errorf("%w: write: %w", cairn.ErrInternal, err)
 	}
 	r.minted(k.Bucket, k.Key, obj)
-	return obj, nil
+	durable := sync || !r.noSync
+	if !durable {
+		// Not synced: nothing to wait for, but the store's count of calls
+		// in flight still ends here.
+		if err := wait(); err != nil {
+			return dvv.Object{}, nil, fmt.Errorf("%w: write: %w", cairn.ErrInternal, err)
+		}
+		return obj, nil, nil
+	}
+	return obj, func() (bool, error) {
+		if err := wait(); err != nil {
+			return false, fmt.Errorf("%w: sync: %w", cairn.ErrInternal, err)
+		}
+		return true, nil
+	}, nil
 }
 
 // Forward hands a write to node to coordinate, marked forwarded so that it

@@ -85,3 +85,56 @@ func TestSyncedWriteWaitsForItsFsyncNotForTheLock(t *testing.T) {
 	require.True(t, found)
 	require.Len(t, obj.Siblings, 2)
 }
+
+// TestModifyAsyncReturnsBeforeTheFsync: the write is visible when
+// ModifyAsync returns, its Durable waits for the fsync, and Close waits
+// for the Durable.
+func TestModifyAsyncReturnsBeforeTheFsync(t *testing.T) {
+	var held atomic.Bool
+	syncing := make(chan struct{}, 16)
+	release := make(chan struct{})
+	o := testOptions(t.TempDir())
+	o.beforeWALSync = func() {
+		if !held.Load() {
+			return
+		}
+		select {
+		case syncing <- struct{}{}:
+		default:
+		}
+		<-release
+	}
+	s, err := Open(o)
+	require.NoError(t, err)
+	held.Store(true)
+
+	key := []byte("k")
+	obj, durable, err := s.ModifyAsync(1, "b", key, true, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
+		return cur.Update(nil, "n1.test", []byte("v"), false, 1), true, nil
+	})
+	require.NoError(t, err, "returned while the fsync is held")
+	require.Len(t, obj.Siblings, 1)
+	got, found, err := s.Get(1, "b", key)
+	require.NoError(t, err)
+	require.True(t, found && got.Equal(obj), "visible before it is durable")
+
+	waited := make(chan error, 1)
+	go func() { waited <- durable() }()
+	closed := make(chan error, 1)
+	select {
+	case <-syncing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write's fsync never started")
+	}
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-waited:
+		t.Fatalf("Durable returned (%v) before the fsync", err)
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a write's durability was being waited for", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	require.NoError(t, <-waited)
+	require.NoError(t, <-closed)
+}

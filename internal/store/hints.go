@@ -296,6 +296,30 @@ func (s *Store) MintHint(r HintRef, sync bool, now int64, fn func(cur dvv.Object
 	})
 }
 
+// MintHintAsync is MintHint that returns once the write is visible, before
+// its fsync; the caller must call the returned Durable once (ModifyAsync).
+func (s *Store) MintHintAsync(r HintRef, sync bool, now int64, fn func(cur dvv.Object, found bool, actor string) (dvv.Object, bool, error)) (dvv.Object, Durable, error) {
+	k, err := hintKey(r)
+	if err != nil {
+		return dvv.Object{}, nil, err
+	}
+	if err := s.enter(); err != nil {
+		return dvv.Object{}, nil, err
+	}
+	obj, pending, err := s.modifyHintLocked(r, k, sync || !s.opts.NoSyncWrites, now, func(cur dvv.Object, found bool, actor func() (string, error)) (dvv.Object, bool, error) {
+		a, err := actor()
+		if err != nil {
+			return dvv.Object{}, false, err
+		}
+		return fn(cur, found, a)
+	})
+	if err != nil {
+		s.leave()
+		return dvv.Object{}, nil, err
+	}
+	return obj, s.durable(pending, k), nil
+}
+
 func (s *Store) modifyHint(r HintRef, sync bool, now int64, fn func(cur dvv.Object, found bool, actor func() (string, error)) (dvv.Object, bool, error)) (dvv.Object, error) {
 	k, err := hintKey(r)
 	if err != nil {

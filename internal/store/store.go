@@ -190,6 +190,43 @@ func (s *Store) Modify(p uint32, bucket string, key []byte, sync bool, fn func(c
 	return s.modify(p, bucket, key, sync || !s.opts.NoSyncWrites, fn)
 }
 
+// Durable waits until a write that was made visible is on disk (or
+// returns why it is not). It must be called exactly once: the store does
+// not close while a write's durability is still to be waited for.
+type Durable func() error
+
+// ModifyAsync is Modify that returns once the write is visible, before its
+// fsync: the caller may send the object on (to other replicas) while the
+// disk catches up, and must call the returned Durable, once, before
+// acknowledging the write. A write that was not synced, or not made, is
+// durable at once.
+func (s *Store) ModifyAsync(p uint32, bucket string, key []byte, sync bool, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, Durable, error) {
+	k, err := objectKey(p, bucket, key)
+	if err != nil {
+		return dvv.Object{}, nil, err
+	}
+	if err := s.enter(); err != nil {
+		return dvv.Object{}, nil, err
+	}
+	obj, pending, err := s.modifyLocked(p, bucket, key, k, sync || !s.opts.NoSyncWrites, fn)
+	if err != nil {
+		s.leave()
+		return dvv.Object{}, nil, err
+	}
+	return obj, s.durable(pending, k), nil
+}
+
+// durable waits for pending, then lets Close go on.
+func (s *Store) durable(pending pendingSync, k []byte) Durable {
+	return func() error {
+		defer s.leave()
+		if err := pending.wait(); err != nil {
+			return fmt.Errorf("store: sync write %x: %w", k, err)
+		}
+		return nil
+	}
+}
+
 func (s *Store) modify(p uint32, bucket string, key []byte, sync bool, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, error) {
 	k, err := objectKey(p, bucket, key)
 	if err != nil {

@@ -68,8 +68,11 @@ type Replicas interface {
 	Write(ctx context.Context, t quorum.Target, k Key, obj dvv.Object, sync bool) (durable bool, err error)
 	// Mint applies a client's write to this node's own copy (self, a
 	// primary or a fallback standing in for self.For), minting a new dot,
-	// and returns the object after it.
-	Mint(ctx context.Context, self quorum.Target, w Write, sync bool) (dvv.Object, error)
+	// and returns the object after it as soon as it is applied. When the
+	// write still has to reach the disk, durable waits for that (it is
+	// called exactly once) and reports whether it did; nil means the
+	// write is already as durable as sync asked.
+	Mint(ctx context.Context, self quorum.Target, w Write, sync bool) (obj dvv.Object, durable func() (bool, error), err error)
 	// Forward hands the write to node to coordinate and returns the
 	// encoded context it answered with.
 	Forward(ctx context.Context, node string, w Write) ([]byte, error)
@@ -123,6 +126,11 @@ type Config struct {
 	// MinFailover is the least silence that leads to a failover, however
 	// short the request's deadline. Default 20 ms.
 	MinFailover time.Duration
+	// ReadAll makes a get ask every target of the key, not only as many
+	// as R (and PR) need: read repair then checks every replica on every
+	// get, at the price of two more messages and a replica read each.
+	// Default false; anti-entropy repairs what a get does not look at.
+	ReadAll bool
 	// ReadRepair sends the merge of a get's answers to every target whose
 	// copy was missing or behind it. Default true.
 	ReadRepair bool

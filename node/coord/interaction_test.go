@@ -23,7 +23,7 @@ import (
 // fake replica set, with no network and no clock. Each script sets up a
 // cluster and drives one request at a time:
 //
-//	cluster self=n1 primaries=(n1,n2,n3) fallbacks=(n4,n5) [down=(..)] [unreachable=(..)] [broken=(..)]
+//	cluster self=n1 primaries=(n1,n2,n3) fallbacks=(n4,n5) [down=(..)] [unreachable=(..)] [broken=(..)] [slowsync=(..)]
 //	copy n2 a.1=x [vv=a:1]        # a node's own copy; "copy n4 for=n2 ..." is a hint
 //	put [w=2] [pw=..] [dw=..] [strict] [forwarded] [value=v] [context=a:1] [tombstone]
 //	get [r=2] [pr=..] [notfound_ok=false] [strict]
@@ -36,7 +36,8 @@ import (
 //
 // down nodes are down in the view from the start; unreachable ones fail
 // every call as undelivered (and are then marked down); broken ones answer
-// every call with an internal error. Requests last 2 s, so a target is
+// every call with an internal error; a slowsync node's own write reaches
+// its disk only when the script delivers that (-> n1 fsync). Requests last 2 s, so a target is
 // silent after 500 ms. The output is the interaction log: the calls the
 // coordinator makes (->), the answers it gets, the view and observer
 // events, and its decision (=>).
@@ -130,7 +131,10 @@ func (h *harness) setup(d *datadriven.TestData) {
 		h.view.down[n] = true
 	}
 	h.replicas = &fakeReplicas{h: h, copies: map[string]dvv.Object{},
-		unreachable: map[string]bool{}, broken: map[string]bool{}}
+		unreachable: map[string]bool{}, broken: map[string]bool{}, slowSync: map[string]bool{}}
+	for _, n := range nodes("slowsync") {
+		h.replicas.slowSync[n] = true
+	}
 	for _, n := range nodes("unreachable") {
 		h.replicas.unreachable[n] = true
 	}
@@ -253,7 +257,10 @@ func (h *harness) drive(_ context.Context, f *flight, targets []quorum.Target, d
 	h.flight = f
 	f.launch = func(t quorum.Target) {
 		kind := "read"
-		if f.req.write != nil {
+		switch {
+		case t.Node == f.self:
+			kind = "fsync"
+		case f.req.write != nil:
 			kind = "write"
 		}
 		h.logf("-> %s %s", t, kind)
@@ -368,6 +375,7 @@ type fakeReplicas struct {
 	copies      map[string]dvv.Object // by copyName
 	unreachable map[string]bool
 	broken      map[string]bool
+	slowSync    map[string]bool // their own writes' fsyncs are delivered like answers
 }
 
 func copyName(node, forNode string) string {
@@ -411,9 +419,9 @@ func (r *fakeReplicas) Write(_ context.Context, t quorum.Target, _ Key, obj dvv.
 	return sync, nil
 }
 
-func (r *fakeReplicas) Mint(_ context.Context, self quorum.Target, w Write, _ bool) (dvv.Object, error) {
+func (r *fakeReplicas) Mint(_ context.Context, self quorum.Target, w Write, sync bool) (dvv.Object, func() (bool, error), error) {
 	if err := r.fault(self.Node); err != nil {
-		return dvv.Object{}, err
+		return dvv.Object{}, nil, err
 	}
 	name, actor := copyName(self.Node, self.For), self.Node
 	if self.For != "" {
@@ -422,7 +430,11 @@ func (r *fakeReplicas) Mint(_ context.Context, self quorum.Target, w Write, _ bo
 	obj := r.copies[name].Update(w.Context, actor, w.Value, w.Tombstone, 0)
 	r.copies[name] = obj
 	r.h.logf("mint %s: %s", name, formatObject(obj))
-	return obj, nil
+	if !r.slowSync[self.Node] {
+		return obj, nil, nil
+	}
+	// Its fsync is still running: the script delivers it like an answer.
+	return obj, func() (bool, error) { return sync, nil }, nil
 }
 
 func (r *fakeReplicas) Forward(_ context.Context, node string, w Write) ([]byte, error) {

@@ -24,9 +24,13 @@ import (
 // succeeded still reaches N nodes. Reads replace only while undecided: once
 // answered, late answers serve read repair alone.
 type request struct {
-	sloppy      bool
-	up          func(string) bool
-	fallbacks   []string
+	sloppy    bool
+	up        func(string) bool
+	fallbacks []string
+	// spares are targets not asked at first (a get asks only as many as
+	// it needs): the first to take the place of a target that fails or
+	// stays silent, before any fallback, sloppy or not.
+	spares      []quorum.Target
 	silentAfter time.Duration
 
 	calls   []call
@@ -59,8 +63,10 @@ func newWriteRequest(op string, spec quorum.Spec, targets []quorum.Target, route
 	return r
 }
 
-func newReadRequest(spec quorum.Spec, targets []quorum.Target, route Route, up func(string) bool, silentAfter time.Duration) *request {
+// newReadRequest asks targets; spares stand by for those that fail.
+func newReadRequest(spec quorum.Spec, targets, spares []quorum.Target, route Route, up func(string) bool, silentAfter time.Duration) *request {
 	r := newRequest(targets, route, up, silentAfter)
+	r.spares = spares
 	r.read = quorum.NewReadTracker(targets, spec)
 	return r
 }
@@ -139,15 +145,27 @@ func (r *request) nextSilence() (time.Duration, bool) {
 	return next, found
 }
 
-// mayFailOver: fallbacks may stand in (sloppy), there is time left, and
-// the answers still matter (a read that is decided only listens).
+// mayFailOver: something may stand in (a spare, or a fallback when
+// sloppy), there is time left, and the answers still matter (a read that
+// is decided only listens).
 func (r *request) mayFailOver() bool {
-	return r.sloppy && !r.expired && (r.write != nil || !r.read.Done())
+	return (r.sloppy || len(r.spares) > 0) && !r.expired && (r.write != nil || !r.read.Done())
 }
 
-// replace brings in the next fallback that is up and not yet asked, for
-// call i, and marks i replaced.
+// replace brings in, for call i, the next spare, or else (sloppy) the next
+// fallback that is up and not yet asked, and marks i replaced.
 func (r *request) replace(now time.Duration, i int) (quorum.Target, bool) {
+	if len(r.spares) > 0 {
+		t := r.spares[0]
+		r.spares = r.spares[1:]
+		r.calls[i].replaced = true
+		r.calls = append(r.calls, call{target: t, sentAt: now})
+		r.tracker().Add(t)
+		return t, true
+	}
+	if !r.sloppy {
+		return quorum.Target{}, false
+	}
 	for _, f := range r.fallbacks {
 		if r.find(f) >= 0 || !r.up(f) {
 			continue

@@ -30,6 +30,10 @@ type flight struct {
 	key  Key
 	obj  dvv.Object // what a write sends
 	sync bool
+	// self and selfDurable: a write's own copy is acknowledged when
+	// selfDurable returns (the coordinator minted it before the calls).
+	self        string
+	selfDurable func() (bool, error)
 	// launch starts a call to t; its result must come back through
 	// onResult.
 	launch func(t quorum.Target)
@@ -41,6 +45,10 @@ func (f *flight) do(ctx context.Context, t quorum.Target) result {
 	if f.req.read != nil {
 		obj, found, err := f.c.replicas.Read(ctx, t, f.key)
 		return result{node: t.Node, obj: obj, found: found, err: err}
+	}
+	if t.Node == f.self && f.selfDurable != nil {
+		durable, err := f.selfDurable()
+		return result{node: t.Node, durable: durable, err: err}
 	}
 	durable, err := f.c.replicas.Write(ctx, t, f.key, f.obj, f.sync)
 	return result{node: t.Node, durable: durable, err: err}

@@ -30,6 +30,7 @@ type liveReplicas struct {
 	hang   map[string]bool
 	refuse map[string]bool
 	writes map[string]int // completed writes by copy name
+	fsync  chan struct{}  // when set, the coordinator's own writes are durable once it is closed
 }
 
 func newLiveReplicas() *liveReplicas {
@@ -73,12 +74,16 @@ func (r *liveReplicas) Write(ctx context.Context, t quorum.Target, _ Key, obj dv
 	return sync, nil
 }
 
-func (r *liveReplicas) Mint(_ context.Context, self quorum.Target, w Write, _ bool) (dvv.Object, error) {
+func (r *liveReplicas) Mint(_ context.Context, self quorum.Target, w Write, sync bool) (dvv.Object, func() (bool, error), error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	obj := r.copies[self.Node].Update(w.Context, self.Node, w.Value, w.Tombstone, 0)
 	r.copies[self.Node] = obj
-	return obj, nil
+	if r.fsync == nil {
+		return obj, nil, nil
+	}
+	fsync := r.fsync
+	return obj, func() (bool, error) { <-fsync; return sync, nil }, nil
 }
 
 func (r *liveReplicas) Forward(context.Context, string, Write) ([]byte, error) {
@@ -127,6 +132,33 @@ func TestWriteReachesEveryReplicaAfterTheAnswer(t *testing.T) {
 	// n3 stays silent past a quarter of the request's time: the write
 	// goes on, in the background, to the next fallback as a hint for n3.
 	eventually(t, func() bool { return r.written(copyName("n4", "n3")) == 1 }, "n4 never got the write for n3")
+}
+
+// TestReplicasGetTheWriteWhileTheLocalCopyIsSynced: the coordinator sends
+// the object to the other replicas as soon as its own copy is written,
+// without waiting for its fsync, and its own acknowledgement counts once
+// the fsync is done.
+func TestReplicasGetTheWriteWhileTheLocalCopyIsSynced(t *testing.T) {
+	r := newLiveReplicas()
+	r.fsync = make(chan struct{})
+	c := newCoordinator(t, r)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Put(ctx, testWrite("v"), spec(2, 3), route(), false)
+		done <- err
+	}()
+	eventually(t, func() bool { return r.written("n2") == 1 && r.written("n3") == 1 },
+		"the replicas never got the write while the local fsync was running")
+	select {
+	case err := <-done:
+		t.Fatalf("w=3 answered (%v) before the coordinator's own copy was durable", err)
+	default:
+	}
+	close(r.fsync)
+	require.NoError(t, <-done)
 }
 
 func TestClientGoingAwayDoesNotStopTheReplicaWrites(t *testing.T) {

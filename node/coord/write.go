@@ -64,19 +64,26 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, spec quorum.Spec,
 		return nil, req.err()
 	}
 	sync := c.cfg.SyncWrites || spec.DW > 0
-	obj, err := c.replicas.Mint(ctx, self, w, sync)
+	obj, durable, err := c.replicas.Mint(ctx, self, w, sync)
 	if err != nil {
 		return nil, err
 	}
-	f := &flight{c: c, op: w.Op(), req: req, key: w.Key, obj: obj, sync: sync}
-	f.onResult(0, result{node: self.Node, durable: sync})
-	others := make([]quorum.Target, 0, len(targets))
+	// The object goes to the other targets while the local copy reaches
+	// the disk: the two waits overlap, and the local acknowledgement is
+	// one more answer for the tracker.
+	f := &flight{c: c, op: w.Op(), req: req, key: w.Key, obj: obj, sync: sync, self: self.Node, selfDurable: durable}
+	calls := make([]quorum.Target, 0, len(targets))
+	if durable == nil {
+		f.onResult(0, result{node: self.Node, durable: sync})
+	} else {
+		calls = append(calls, self)
+	}
 	for _, t := range targets {
 		if t.Node != self.Node {
-			others = append(others, t)
+			calls = append(calls, t)
 		}
 	}
-	if err := c.drive(ctx, f, others, func() {}); err != nil {
+	if err := c.drive(ctx, f, calls, func() {}); err != nil {
 		return nil, err
 	}
 	return wire.EncodeContext(obj.VV), nil
