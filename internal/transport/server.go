@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/internal/workers"
 )
 
 // Handler serves one request. Requests run concurrently, each on one of the
@@ -48,14 +49,14 @@ type Server struct {
 	open      atomic.Int64
 	wg        sync.WaitGroup // every connection goroutine
 	traffic   Traffic
-	workers   *workerPool
+	workers   *workers.Pool[request]
 }
 
 // NewServer returns a server that answers requests with h.
 func NewServer(cfg Config, h Handler) *Server {
 	s := &Server{cfg: cfg.withDefaults(), handler: h,
 		listeners: make(map[net.Listener]struct{}), conns: make(map[*serverConn]struct{})}
-	s.workers = newWorkerPool(workerIdle, func(r request) { r.sc.handle(r.f) })
+	s.workers = workers.New(workerIdle, func(r request) { r.sc.handle(r.f) })
 	return s
 }
 
@@ -162,7 +163,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 		// Every connection waited for its requests: the workers are idle.
-		s.workers.close()
+		s.workers.Close()
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
@@ -171,7 +172,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		<-done
-		s.workers.close()
+		s.workers.Close()
 		return ctx.Err()
 	}
 }
@@ -294,7 +295,7 @@ func (sc *serverConn) readLoop(br *bufio.Reader) error {
 			return nil
 		}
 		sc.handlers.Add(1)
-		sc.s.workers.dispatch(request{sc: sc, f: f})
+		sc.s.workers.Go(request{sc: sc, f: f})
 	}
 }
 

@@ -13,39 +13,6 @@ import (
 	"go.uber.org/goleak"
 )
 
-// counts reads a pool's parked, live and started workers.
-func (p *workerPool) counts() (parked, live, started int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.parked), p.live, p.started
-}
-
-func waitParked(t *testing.T, p *workerPool, want int) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		parked, _, _ := p.counts()
-		return parked == want
-	}, 10*time.Second, time.Millisecond, "want %d parked workers", want)
-}
-
-// gatedPool is a pool whose requests each wait for one token on gate.
-func gatedPool(idleFor time.Duration) (*workerPool, chan struct{}) {
-	gate := make(chan struct{})
-	return newWorkerPool(idleFor, func(request) { <-gate }), gate
-}
-
-func dispatchN(p *workerPool, n int) {
-	for range n {
-		p.dispatch(request{sc: &serverConn{}})
-	}
-}
-
-func release(gate chan struct{}, n int) {
-	for range n {
-		gate <- struct{}{}
-	}
-}
-
 func TestWorkersAreReused(t *testing.T) {
 	ts := startServer(t, nil)
 	p := newPool(t, func(c *Config) { c.ConnsPerAddr = 1 })
@@ -55,75 +22,12 @@ func TestWorkersAreReused(t *testing.T) {
 		// A worker parks just after its answer is queued: wait for it, so
 		// the next call finds it parked.
 		require.Eventually(t, func() bool {
-			parked, live, _ := ts.srv.workers.counts()
+			parked, live, _ := ts.srv.workers.Counts()
 			return parked == live
 		}, 10*time.Second, 100*time.Microsecond)
 	}
-	_, _, started := ts.srv.workers.counts()
+	_, _, started := ts.srv.workers.Counts()
 	require.Equal(t, 1, started, "100 calls one after another are served by one worker")
-}
-
-func TestWorkersGrowWithBlockedRequests(t *testing.T) {
-	p, gate := gatedPool(time.Hour)
-	defer p.close()
-	dispatchN(p, 50)
-	_, live, _ := p.counts()
-	require.Equal(t, 50, live, "a request never waits for a worker")
-	release(gate, 50)
-	waitParked(t, p, 50)
-	dispatchN(p, 50)
-	_, _, started := p.counts()
-	require.Equal(t, 50, started, "parked workers take the next requests")
-	release(gate, 50)
-	waitParked(t, p, 50)
-}
-
-func TestIdleWorkersExit(t *testing.T) {
-	p, gate := gatedPool(time.Hour) // the test trims by hand
-	defer p.close()
-	dispatchN(p, 5)
-	release(gate, 5)
-	waitParked(t, p, 5)
-
-	// Only the worker parked when the period began has been parked for
-	// all of it.
-	p.trimIdle()
-	parked, _, _ := p.counts()
-	require.Equal(t, 4, parked)
-
-	// One worker serves a request; the three below it stay unused.
-	dispatchN(p, 1)
-	release(gate, 1)
-	waitParked(t, p, 4)
-	p.trimIdle()
-	parked, _, _ = p.counts()
-	require.Equal(t, 1, parked, "the worker in use survives the trim")
-
-	p.trimIdle()
-	require.Eventually(t, func() bool {
-		parked, live, _ := p.counts()
-		return parked == 0 && live == 0
-	}, 10*time.Second, time.Millisecond, "the stopped workers exit")
-	p.mu.Lock()
-	armed := p.armed
-	p.mu.Unlock()
-	require.False(t, armed, "nothing left to trim: the timer is not re-armed")
-
-	// The pool still serves after it emptied.
-	dispatchN(p, 1)
-	release(gate, 1)
-	waitParked(t, p, 1)
-}
-
-func TestIdleWorkersExitOnTheirOwn(t *testing.T) {
-	p, gate := gatedPool(5 * time.Millisecond)
-	defer p.close()
-	dispatchN(p, 10)
-	release(gate, 10)
-	require.Eventually(t, func() bool {
-		_, live, _ := p.counts()
-		return live == 0
-	}, 10*time.Second, time.Millisecond)
 }
 
 func TestShutdownStopsWorkers(t *testing.T) {
@@ -145,12 +49,12 @@ func TestShutdownStopsWorkers(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	_, live, _ := srv.workers.counts()
+	_, live, _ := srv.workers.Counts()
 	require.Positive(t, live)
 	require.NoError(t, p.Close())
 	require.NoError(t, srv.Shutdown(t.Context()))
 	require.NoError(t, <-done)
-	_, live, _ = srv.workers.counts()
+	_, live, _ = srv.workers.Counts()
 	require.Zero(t, live)
 }
 

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/internal/workers"
 	"github.com/cairnkv/cairn/quorum"
 )
 
@@ -175,7 +175,12 @@ type Coordinator struct {
 	// calls keep going after a client has its answer, but not after Close.
 	lifetime context.Context
 	stop     context.CancelFunc
-	wg       sync.WaitGroup
+	// calls make the replica calls, and background runs what a request
+	// does after its answer (the rest of its calls, failovers, read
+	// repair): both on long-lived goroutines, whose stacks have grown
+	// through the store and the transport once and for all.
+	calls      *workers.Pool[replicaCall]
+	background *workers.Pool[func()]
 
 	// drive runs a flight: run, or in tests a harness that feeds it
 	// scripted events one at a time.
@@ -191,7 +196,8 @@ func New(cfg Config, r Replicas, v View, o Observer) (*Coordinator, error) {
 		o = nopObserver{}
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	c := &Coordinator{cfg: cfg, replicas: r, view: v, obs: o, lifetime: ctx, stop: stop}
+	c := &Coordinator{cfg: cfg, replicas: r, view: v, obs: o, lifetime: ctx, stop: stop,
+		calls: workers.New(workerIdle, makeCall), background: workers.New(workerIdle, func(fn func()) { fn() })}
 	c.drive = c.run
 	return c, nil
 }
@@ -201,8 +207,13 @@ func New(cfg Config, r Replicas, v View, o Observer) (*Coordinator, error) {
 // Requests must not be started after Close.
 func (c *Coordinator) Close() {
 	c.stop()
-	c.wg.Wait()
+	c.background.Close()
+	c.calls.Close()
 }
+
+// workerIdle is how long a coordinator's worker stays parked before it
+// exits.
+const workerIdle = 10 * time.Second
 
 type nopObserver struct{}
 

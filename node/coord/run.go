@@ -95,18 +95,24 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 	// Every node is called at most once per request, so the channel never
 	// fills: a call never waits for the loop, even after it stopped
 	// listening.
-	results := make(chan result, len(f.req.calls)+len(f.req.fallbacks))
+	results := make(chan result, len(f.req.calls)+len(f.req.fallbacks)+len(f.req.spares))
 	f.launch = func(t quorum.Target) {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			results <- f.do(callCtx, t)
-		}()
+		c.calls.Go(replicaCall{f: f, ctx: callCtx, target: t, out: results})
 	}
-	for _, t := range targets {
+	// This node's own copy is read here, after the other calls are on
+	// their way: it costs no message, and no goroutine either.
+	local := -1
+	for i, t := range targets {
+		if f.req.read != nil && t.Node == c.cfg.Self {
+			local = i
+			continue
+		}
 		f.launch(t)
 	}
 	elapsed := func() time.Duration { return time.Since(start) }
+	if local >= 0 {
+		f.onResult(elapsed(), f.do(callCtx, targets[local]))
+	}
 	loop := func(done <-chan struct{}, until func() bool) {
 		var timer *time.Timer
 		defer func() {
@@ -152,15 +158,23 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 		cancel()
 		return err
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.background.Go(func() {
 		defer cancel()
 		loop(callCtx.Done(), f.req.finished)
 		f.repair()
-	}()
+	})
 	return err
 }
+
+// replicaCall is one call of a flight, for a worker to make.
+type replicaCall struct {
+	f      *flight
+	ctx    context.Context
+	target quorum.Target
+	out    chan<- result
+}
+
+func makeCall(c replicaCall) { c.out <- c.f.do(c.ctx, c.target) }
 
 // needsRepair: a read whose answers already show a target to repair.
 func (f *flight) needsRepair() bool {
