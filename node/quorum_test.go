@@ -56,8 +56,10 @@ func TestQuorumWithAReplicaDown(t *testing.T) {
 	require.True(t, errors.As(err, &qe))
 	require.Equal(t, 3, qe.Need)
 	// The write fails as soon as n3's failure makes W=3 impossible, which
-	// may be before n2 has acknowledged: the counts are those at that moment.
-	require.Contains(t, []int{1, 2}, qe.Got)
+	// may be before n2 or even the coordinator's own fsync has acknowledged
+	// (the local write overlaps the replica calls): the counts are those at
+	// that moment.
+	require.Contains(t, []int{0, 1, 2}, qe.Got)
 	require.Equal(t, 3, qe.Of)
 	require.Contains(t, err.Error(), "n3")
 
