@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -61,14 +62,27 @@ func (r *replicaSet) Write(ctx context.Context, t quorum.Target, k coord.Key, ob
 // standing in for self.For mints with its hint actor into the hint it
 // keeps for that primary. It returns once the write is applied; the
 // returned durable waits for its fsync.
+//
+// The context is checked against the copy under the copy's lock, so that
+// no write can slip in between: one that names a write the copy has not
+// seen is refused (*coord.ContextAheadError) or, when w.ClampContext says
+// so, lowered to the copy's vector. Either way nothing is written that
+// covers a dot this copy does not know was minted.
 func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write, sync bool) (dvv.Object, func() (bool, error), error) {
 	if err := ctx.Err(); err != nil {
 		return dvv.Object{}, nil, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
 	}
 	k := w.Key
 	writtenAt := r.now().UnixNano()
-	update := func(cur dvv.Object, actor string) dvv.Object {
-		return cur.Update(w.Context, actor, w.Value, w.Tombstone, writtenAt)
+	update := func(cur dvv.Object, actor string) (dvv.Object, error) {
+		vv := w.Context
+		if a, ahead := vv.Exceeds(cur.VV); ahead {
+			if !w.ClampContext {
+				return dvv.Object{}, &coord.ContextAheadError{Actor: a, Counter: vv[a], Held: cur.VV[a]}
+			}
+			vv = vv.Clamp(cur.VV)
+		}
+		return cur.Update(vv, actor, w.Value, w.Tombstone, writtenAt)
 	}
 	var obj dvv.Object
 	var wait store.Durable
@@ -76,7 +90,8 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 	if self.For != "" {
 		ref := store.HintRef{Owner: self.For, Partition: k.Partition, Bucket: k.Bucket, Key: k.Key}
 		obj, wait, err = r.store.MintHintAsync(ref, sync, writtenAt, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
-			return update(cur, actor), true, nil
+			next, err := update(cur, actor)
+			return next, err == nil, err
 		})
 		if err == nil {
 			r.hintStored()
@@ -88,10 +103,15 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 			return dvv.Object{}, nil, fmt.Errorf("%w: actor for partition %d: %w", cairn.ErrInternal, k.Partition, err)
 		}
 		obj, wait, err = r.store.ModifyAsync(k.Partition, k.Bucket, k.Key, sync, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-			return update(cur, actor), true, nil
+			next, err := update(cur, actor)
+			return next, err == nil, err
 		})
 	}
 	if err != nil {
+		var ahead *coord.ContextAheadError
+		if errors.As(err, &ahead) {
+			return dvv.Object{}, nil, ahead
+		}
 		return dvv.Object{}, nil, fmt.Errorf("%w: write: %w", cairn.ErrInternal, err)
 	}
 	r.minted(k.Bucket, k.Key, obj)

@@ -138,7 +138,7 @@ func (c *cluster) put(r int, ctx *clientContext, tombstone bool) int {
 		tombstone: tombstone,
 		replaces:  replaces,
 	})
-	rep.obj = rep.obj.Update(vv, rep.actor, value, tombstone, int64(id))
+	rep.obj = mustUpdate(rep.obj.Update(vv, rep.actor, value, tombstone, int64(id)))
 	rep.seen = known.with(id)
 	c.snap(rep)
 	return id
