@@ -183,10 +183,15 @@ func (r *replicaSet) localGet(ctx context.Context, req wire.ReplicaGetReq) (dvv.
 // own data, or, when it stands in for the primary named by forOwner, the
 // hint it keeps for that primary. It never overwrites: what the local copy
 // holds that the incoming one has not seen survives as siblings. Nothing is
-// written when the local copy already descends the incoming one.
+// written when the local copy already descends the incoming one, nor when
+// the incoming one breaks the dot rules (dvv.Object.Validate): a peer's
+// replica put, read repair, or the merge a coordinator caught up with.
 func (r *replicaSet) localSync(ctx context.Context, k coord.Key, obj dvv.Object, sync bool, forOwner string) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
+	}
+	if err := obj.Validate(); err != nil {
+		return false, invalidObject(k.Bucket, k.Key, err)
 	}
 	durable := sync || !r.noSync
 	merge := func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
@@ -237,6 +242,12 @@ func (n *Node) serveReplicaPut(ctx context.Context, peer transport.Peer, req wir
 	k := coord.Key{Partition: req.Partition, Bucket: req.Bucket, Key: req.Key}
 	durable, err := n.replicas.localSync(ctx, k, req.Object, req.Sync, req.For)
 	return wire.ReplicaPutResp{Durable: durable}, err
+}
+
+// invalidObject refuses an object a peer sent that breaks the dot rules.
+// The request is refused, not the connection: other requests share it.
+func invalidObject(bucket string, key []byte, err error) error {
+	return fmt.Errorf("%w: object of %s/%q breaks the dot rules: %w", cairn.ErrProtocol, bucket, key, err)
 }
 
 // validOwner bounds the owner a peer names in a hint: a node name.
