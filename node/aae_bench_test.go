@@ -90,7 +90,7 @@ func cpuTime() time.Duration {
 // over every partition.
 func startIdleCluster(b *testing.B, keys int) []*Node {
 	b.Helper()
-	obj := dvv.Object{}.Update(nil, "bench.0", benchValue, false, 1)
+	obj := mustUpdate(dvv.Object{}.Update(nil, "bench.0", benchValue, false, 1))
 	var cfgs []Config
 	for i := 1; i <= 3; i++ {
 		cfg := DefaultConfig()

@@ -447,7 +447,7 @@ func TestAAEAnswersOnlyPeersAndOneExchangeAtATime(t *testing.T) {
 	require.NoError(t, call(p2, wire.TypeAAEFetch, wire.AAEFetchReq{Partition: p, Keys: []wire.AAEKeyRef{{Bucket: "b", Key: key}}}, &fetched))
 
 	// A push syncs, never overwrites: a concurrent write becomes a sibling.
-	other := dvv.Object{}.Update(nil, "p2.actor", []byte("pushed"), false, 1)
+	other := mustUpdate(dvv.Object{}.Update(nil, "p2.actor", []byte("pushed"), false, 1))
 	var pushed wire.AAEPushResp
 	require.NoError(t, call(p2, wire.TypeAAEPush, wire.AAEPushReq{Partition: p, Objects: []wire.AAEObject{{Bucket: "b", Key: key, Object: other}}}, &pushed))
 	require.Equal(t, 1, pushed.Applied)

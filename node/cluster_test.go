@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/client"
+	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/faultnet"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -157,4 +158,13 @@ func (tc *testCluster) keyOwnedBy(n int, node, notNode string) []byte {
 	}
 	tc.t.Fatalf("no key owned by %s", node)
 	return nil
+}
+
+// mustUpdate takes dvv's Update in a history whose counters cannot come
+// near the end of their range, so an error is a bug in the test.
+func mustUpdate(o dvv.Object, err error) dvv.Object {
+	if err != nil {
+		panic(err)
+	}
+	return o
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/node/coord"
 	"github.com/cairnkv/cairn/quorum"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -26,6 +27,7 @@ type metrics struct {
 	remoteGets    prometheus.Counter
 	readRepairs   *prometheus.CounterVec
 	failovers     *prometheus.CounterVec
+	contextAhead  *prometheus.CounterVec
 	membersAlive  prometheus.Gauge
 }
 
@@ -69,6 +71,10 @@ func newMetrics(n *Node) *metrics {
 		Name: "cairn_request_failovers_total",
 		Help: "Targets of a request replaced by a fallback within the request because they failed or stayed silent, by operation and reason.",
 	}, []string{"op", "reason"})
+	m.contextAhead = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_context_ahead_total",
+		Help: "Writes whose context named writes this node's copy had not seen, so that it caught up with the other replicas first, by how the write went on: caught_up, refused (no reachable replica had seen them: a stale read or a forged context), clamped (a fallback lowered the context to its copy).",
+	}, []string{"result"})
 	m.membersAlive = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "cairn_members_alive",
 		Help: "Ring members this node sees alive (itself included).",
@@ -77,7 +83,7 @@ func newMetrics(n *Node) *metrics {
 		Name: "cairn_store_disk_bytes",
 		Help: "Bytes the node's pebble database uses on disk.",
 	}, func() float64 { return float64(n.store.Stats().DiskBytes) })
-	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.membersAlive, storeStats,
+	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.contextAhead, m.membersAlive, storeStats,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(trafficCounters(n)...)
 	return m
@@ -108,6 +114,13 @@ func (o coordObserver) ReadRepaired(t quorum.Target, err error) {
 		return
 	}
 	o.m.readRepairs.WithLabelValues("ok").Inc()
+}
+
+func (o coordObserver) ContextAhead(read []string, outcome string) {
+	o.m.contextAhead.WithLabelValues(outcome).Inc()
+	if outcome != coord.ContextCaughtUp {
+		o.log.Debug("write context ahead of every reachable copy", zap.String("result", outcome), zap.Strings("read", read))
+	}
 }
 
 // trafficCounters expose the transport's byte counters, read at scrape

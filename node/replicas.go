@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -61,14 +62,27 @@ func (r *replicaSet) Write(ctx context.Context, t quorum.Target, k coord.Key, ob
 // standing in for self.For mints with its hint actor into the hint it
 // keeps for that primary. It returns once the write is applied; the
 // returned durable waits for its fsync.
+//
+// The context is checked against the copy under the copy's lock, so that
+// no write can slip in between: one that names a write the copy has not
+// seen is refused (*coord.ContextAheadError) or, when w.ClampContext says
+// so, lowered to the copy's vector. Either way nothing is written that
+// covers a dot this copy does not know was minted.
 func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write, sync bool) (dvv.Object, func() (bool, error), error) {
 	if err := ctx.Err(); err != nil {
 		return dvv.Object{}, nil, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
 	}
 	k := w.Key
 	writtenAt := r.now().UnixNano()
-	update := func(cur dvv.Object, actor string) dvv.Object {
-		return cur.Update(w.Context, actor, w.Value, w.Tombstone, writtenAt)
+	update := func(cur dvv.Object, actor string) (dvv.Object, error) {
+		vv := w.Context
+		if a, ahead := vv.Exceeds(cur.VV); ahead {
+			if !w.ClampContext {
+				return dvv.Object{}, &coord.ContextAheadError{Actor: a, Counter: vv[a], Held: cur.VV[a]}
+			}
+			vv = vv.Clamp(cur.VV)
+		}
+		return cur.Update(vv, actor, w.Value, w.Tombstone, writtenAt)
 	}
 	var obj dvv.Object
 	var wait store.Durable
@@ -76,7 +90,8 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 	if self.For != "" {
 		ref := store.HintRef{Owner: self.For, Partition: k.Partition, Bucket: k.Bucket, Key: k.Key}
 		obj, wait, err = r.store.MintHintAsync(ref, sync, writtenAt, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
-			return update(cur, actor), true, nil
+			next, err := update(cur, actor)
+			return next, err == nil, err
 		})
 		if err == nil {
 			r.hintStored()
@@ -88,10 +103,15 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 			return dvv.Object{}, nil, fmt.Errorf("%w: actor for partition %d: %w", cairn.ErrInternal, k.Partition, err)
 		}
 		obj, wait, err = r.store.ModifyAsync(k.Partition, k.Bucket, k.Key, sync, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-			return update(cur, actor), true, nil
+			next, err := update(cur, actor)
+			return next, err == nil, err
 		})
 	}
 	if err != nil {
+		var ahead *coord.ContextAheadError
+		if errors.As(err, &ahead) {
+			return dvv.Object{}, nil, ahead
+		}
 		return dvv.Object{}, nil, fmt.Errorf("%w: write: %w", cairn.ErrInternal, err)
 	}
 	r.minted(k.Bucket, k.Key, obj)
@@ -163,10 +183,15 @@ func (r *replicaSet) localGet(ctx context.Context, req wire.ReplicaGetReq) (dvv.
 // own data, or, when it stands in for the primary named by forOwner, the
 // hint it keeps for that primary. It never overwrites: what the local copy
 // holds that the incoming one has not seen survives as siblings. Nothing is
-// written when the local copy already descends the incoming one.
+// written when the local copy already descends the incoming one, nor when
+// the incoming one breaks the dot rules (dvv.Object.Validate): a peer's
+// replica put, read repair, or the merge a coordinator caught up with.
 func (r *replicaSet) localSync(ctx context.Context, k coord.Key, obj dvv.Object, sync bool, forOwner string) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
+	}
+	if err := obj.Validate(); err != nil {
+		return false, invalidObject(k.Bucket, k.Key, err)
 	}
 	durable := sync || !r.noSync
 	merge := func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
@@ -217,6 +242,12 @@ func (n *Node) serveReplicaPut(ctx context.Context, peer transport.Peer, req wir
 	k := coord.Key{Partition: req.Partition, Bucket: req.Bucket, Key: req.Key}
 	durable, err := n.replicas.localSync(ctx, k, req.Object, req.Sync, req.For)
 	return wire.ReplicaPutResp{Durable: durable}, err
+}
+
+// invalidObject refuses an object a peer sent that breaks the dot rules.
+// The request is refused, not the connection: other requests share it.
+func invalidObject(bucket string, key []byte, err error) error {
+	return fmt.Errorf("%w: object of %s/%q breaks the dot rules: %w", cairn.ErrProtocol, bucket, key, err)
 }
 
 // validOwner bounds the owner a peer names in a hint: a node name.

@@ -26,7 +26,7 @@ func BenchmarkWriteTracker(b *testing.B) {
 func BenchmarkReadTracker(b *testing.B) {
 	targets := []Target{{Node: "n1", Primary: true}, {Node: "n2", Primary: true}, {Node: "n3", Primary: true}}
 	spec := Spec{N: 3, R: 2, NotFoundOK: true}
-	obj := dvv.Object{}.Update(nil, "a", []byte("v"), false, 0)
+	obj := mustUpdate(dvv.Object{}.Update(nil, "a", []byte("v"), false, 0))
 	behind := dvv.Object{}
 	b.ReportAllocs()
 	for b.Loop() {

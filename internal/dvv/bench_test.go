@@ -15,12 +15,12 @@ func divergedPair(siblings, actors int) (Object, Object) {
 	value := make([]byte, 64)
 	var base Object
 	for i := range actors {
-		base = base.Update(base.VV, fmt.Sprintf("node-%02d.partition-0123.incarnation-1", i), value, false, 0)
+		base = mustUpdate(base.Update(base.VV, fmt.Sprintf("node-%02d.partition-0123.incarnation-1", i), value, false, 0))
 	}
 	diverge := func(actor string) Object {
-		o := base.Update(base.VV, actor, value, false, 0)
+		o := mustUpdate(base.Update(base.VV, actor, value, false, 0))
 		for range siblings - 1 {
-			o = o.Update(nil, actor, value, false, 0)
+			o = mustUpdate(o.Update(nil, actor, value, false, 0))
 		}
 		return o
 	}
@@ -67,7 +67,7 @@ func BenchmarkUpdate(b *testing.B) {
 				value := make([]byte, 64)
 				b.ReportAllocs()
 				for b.Loop() {
-					local.Update(ctx, "node-02.partition-0123.incarnation-1", value, false, 0)
+					mustUpdate(local.Update(ctx, "node-02.partition-0123.incarnation-1", value, false, 0))
 				}
 			})
 		}

@@ -7,12 +7,19 @@
 // Two operations change objects:
 //
 //   - Update, run by the coordinator of a write, mints a new dot and drops
-//     exactly the siblings covered by the client's context.
+//     exactly the siblings covered by the client's context. It refuses to
+//     mint past MaxCounter (2^63-1), so a counter never wraps to 0.
 //   - Sync, run wherever two copies meet (replication, read repair, handoff,
 //     anti-entropy), keeps each sibling unless the other copy has seen its dot
 //     and no longer holds it. Sync is commutative, associative and idempotent.
 //
-// The rule that keeps minted dots unique is the caller's to honour: an actor
+// Two rules are the caller's to honour. A context must name only dots that
+// were minted: one naming more covers writes not made yet, which then
+// vanish. Update cannot tell; the coordinator checks the context against
+// its copy first (VV.Exceeds, VV.Clamp), and a node checks every object a
+// peer sends with Object.Validate before merging it.
+//
+// The rule that keeps minted dots unique is the caller's to honour too: an actor
 // id belongs to one incarnation of one node's copy of one partition, and an
 // actor never mints a dot for a key without holding every dot it minted
 // earlier for that key. A node that starts holding a partition with no data

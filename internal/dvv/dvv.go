@@ -1,10 +1,22 @@
 package dvv
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 )
+
+// MaxCounter is the highest counter a dot may carry. Counters are minted
+// one at a time from 1, so no history reaches it; keeping them below 2^63
+// leaves room to detect a counter that a forged context or a corrupted copy
+// pushed near the end of the range, and keeps every counter exact in a
+// signed 64-bit integer or a JSON number reader that uses one.
+const MaxCounter = 1<<63 - 1
+
+// ErrCounterOverflow is Update's refusal to mint a dot above MaxCounter.
+var ErrCounterOverflow = errors.New("dvv: counter overflow")
 
 // Dot names one write: the actor that minted it and that actor's counter.
 type Dot struct {
@@ -42,6 +54,32 @@ func (v VV) Descends(o VV) bool {
 		}
 	}
 	return true
+}
+
+// Exceeds returns an actor for which v names a counter above o's, the first
+// by name when there are several; ok is false when o has seen everything v
+// names (o.Descends(v)). A coordinator asks it of every client context
+// against its own copy's vector, so when o descends v it costs one pass over
+// v and allocates nothing.
+func (v VV) Exceeds(o VV) (actor string, ok bool) {
+	for a, c := range v {
+		if c > o[a] && (!ok || a < actor) {
+			actor, ok = a, true
+		}
+	}
+	return actor, ok
+}
+
+// Clamp returns v with every counter lowered to at most o's: a vector that
+// names only dots o has seen.
+func (v VV) Clamp(o VV) VV {
+	out := make(VV, len(v))
+	for a, c := range v {
+		if c = min(c, o[a]); c > 0 {
+			out[a] = c
+		}
+	}
+	return out
 }
 
 // Merge returns the pointwise maximum of v and o as a new vector.
@@ -98,8 +136,25 @@ type Object struct {
 // local object or in the context: a context can only carry an actor's dot if
 // that actor minted it, so taking the maximum keeps dots unique even if a
 // caller breaks the incarnation rule.
-func (o Object) Update(ctx VV, actor string, value []byte, tombstone bool, writtenAt int64) Object {
-	dot := Dot{Actor: actor, Counter: max(o.VV[actor], ctx[actor]) + 1}
+//
+// Update trusts ctx to name only dots that were minted: a context naming
+// counters beyond them would cover writes not made yet, which would vanish
+// when they meet this object. Checking that is the coordinator's job
+// (ctx.Exceeds(o.VV) before Update); Update itself refuses, with an error
+// wrapping ErrCounterOverflow and o unchanged, only what it cannot
+// represent: a context counter above MaxCounter, or a new dot that would
+// pass it.
+func (o Object) Update(ctx VV, actor string, value []byte, tombstone bool, writtenAt int64) (Object, error) {
+	for a, c := range ctx {
+		if c > MaxCounter {
+			return Object{}, fmt.Errorf("%w: the context names counter %d for actor %q, above the last one that can be minted (%d)", ErrCounterOverflow, c, a, uint64(MaxCounter))
+		}
+	}
+	last := max(o.VV[actor], ctx[actor])
+	if last >= MaxCounter {
+		return Object{}, fmt.Errorf("%w: actor %q has minted counter %d for this key, the last one there is", ErrCounterOverflow, actor, last)
+	}
+	dot := Dot{Actor: actor, Counter: last + 1}
 	kept := make([]Sibling, 0, len(o.Siblings)+1)
 	for _, s := range o.Siblings {
 		if !ctx.Covers(s.Dot) {
@@ -109,7 +164,56 @@ func (o Object) Update(ctx VV, actor string, value []byte, tombstone bool, writt
 	kept = append(kept, Sibling{Dot: dot, Value: value, Tombstone: tombstone, WrittenAt: writtenAt})
 	vv := o.VV.Merge(ctx)
 	vv[actor] = dot.Counter
-	return normalize(Object{Siblings: kept, VV: vv})
+	return normalize(Object{Siblings: kept, VV: vv}), nil
+}
+
+// Validate checks what every object a history can produce satisfies, and
+// what Sync relies on: each sibling's dot names an actor and a counter from
+// 1 to MaxCounter, no two siblings share a dot, the object's own vector
+// covers every sibling, and every vector counter is at most MaxCounter. A
+// node checks each object a peer sends it (replication, read repair,
+// handoff, anti-entropy) before merging it: a dot of counter 0 is covered
+// by every vector, so merging it would make replicas drop it, and a sibling
+// its own vector does not cover makes Sync keep or drop it by accident.
+// The error names the first fault found.
+func (o Object) Validate() error {
+	for a, c := range o.VV {
+		switch {
+		case a == "":
+			return errors.New("the version vector names an empty actor")
+		case c > MaxCounter:
+			return fmt.Errorf("the version vector names counter %d for actor %q, above %d", c, a, uint64(MaxCounter))
+		}
+	}
+	sorted := true
+	for i, s := range o.Siblings {
+		d := s.Dot
+		switch {
+		case d.Actor == "":
+			return fmt.Errorf("sibling %d has a dot with an empty actor", i)
+		case d.Counter == 0:
+			return fmt.Errorf("sibling %d has dot %s:0; counters start at 1", i, d.Actor)
+		case d.Counter > MaxCounter:
+			return fmt.Errorf("sibling %d has dot %s:%d, above %d", i, d.Actor, d.Counter, uint64(MaxCounter))
+		case !o.VV.Covers(d):
+			return fmt.Errorf("sibling %d has dot %s:%d, which the object's own vector (%s:%d) does not cover", i, d.Actor, d.Counter, d.Actor, o.VV[d.Actor])
+		}
+		if i > 0 && o.Siblings[i-1].Dot.Compare(d) >= 0 {
+			sorted = false
+		}
+	}
+	siblings := o.Siblings
+	if !sorted {
+		// Every copy cairn writes is sorted; one that is not is checked
+		// for duplicates on a sorted copy rather than refused.
+		siblings = slices.SortedFunc(slices.Values(o.Siblings), func(x, y Sibling) int { return x.Dot.Compare(y.Dot) })
+	}
+	for i := 1; i < len(siblings); i++ {
+		if d := siblings[i].Dot; d == siblings[i-1].Dot {
+			return fmt.Errorf("two siblings share dot %s:%d", d.Actor, d.Counter)
+		}
+	}
+	return nil
 }
 
 // Sync merges two copies of an object. A sibling survives unless the other

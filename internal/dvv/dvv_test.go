@@ -2,6 +2,7 @@ package dvv
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 
@@ -97,7 +98,8 @@ func TestUpdate(t *testing.T) {
 			if !tt.tombstone {
 				value = []byte(newValue)
 			}
-			got := tt.local.Update(tt.ctx, tt.actor, value, tt.tombstone, newWrittenAt)
+			got, err := tt.local.Update(tt.ctx, tt.actor, value, tt.tombstone, newWrittenAt)
+			require.NoError(t, err)
 			require.Equal(t, canonical(tt.want), canonical(got))
 			require.True(t, sortedByDot(got), "siblings out of order: %s", describe(got))
 			require.Equal(t, local, tt.local, "Update changed the object it was called on")
@@ -117,7 +119,7 @@ func TestUpdateMintsAboveLocalAndContext(t *testing.T) {
 				if local > 0 {
 					o = obj(VV{"a": local}, sib("a", local, "x"))
 				}
-				got := o.Update(VV{"a": ctx}, "a", []byte("y"), false, 0)
+				got := mustUpdate(o.Update(VV{"a": ctx}, "a", []byte("y"), false, 0))
 				want := max(local, ctx) + 1
 				require.Equal(t, want, got.VV["a"])
 				require.Contains(t, got.Siblings, Sibling{Dot: Dot{Actor: "a", Counter: want}, Value: []byte("y")})
@@ -127,8 +129,8 @@ func TestUpdateMintsAboveLocalAndContext(t *testing.T) {
 }
 
 func TestDeleteReadsAsNotFoundAndKeepsContext(t *testing.T) {
-	put := Object{}.Update(nil, "a", []byte("x"), false, 1)
-	deleted := put.Update(put.VV, "b", nil, true, 2)
+	put := mustUpdate(Object{}.Update(nil, "a", []byte("x"), false, 1))
+	deleted := mustUpdate(put.Update(put.VV, "b", nil, true, 2))
 	require.False(t, deleted.Found())
 	require.False(t, deleted.Empty(), "a deleted key still remembers what it saw")
 	require.Empty(t, deleted.Live())
@@ -136,7 +138,7 @@ func TestDeleteReadsAsNotFoundAndKeepsContext(t *testing.T) {
 
 	// A put with the context of a read of the deleted key replaces the
 	// tombstone instead of sitting beside it.
-	again := deleted.Update(deleted.VV, "a", []byte("z"), false, 3)
+	again := mustUpdate(deleted.Update(deleted.VV, "a", []byte("z"), false, 3))
 	require.True(t, again.Found())
 	require.Equal(t, []Sibling{{Dot: Dot{Actor: "a", Counter: 2}, Value: []byte("z"), WrittenAt: 3}}, again.Siblings)
 }
@@ -145,7 +147,7 @@ func TestDeleteReadsAsNotFoundAndKeepsContext(t *testing.T) {
 // (actor "b"), and checks the merge both ways round.
 func TestSync(t *testing.T) {
 	put := func(o Object, ctx VV, actor, value string) Object {
-		return o.Update(ctx, actor, []byte(value), false, 0)
+		return mustUpdate(o.Update(ctx, actor, []byte(value), false, 0))
 	}
 	x := put(Object{}, nil, "a", "x") // A: [a1=x]
 	xOnB := Sync(Object{}, x)         // replicated to B
@@ -177,7 +179,7 @@ func TestSync(t *testing.T) {
 	}, {
 		name: "a delete with context wins over what it saw, and keeps the vector",
 		a:    x,
-		b:    xOnB.Update(x.VV, "b", nil, true, 0),
+		b:    mustUpdate(xOnB.Update(x.VV, "b", nil, true, 0)),
 		want: obj(VV{"a": 1, "b": 1}, tomb("b", 1)),
 	}, {
 		name: "a stale copy changes nothing",
@@ -350,4 +352,110 @@ func TestDotCompare(t *testing.T) {
 
 func sortedByDot(o Object) bool {
 	return slices.IsSortedFunc(o.Siblings, func(x, y Sibling) int { return x.Dot.Compare(y.Dot) })
+}
+
+// mustUpdate takes Update in a history whose counters cannot come near the
+// end of their range, so an error is a bug in the test.
+func mustUpdate(o Object, err error) Object {
+	if err != nil {
+		panic(err)
+	}
+	return o
+}
+
+// TestUpdateRefusesToPassMaxCounter: a dot is never minted above
+// MaxCounter, so a counter can never wrap to 0 (a dot every vector
+// covers); the refusal changes nothing.
+func TestUpdateRefusesToPassMaxCounter(t *testing.T) {
+	local := obj(VV{"a": 3}, sib("a", 3, "x"))
+	tests := []struct {
+		name  string
+		local Object
+		ctx   VV
+	}{
+		{name: "context at the last counter for the actor", local: local, ctx: VV{"a": MaxCounter}},
+		{name: "context at 2^64-1 for the actor", local: local, ctx: VV{"a": math.MaxUint64}},
+		{name: "context past the range for another actor", local: local, ctx: VV{"b": 1 << 63}},
+		{name: "local copy at the last counter", local: obj(VV{"a": MaxCounter}, sib("a", MaxCounter, "x"))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, ctx := deepCopy(tt.local), tt.ctx.Clone()
+			got, err := tt.local.Update(tt.ctx, "a", []byte("y"), false, 0)
+			require.ErrorIs(t, err, ErrCounterOverflow)
+			require.True(t, got.Empty(), "a refused update returns no object: %s", describe(got))
+			require.Equal(t, before, tt.local)
+			require.Equal(t, ctx, tt.ctx)
+		})
+	}
+	// One below the last counter mints the last one.
+	got, err := obj(VV{"a": MaxCounter - 1}, sib("a", MaxCounter-1, "x")).Update(nil, "a", []byte("y"), false, 0)
+	require.NoError(t, err)
+	require.Equal(t, uint64(MaxCounter), got.VV["a"])
+}
+
+func TestExceedsAndClamp(t *testing.T) {
+	tests := []struct {
+		name  string
+		ctx   VV
+		local VV
+		actor string // "" when the context exceeds nothing
+		clamp VV
+	}{
+		{name: "empty context", local: VV{"a": 1}, clamp: VV{}},
+		{name: "context equal to the copy", ctx: VV{"a": 2, "b": 1}, local: VV{"a": 2, "b": 1}, clamp: VV{"a": 2, "b": 1}},
+		{name: "context behind the copy", ctx: VV{"a": 1}, local: VV{"a": 2, "b": 1}, clamp: VV{"a": 1}},
+		{name: "zero entry for an unknown actor", ctx: VV{"z": 0}, local: VV{"a": 1}, clamp: VV{}},
+		{name: "ahead for one actor", ctx: VV{"a": 1, "b": 5}, local: VV{"a": 2, "b": 3}, actor: "b", clamp: VV{"a": 1, "b": 3}},
+		{name: "unknown actor", ctx: VV{"a": 1, "z": 1}, local: VV{"a": 1}, actor: "z", clamp: VV{"a": 1}},
+		{name: "ahead for several: the first by name", ctx: VV{"c": 9, "b": 9, "d": 9}, local: VV{"b": 1, "c": 1}, actor: "b", clamp: VV{"b": 1, "c": 1}},
+		{name: "empty copy", ctx: VV{"a": math.MaxUint64}, actor: "a", clamp: VV{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			actor, ok := tt.ctx.Exceeds(tt.local)
+			require.Equal(t, tt.actor != "", ok)
+			require.Equal(t, tt.actor, actor)
+			require.Equal(t, !ok, tt.local.Descends(tt.ctx), "Exceeds is the negation of Descends")
+			clamped := tt.ctx.Clamp(tt.local)
+			require.Equal(t, tt.clamp, clamped)
+			_, still := clamped.Exceeds(tt.local)
+			require.False(t, still, "a clamped context exceeds nothing")
+		})
+	}
+	ctx, local := VV{"a": 1, "b": 1}, VV{"a": 2, "b": 1}
+	require.Zero(t, testing.AllocsPerRun(100, func() { ctx.Exceeds(local) }), "the common case allocates nothing")
+}
+
+func TestValidate(t *testing.T) {
+	good := []Object{
+		{},
+		obj(VV{"a": 1}, sib("a", 1, "x")),
+		obj(VV{"a": 3, "b": 1}, sib("a", 2, "x"), sib("a", 3, "y"), tomb("b", 1)),
+		obj(VV{"a": 3, "b": 1}),                                     // everything replaced
+		obj(VV{"a": MaxCounter}, sib("a", MaxCounter, "x")),         // the last counter
+		obj(VV{"a": 1, "b": 1}, sib("b", 1, "y"), sib("a", 1, "x")), // unsorted, no duplicate
+		obj(VV{"a": 1, "z": 0}, sib("a", 1, "x")),                   // a zero entry says nothing
+	}
+	for _, o := range good {
+		require.NoError(t, o.Validate(), describe(o))
+	}
+	bad := []struct {
+		o    Object
+		want string
+	}{
+		{obj(VV{"a": 1}, sib("a", 0, "x")), "dot a:0; counters start at 1"},
+		{obj(VV{"a": math.MaxUint64}, sib("a", 1<<63, "x")), "above"},
+		{obj(VV{"a": 1, "b": 1 << 63}, sib("a", 1, "x")), `counter 9223372036854775808 for actor "b"`},
+		{obj(VV{"a": 1}, sib("a", 2, "x")), "does not cover"},
+		{obj(nil, sib("a", 1, "x")), "does not cover"},
+		{obj(VV{"a": 2}, sib("a", 1, "x"), sib("a", 1, "y")), "two siblings share dot a:1"},
+		{obj(VV{"a": 2, "b": 1}, sib("a", 1, "x"), sib("b", 1, "z"), sib("a", 1, "y")), "two siblings share dot a:1"},
+		{obj(VV{"": 1}, sib("", 1, "x")), "empty actor"},
+	}
+	for _, tt := range bad {
+		before := deepCopy(tt.o)
+		require.ErrorContains(t, tt.o.Validate(), tt.want, describe(tt.o))
+		require.Equal(t, before, tt.o, "Validate changed the object")
+	}
 }

@@ -73,10 +73,15 @@ type replica struct {
 }
 
 // clientContext is what a client holds after a read: the opaque vector it
-// will send back, and (for the model) the writes that read had seen.
+// will send back, and (for the model) the writes that read had seen, the
+// replicas it asked and how many wipes had happened then. A forged context
+// was made up by the client: its seen set means nothing.
 type clientContext struct {
-	vv   VV
-	seen writeSet
+	vv     VV
+	seen   writeSet
+	from   []int
+	wipes  int
+	forged bool
 }
 
 // snapshot is a copy of a replica's object at some point of a history, kept
@@ -116,14 +121,26 @@ func newCluster(replicas int) *cluster {
 // put has replica r coordinate a write with the client's context (nil for a
 // blind write) and returns the write's id. The write's value names the id,
 // and so does WrittenAt, so every sibling can be traced to its write.
+//
+// put applies Update to whatever context it is given, as a coordinator did
+// before it checked contexts against its copy: with a context read from
+// other replicas it tests Update's semantics, and with a forged one (see
+// kv679_test.go) it shows the writes that rule saves. coordinate applies
+// the rule.
 func (c *cluster) put(r int, ctx *clientContext, tombstone bool) int {
-	rep := c.replicas[r]
-	id := len(c.writes)
 	var vv VV
 	replaces := writeSet{}
 	if ctx != nil {
 		vv, replaces = ctx.vv, ctx.seen.with()
 	}
+	return c.apply(r, vv, replaces, tombstone)
+}
+
+// apply has replica r mint a write with context vv that, for the model,
+// replaces the writes in replaces.
+func (c *cluster) apply(r int, vv VV, replaces writeSet, tombstone bool) int {
+	rep := c.replicas[r]
+	id := len(c.writes)
 	known := rep.seen.union(replaces)
 	counter := uint64(0)
 	for w := range known {
@@ -138,7 +155,7 @@ func (c *cluster) put(r int, ctx *clientContext, tombstone bool) int {
 		tombstone: tombstone,
 		replaces:  replaces,
 	})
-	rep.obj = rep.obj.Update(vv, rep.actor, value, tombstone, int64(id))
+	rep.obj = mustUpdate(rep.obj.Update(vv, rep.actor, value, tombstone, int64(id)))
 	rep.seen = known.with(id)
 	c.snap(rep)
 	return id
@@ -154,9 +171,82 @@ func (c *cluster) read(rs ...int) clientContext {
 		merged = Sync(merged, c.replicas[r].obj)
 		seen = seen.union(c.replicas[r].seen)
 	}
-	ctx := clientContext{vv: merged.VV, seen: seen}
+	ctx := clientContext{vv: merged.VV, seen: seen, from: rs, wipes: c.wipes}
 	c.contexts = append(c.contexts, ctx)
 	return ctx
+}
+
+// outcome is how a coordinator's check of a context went.
+type outcome int
+
+const (
+	within   outcome = iota // the context named only what the copy had seen
+	caughtUp                // it did once the copy synced the reachable replicas
+	clamped                 // it did not; a fallback lowered it to the copy
+	refused                 // it did not; a primary refused the write
+)
+
+func (o outcome) String() string {
+	return [...]string{"within", "caught up", "clamped", "refused"}[o]
+}
+
+// coordinate is put under the coordinator's rule (node/coord): a context
+// that names a counter beyond what replica r's copy has seen makes r sync
+// the copies of the replicas it can reach into its own; a context still
+// beyond it is refused, or, when r stands in as a fallback, clamped to it.
+// The write then replaces, for the model, the writes r has seen that the
+// context covers. It returns the write's id (-1 when refused), the
+// context the write was minted with, and what happened.
+func (c *cluster) coordinate(r int, ctx *clientContext, reachable []int, fallback, tombstone bool) (int, VV, outcome) {
+	rep := c.replicas[r]
+	var vv VV
+	if ctx != nil {
+		vv = ctx.vv
+	}
+	out := within
+	if _, ahead := vv.Exceeds(rep.obj.VV); ahead {
+		out = caughtUp
+		for _, q := range reachable {
+			if q != r {
+				c.sync(q, r, false)
+			}
+		}
+		if _, ahead := vv.Exceeds(rep.obj.VV); ahead {
+			if !fallback {
+				return -1, nil, refused
+			}
+			vv, out = vv.Clamp(rep.obj.VV), clamped
+		}
+	}
+	replaces := writeSet{}
+	for w := range rep.seen {
+		if vv.Covers(c.writes[w].dot) {
+			replaces[w] = struct{}{}
+		}
+	}
+	return c.apply(r, vv, replaces, tombstone), vv, out
+}
+
+// minted is the vector of every dot minted so far: what the cluster as a
+// whole has seen.
+func (c *cluster) minted() VV {
+	vv := VV{}
+	for _, w := range c.writes {
+		vv[w.dot.Actor] = max(vv[w.dot.Actor], w.dot.Counter)
+	}
+	return vv
+}
+
+// actors lists every actor that minted a write or may mint one next.
+func (c *cluster) actors() []string {
+	set := map[string]bool{}
+	for _, w := range c.writes {
+		set[w.dot.Actor] = true
+	}
+	for _, rep := range c.replicas {
+		set[rep.actor] = true
+	}
+	return slices.Sorted(maps.Keys(set))
 }
 
 // sync has replica to receive replica from's object, as replication, read

@@ -103,9 +103,9 @@ func TestVectorDecodingRules(t *testing.T) {
 // the library accept too (under the store's limits) and read as the same
 // object; no input of at most 64 bytes allocates more than 1 MiB.
 func FuzzReadObject(f *testing.F) {
-	one := Object{}.Update(nil, "n1.0123456789abcdef", []byte("hello"), false, 1700000000000000000)
+	one := mustUpdate(Object{}.Update(nil, "n1.0123456789abcdef", []byte("hello"), false, 1700000000000000000))
 	f.Add(one.AppendMsgpack(nil))
-	f.Add(Sync(one, Object{}.Update(nil, "n2.ff", nil, true, -1)).AppendMsgpack(nil))
+	f.Add(Sync(one, mustUpdate(Object{}.Update(nil, "n2.ff", nil, true, -1))).AppendMsgpack(nil))
 	f.Add([]byte{0x81, 0xa1, 's', 0xdd, 0x00, 0x00, 0xff, 0xff, 0xc0})
 	f.Add([]byte{0x81, 0xa2, 'v', 'v', 0xdf, 0x7f, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -1,6 +1,8 @@
 package dvv
 
 import (
+	"fmt"
+	"math"
 	"reflect"
 	"testing"
 
@@ -215,4 +217,145 @@ func liveWrites(c *cluster, ids writeSet) writeSet {
 		}
 	}
 	return out
+}
+
+// The property below gives clients the power to forge: actor names are in
+// every context a read returns, so a client may send any vector at all,
+// naming actors that exist or not, with counters up to 2^64-1. The
+// coordinator's rule (coordinate) must make that harmless: no acknowledged
+// write disappears unless a write superseded it whose context covered it
+// and named nothing beyond what the coordinator's copy had seen, which is
+// what reading the key gives anyone.
+
+// runAdversarialHistory drives a history whose puts go through the
+// coordinator's rule, with contexts that are absent, read now, stale, or
+// forged, each coordinated by a replica that reaches some of the others and
+// acts as a primary (refuses) or a fallback (clamps).
+func runAdversarialHistory(t *rapid.T, c *cluster, wipes bool) {
+	replica := rapid.IntRange(0, len(c.replicas)-1)
+	actions := map[string]func(*rapid.T){
+		"put": func(t *rapid.T) {
+			r := replica.Draw(t, "coordinator")
+			var ctx *clientContext
+			switch rapid.IntRange(0, 3).Draw(t, "context") {
+			case 0, 1:
+				ctx = drawContext(t, c, replica)
+			default:
+				ctx = drawForged(t, c)
+			}
+			var reachable []int
+			for q := range c.replicas {
+				if q != r && rapid.Bool().Draw(t, fmt.Sprintf("reaches %d", q)) {
+					reachable = append(reachable, q)
+				}
+			}
+			fallback := rapid.Bool().Draw(t, "fallback")
+			minted := c.minted()
+			id, vv, out := c.coordinate(r, ctx, reachable, fallback, rapid.IntRange(0, 4).Draw(t, "delete") == 0)
+			checkDecision(t, c, r, ctx, reachable, minted, id, vv, out)
+		},
+		"read": func(t *rapid.T) {
+			c.read(drawReadSet(t, c, replica)...)
+		},
+		"sync": func(t *rapid.T) {
+			from, to := replica.Draw(t, "from"), replica.Draw(t, "to")
+			if from == to {
+				t.Skip("a replica does not sync with itself")
+			}
+			c.sync(from, to, rapid.Bool().Draw(t, "swap"))
+		},
+		"": func(t *rapid.T) {
+			for r := range c.replicas {
+				if err := c.check(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
+	}
+	if wipes {
+		actions["wipe"] = func(t *rapid.T) { c.wipe(replica.Draw(t, "wiped")) }
+	}
+	t.Repeat(actions)
+}
+
+// drawForged makes up a context: from nothing or from a real read, with a
+// few entries set to counters small or huge, for actors that exist or not.
+func drawForged(t *rapid.T, c *cluster) *clientContext {
+	vv := VV{}
+	if len(c.contexts) > 0 && rapid.Bool().Draw(t, "forge from a read") {
+		vv = c.contexts[rapid.IntRange(0, len(c.contexts)-1).Draw(t, "forged read")].vv.Clone()
+	}
+	actors := append(c.actors(), "zz.0")
+	minted := c.minted()
+	for range rapid.IntRange(1, 3).Draw(t, "forged entries") {
+		a := rapid.SampledFrom(actors).Draw(t, "forged actor")
+		vv[a] = rapid.OneOf(
+			rapid.Uint64Range(0, minted[a]+2),
+			rapid.SampledFrom([]uint64{1 << 40, MaxCounter - 1, MaxCounter, 1 << 63, math.MaxUint64}),
+		).Draw(t, "forged counter")
+	}
+	return &clientContext{vv: vv, forged: true}
+}
+
+// checkDecision holds one coordinated write to the rule's promises.
+func checkDecision(t *rapid.T, c *cluster, r int, ctx *clientContext, reachable []int, minted VV, id int, vv VV, out outcome) {
+	if out == refused || out == clamped {
+		// A context read from replicas the coordinator can reach (or is),
+		// with no wipe since, names nothing they have not seen.
+		if ctx != nil && !ctx.forged && ctx.wipes == c.wipes &&
+			writeSetOf(ctx.from).subsetOf(writeSetOf(reachable).with(r)) {
+			t.Fatalf("a context read from %v was %s by %s reaching %v: %v", ctx.from, out, c.replicas[r].name, reachable, ctx.vv)
+		}
+		if out == refused {
+			if id != -1 {
+				t.Fatalf("a refused write was given id %d", id)
+			}
+			return
+		}
+	}
+	if a, ahead := vv.Exceeds(minted); ahead {
+		t.Fatalf("%s minted with a context naming %s:%d, beyond anything minted (%d)", c.replicas[r].name, a, vv[a], minted[a])
+	}
+	if d := c.writes[id].dot; d.Counter == 0 || d.Counter != minted[d.Actor]+1 {
+		t.Fatalf("write %d got dot %s:%d; %s had minted up to %d", id, d.Actor, d.Counter, d.Actor, minted[d.Actor])
+	}
+	// Accepted as it was sent, a context obtained by reading replaces
+	// exactly the writes that read saw.
+	if ctx != nil && !ctx.forged && out != clamped {
+		if got := c.writes[id].replaces; !got.subsetOf(ctx.seen) || !ctx.seen.subsetOf(got) {
+			t.Fatalf("write %d with a read's context replaces %v, the read saw %v", id, got.sorted(), ctx.seen.sorted())
+		}
+	}
+}
+
+// writeSetOf is a set of replica indexes, to compare with subsetOf.
+func writeSetOf(ids []int) writeSet { return writeSet{}.with(ids...) }
+
+// TestNoLostWritesWithForgedContexts: whatever contexts clients send, every
+// replica equals the model after every step, so writes disappear only as
+// their replacements' contexts allow, and every forged context names
+// nothing beyond what was minted once accepted. Without wipes, once every
+// replica has heard from every other, each holds exactly the writes no
+// accepted write's context covered: every acknowledged write that nothing
+// superseded is there.
+func TestNoLostWritesWithForgedContexts(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := drawCluster(t)
+		wipes := rapid.Bool().Draw(t, "wipes")
+		runAdversarialHistory(t, c, wipes)
+		c.syncAll(rapid.Permutation(c.pairs()).Draw(t, "anti-entropy order"))
+		all := writeSet{}
+		for id := range c.writes {
+			all[id] = struct{}{}
+		}
+		maximal := c.survivors(all)
+		for r, rep := range c.replicas {
+			if err := c.check(r); err != nil {
+				t.Fatal(err)
+			}
+			if got := writeIDs(rep.obj); !wipes && !reflect.DeepEqual(got, maximal) {
+				t.Fatalf("%s holds writes %v, want the uncovered writes %v", rep.name, got.sorted(), maximal.sorted())
+			}
+		}
+	})
 }

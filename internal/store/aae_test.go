@@ -48,7 +48,7 @@ func TestOnObjectWriteSeesEveryObjectWriteAndNothingElse(t *testing.T) {
 	put(t, s, 3, "b", []byte("k"), "v1")
 	put(t, s, 3, "b", []byte("k"), "v2")
 	_, err = s.ModifyUnsynced(4, "b", []byte("u"), func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-		return cur.Update(cur.VV, "n1.test", []byte("x"), false, 1), true, nil
+		return mustUpdate(cur.Update(cur.VV, "n1.test", []byte("x"), false, 1)), true, nil
 	})
 	require.NoError(t, err)
 	// Not written: no call.
@@ -60,7 +60,7 @@ func TestOnObjectWriteSeesEveryObjectWriteAndNothingElse(t *testing.T) {
 	require.Error(t, err)
 	// Hints are not objects.
 	_, err = s.ModifyHint(HintRef{Owner: "n2", Partition: 3, Bucket: "b", Key: []byte("h")}, true, 1, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-		return cur.Update(cur.VV, "n1.test", []byte("h"), false, 1), true, nil
+		return mustUpdate(cur.Update(cur.VV, "n1.test", []byte("h"), false, 1)), true, nil
 	})
 	require.NoError(t, err)
 
@@ -117,7 +117,7 @@ func TestSaveOnCloseStoresRecordsInTheCleanShutdown(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				_, err := s.Modify(1, "b", fmt.Appendf(nil, "w%d-%d", w, i), false, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-					return cur.Update(cur.VV, "n1.test", []byte("v"), false, 1), true, nil
+					return mustUpdate(cur.Update(cur.VV, "n1.test", []byte("v"), false, 1)), true, nil
 				})
 				if err != nil {
 					if !errors.Is(err, ErrClosed) {
@@ -239,7 +239,7 @@ func TestCutSnapshotCountsEveryWriteOnce(t *testing.T) {
 				default:
 				}
 				_, err := s.Modify(1, "b", fmt.Appendf(nil, "w%d-%d", w, i), false, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-					return cur.Update(cur.VV, "n1.test", []byte("v"), false, 1), true, nil
+					return mustUpdate(cur.Update(cur.VV, "n1.test", []byte("v"), false, 1)), true, nil
 				})
 				if err != nil {
 					t.Error(err)

@@ -113,7 +113,7 @@ func TestUncleanStartRetiresActors(t *testing.T) {
 	require.Equal(t, "kept", v)
 
 	obj, err := s.Modify(7, "b", []byte("k"), true, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-		return cur.Update(nil, after, []byte("new"), false, 2), true, nil
+		return mustUpdate(cur.Update(nil, after, []byte("new"), false, 2)), true, nil
 	})
 	require.NoError(t, err)
 	require.Len(t, obj.Siblings, 2)

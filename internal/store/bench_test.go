@@ -50,7 +50,7 @@ func benchKeySet(prefix string, n int) [][]byte {
 }
 
 func overwrite(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-	return cur.Update(cur.VV, "n1.0123456789abcdef", benchValue, false, 1), true, nil
+	return mustUpdate(cur.Update(cur.VV, "n1.0123456789abcdef", benchValue, false, 1)), true, nil
 }
 
 // fillFlushed writes every key and compacts them into the bottom level,
@@ -228,7 +228,7 @@ func BenchmarkModifyParallel(b *testing.B) {
 func BenchmarkObjectCodec(b *testing.B) {
 	var o dvv.Object
 	for i, a := range []string{"n1.0123456789abcdef", "n2.fedcba9876543210", "n3.00112233445566ff"} {
-		o = o.Update(o.VV, a, benchValue, false, 1700000000000000000+int64(i))
+		o = mustUpdate(o.Update(o.VV, a, benchValue, false, 1700000000000000000+int64(i)))
 	}
 	rec, err := encodeObject(o)
 	if err != nil {

@@ -200,7 +200,7 @@ func counterValue(t testing.TB, obj dvv.Object, found bool) uint64 {
 func increment(t testing.TB) func(dvv.Object, bool) (dvv.Object, bool, error) {
 	return func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
 		n := counterValue(t, cur, found)
-		return cur.Update(cur.VV, "n1.test", binary.BigEndian.AppendUint64(nil, n+1), false, 1), true, nil
+		return mustUpdate(cur.Update(cur.VV, "n1.test", binary.BigEndian.AppendUint64(nil, n+1), false, 1)), true, nil
 	}
 }
 
@@ -352,7 +352,7 @@ func TestCacheServesRepeatedReads(t *testing.T) {
 	s := openTest(t)
 	put(t, s, 1, "b", []byte("written"), "v")
 	k, _ := objectKey(1, "b", []byte("other"))
-	rec, err := encodeObject(dvv.Object{}.Update(nil, "n1.test", []byte("w"), false, 1))
+	rec, err := encodeObject(mustUpdate(dvv.Object{}.Update(nil, "n1.test", []byte("w"), false, 1)))
 	require.NoError(t, err)
 	require.NoError(t, s.db.Set(k, rec, pebble.Sync)) // behind the cache's back
 	for range 4 {

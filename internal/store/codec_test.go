@@ -96,13 +96,13 @@ func TestObjectEncodingRoundTripsAndIsDeterministic(t *testing.T) {
 func TestEmptyValuesAndTombstonesRoundTrip(t *testing.T) {
 	for name, o := range map[string]dvv.Object{
 		"zero object":   {},
-		"empty value":   dvv.Object{}.Update(nil, "a", []byte{}, false, 1),
-		"nil value":     dvv.Object{}.Update(nil, "a", nil, false, 1),
-		"tombstone":     dvv.Object{}.Update(nil, "a", nil, true, 1),
+		"empty value":   mustUpdate(dvv.Object{}.Update(nil, "a", []byte{}, false, 1)),
+		"nil value":     mustUpdate(dvv.Object{}.Update(nil, "a", nil, false, 1)),
+		"tombstone":     mustUpdate(dvv.Object{}.Update(nil, "a", nil, true, 1)),
 		"vv only":       {VV: dvv.VV{"a": 3}},
 		"empty vv":      {VV: dvv.VV{}},
-		"large value":   dvv.Object{}.Update(nil, "a", bytes.Repeat([]byte{0xdb}, 1<<20), false, 1),
-		"binary actors": dvv.Object{}.Update(nil, "\x00\xff", []byte("v"), false, -5),
+		"large value":   mustUpdate(dvv.Object{}.Update(nil, "a", bytes.Repeat([]byte{0xdb}, 1<<20), false, 1)),
+		"binary actors": mustUpdate(dvv.Object{}.Update(nil, "\x00\xff", []byte("v"), false, -5)),
 	} {
 		rec, err := encodeObject(o)
 		require.NoError(t, err, name)
@@ -121,7 +121,7 @@ func TestZeroVectorEntriesEncodeAsMissing(t *testing.T) {
 }
 
 func TestDecodeObjectRejectsBadRecords(t *testing.T) {
-	good, err := encodeObject(dvv.Object{}.Update(nil, "a", []byte("v"), false, 1))
+	good, err := encodeObject(mustUpdate(dvv.Object{}.Update(nil, "a", []byte("v"), false, 1)))
 	require.NoError(t, err)
 	cases := map[string]struct {
 		rec  []byte
@@ -205,11 +205,11 @@ func fuzzSeeds(t *testing.T) map[string][]byte {
 		require.NoError(t, err)
 		return b
 	}
-	one := dvv.Object{}.Update(nil, "n1.0123456789abcdef", []byte("hello"), false, 1700000000000000000)
-	two := dvv.Sync(one, dvv.Object{}.Update(nil, "n2.fedcba9876543210", nil, true, 1700000000000000001))
+	one := mustUpdate(dvv.Object{}.Update(nil, "n1.0123456789abcdef", []byte("hello"), false, 1700000000000000000))
+	two := dvv.Sync(one, mustUpdate(dvv.Object{}.Update(nil, "n2.fedcba9876543210", nil, true, 1700000000000000001)))
 	siblings := dvv.Object{}
 	for i := range 5 {
-		siblings = siblings.Update(nil, fmt.Sprintf("n%d.00", i), []byte(strings.Repeat("v", i)), false, int64(i))
+		siblings = mustUpdate(siblings.Update(nil, fmt.Sprintf("n%d.00", i), []byte(strings.Repeat("v", i)), false, int64(i)))
 	}
 	lib, err := msgpack.Marshal(one)
 	require.NoError(t, err)

@@ -48,7 +48,7 @@ func TestSyncedWriteWaitsForItsFsyncNotForTheLock(t *testing.T) {
 					seen <- len(cur.Siblings)
 				}
 				// No context: the write adds a sibling, replacing nothing.
-				return cur.Update(nil, "n1.test", []byte(v), false, 1), true, nil
+				return mustUpdate(cur.Update(nil, "n1.test", []byte(v), false, 1)), true, nil
 			})
 			done <- err
 		}()
@@ -110,7 +110,7 @@ func TestModifyAsyncReturnsBeforeTheFsync(t *testing.T) {
 
 	key := []byte("k")
 	obj, durable, err := s.ModifyAsync(1, "b", key, true, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-		return cur.Update(nil, "n1.test", []byte("v"), false, 1), true, nil
+		return mustUpdate(cur.Update(nil, "n1.test", []byte("v"), false, 1)), true, nil
 	})
 	require.NoError(t, err, "returned while the fsync is held")
 	require.Len(t, obj.Siblings, 1)

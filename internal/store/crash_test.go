@@ -188,7 +188,7 @@ func TestCrashHelperProcess(t *testing.T) {
 					if !shared {
 						ctx = cur.VV
 					}
-					return cur.Update(ctx, actor, []byte(write), false, int64(i)), true, nil
+					return mustUpdate(cur.Update(ctx, actor, []byte(write), false, int64(i))), true, nil
 				}
 				if err == nil && batch {
 					_, err = s.ModifyUnsynced(p, "crash", []byte(key), fn)

@@ -37,7 +37,7 @@ func pendingOf(t testing.TB, s *Store, owner string) []Hint {
 func write(actor string, n int) dvv.Object {
 	var o dvv.Object
 	for i := range n {
-		o = o.Update(o.VV, actor, []byte{byte(i)}, false, int64(i))
+		o = mustUpdate(o.Update(o.VV, actor, []byte{byte(i)}, false, int64(i)))
 	}
 	return o
 }
@@ -123,7 +123,7 @@ func TestEpisodeClosesOnlyWhenNothingIsPendingAndRetiresTheActor(t *testing.T) {
 	var firstActor string
 	_, err := s.MintHint(ref("n2", 4, "k"), true, 1, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
 		firstActor = actor
-		return cur.Update(nil, actor, []byte("v"), false, 1), true, nil
+		return mustUpdate(cur.Update(nil, actor, []byte("v"), false, 1)), true, nil
 	})
 	require.NoError(t, err)
 	hint(t, s, ref("n3", 4, "other"), write("x", 1), 2)
@@ -158,7 +158,7 @@ func TestEpisodeClosesOnlyWhenNothingIsPendingAndRetiresTheActor(t *testing.T) {
 	// one's dots are gone from here, so it must never mint again.
 	_, err = s.MintHint(ref("n2", 4, "k"), true, 3, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
 		require.NotEqual(t, firstActor, actor)
-		return cur.Update(nil, actor, []byte("v2"), false, 3), true, nil
+		return mustUpdate(cur.Update(nil, actor, []byte("v2"), false, 3)), true, nil
 	})
 	require.NoError(t, err)
 }
@@ -169,7 +169,7 @@ func TestHintsSurviveReopenAndUncleanStartRetiresHintActors(t *testing.T) {
 	var actor string
 	_, err := s.MintHint(ref("n2", 1, "k"), true, 10, func(cur dvv.Object, _ bool, a string) (dvv.Object, bool, error) {
 		actor = a
-		return cur.Update(nil, a, []byte("v"), false, 1), true, nil
+		return mustUpdate(cur.Update(nil, a, []byte("v"), false, 1)), true, nil
 	})
 	require.NoError(t, err)
 	hint(t, s, ref("n2", 1, "k2"), write("z", 1), 20)

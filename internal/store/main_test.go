@@ -3,6 +3,8 @@ package store
 import (
 	"testing"
 
+	"github.com/cairnkv/cairn/internal/dvv"
+
 	"go.uber.org/goleak"
 )
 
@@ -10,4 +12,13 @@ import (
 // starts several per database, and Close must stop them all.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
+}
+
+// mustUpdate takes dvv's Update in a history whose counters cannot come
+// near the end of their range, so an error is a bug in the test.
+func mustUpdate(o dvv.Object, err error) dvv.Object {
+	if err != nil {
+		panic(err)
+	}
+	return o
 }

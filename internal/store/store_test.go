@@ -37,7 +37,7 @@ func openTest(t testing.TB) *Store { return openAt(t, t.TempDir()) }
 func put(t testing.TB, s *Store, p uint32, bucket string, key []byte, v string) dvv.Object {
 	t.Helper()
 	obj, err := s.Modify(p, bucket, key, true, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-		return cur.Update(cur.VV, "n1.test", []byte(v), false, 1), true, nil
+		return mustUpdate(cur.Update(cur.VV, "n1.test", []byte(v), false, 1)), true, nil
 	})
 	require.NoError(t, err)
 	return obj
@@ -94,13 +94,13 @@ func TestGetReturnsWhatModifyWrote(t *testing.T) {
 	require.False(t, found)
 
 	objects := map[string]dvv.Object{
-		"value":     dvv.Object{}.Update(nil, "n1.a", []byte("v"), false, 10),
-		"empty":     dvv.Object{}.Update(nil, "n1.a", []byte{}, false, 11),
-		"nil":       dvv.Object{}.Update(nil, "n1.a", nil, false, 12),
-		"tombstone": dvv.Object{}.Update(nil, "n1.a", nil, true, 13),
-		"large":     dvv.Object{}.Update(nil, "n1.a", bytes.Repeat([]byte{0xc1}, 3<<20), false, 14),
-		"siblings": dvv.Sync(dvv.Object{}.Update(nil, "n1.a", []byte("x"), false, 1),
-			dvv.Object{}.Update(nil, "n2.b", []byte("y"), false, 2)),
+		"value":     mustUpdate(dvv.Object{}.Update(nil, "n1.a", []byte("v"), false, 10)),
+		"empty":     mustUpdate(dvv.Object{}.Update(nil, "n1.a", []byte{}, false, 11)),
+		"nil":       mustUpdate(dvv.Object{}.Update(nil, "n1.a", nil, false, 12)),
+		"tombstone": mustUpdate(dvv.Object{}.Update(nil, "n1.a", nil, true, 13)),
+		"large":     mustUpdate(dvv.Object{}.Update(nil, "n1.a", bytes.Repeat([]byte{0xc1}, 3<<20), false, 14)),
+		"siblings": dvv.Sync(mustUpdate(dvv.Object{}.Update(nil, "n1.a", []byte("x"), false, 1)),
+			mustUpdate(dvv.Object{}.Update(nil, "n2.b", []byte("y"), false, 2))),
 	}
 	for k, o := range objects {
 		got, err := s.Modify(1, "b", []byte(k), true, func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
@@ -304,7 +304,7 @@ func TestScanPartitionSeesOneConsistentView(t *testing.T) {
 			// outside the view the scan started with.
 			for _, k := range []string{"2", "3", "4"} {
 				_, err := s.Modify(5, "b", []byte(k), false, func(dvv.Object, bool) (dvv.Object, bool, error) {
-					return dvv.Object{}.Update(nil, "n1.x", []byte("new"), false, 2), true, nil
+					return mustUpdate(dvv.Object{}.Update(nil, "n1.x", []byte("new"), false, 2)), true, nil
 				})
 				require.NoError(t, err)
 			}
@@ -324,7 +324,7 @@ func TestModifyWithoutWriteChangesNothing(t *testing.T) {
 	got, err := s.Modify(1, "b", []byte("k"), true, func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
 		require.True(t, found)
 		require.Equal(t, before, cur)
-		return cur.Update(nil, "n1.x", []byte("ignored"), false, 2), false, nil
+		return mustUpdate(cur.Update(nil, "n1.x", []byte("ignored"), false, 2)), false, nil
 	})
 	require.NoError(t, err)
 	require.Equal(t, before, got, "Modify returns cur when fn chose not to write")
@@ -350,7 +350,7 @@ func TestModifyErrorChangesNothing(t *testing.T) {
 	refused := errors.New("refused")
 	for _, key := range []string{"k", "absent"} {
 		_, err := s.Modify(1, "b", []byte(key), true, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-			return cur.Update(nil, "n1.x", []byte("w"), false, 2), true, refused
+			return mustUpdate(cur.Update(nil, "n1.x", []byte("w"), false, 2)), true, refused
 		})
 		require.ErrorIs(t, err, refused)
 	}
@@ -378,13 +378,13 @@ func TestConcurrentModifyLosesNoUpdate(t *testing.T) {
 				// Odd writers use NoSync-able writes: the lock, not the
 				// fsync, is what serialises them.
 				_, err := s.Modify(1, "b", []byte("hot"), w%2 == 0, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-					return cur.Update(nil, actor, []byte(v), false, int64(i)), true, nil
+					return mustUpdate(cur.Update(nil, actor, []byte(v), false, int64(i))), true, nil
 				})
 				if err != nil {
 					return err
 				}
 				if _, err := s.Modify(1, "b", []byte(v), false, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-					return cur.Update(nil, actor, []byte(v), false, 0), true, nil
+					return mustUpdate(cur.Update(nil, actor, []byte(v), false, 0)), true, nil
 				}); err != nil {
 					return err
 				}
@@ -432,7 +432,7 @@ func TestModifyOfOtherKeysDoesNotWait(t *testing.T) {
 		_, err := s.Modify(1, "b", []byte("held"), true, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
 			close(entered)
 			<-release
-			return cur.Update(nil, "n1.x", []byte("v"), false, 1), true, nil
+			return mustUpdate(cur.Update(nil, "n1.x", []byte("v"), false, 1)), true, nil
 		})
 		heldDone <- err
 	}()
@@ -441,7 +441,7 @@ func TestModifyOfOtherKeysDoesNotWait(t *testing.T) {
 	otherDone := make(chan error, 1)
 	go func() {
 		_, err := s.Modify(1, "b", other, true, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-			return cur.Update(nil, "n1.x", []byte("v"), false, 1), true, nil
+			return mustUpdate(cur.Update(nil, "n1.x", []byte("v"), false, 1)), true, nil
 		})
 		if err == nil {
 			// Reads never take the lock.
@@ -530,7 +530,7 @@ func TestStatsCountWritesAndSyncs(t *testing.T) {
 	syncsBefore := s.Stats().WALSyncs
 	for i := range 10 {
 		_, err := s.Modify(1, "b", fmt.Append(nil, i), i < 4, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-			return cur.Update(nil, "n1.x", []byte("v"), false, 1), true, nil
+			return mustUpdate(cur.Update(nil, "n1.x", []byte("v"), false, 1)), true, nil
 		})
 		require.NoError(t, err)
 	}
@@ -547,7 +547,7 @@ func TestDefaultOptionsSyncEveryWrite(t *testing.T) {
 	s := openTest(t)
 	for i := range 3 {
 		_, err := s.Modify(1, "b", fmt.Append(nil, i), false, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-			return cur.Update(nil, "n1.x", []byte("v"), false, 1), true, nil
+			return mustUpdate(cur.Update(nil, "n1.x", []byte("v"), false, 1)), true, nil
 		})
 		require.NoError(t, err)
 	}

@@ -37,7 +37,14 @@ func EncodeContext(vv dvv.VV) []byte {
 // DecodeContext reads a context a client sent back. An empty context is the
 // empty vector (a write that replaces nothing). Anything malformed is an
 // invalid argument: a forged or truncated context must never replace
-// siblings it did not see, so it is refused rather than repaired.
+// siblings it did not see, so it is refused rather than repaired. So is a
+// counter above dvv.MaxCounter, which no history can have minted (and
+// 2^64-1 would make the next dot wrap to 0). An entry of counter 0 says
+// nothing (every vector covers it) and is dropped.
+//
+// A well-formed context may still name writes no replica has seen; only
+// the coordinator, which holds the key's copy, can tell, and refuses it
+// there (node/coord).
 func DecodeContext(b []byte) (dvv.VV, error) {
 	if len(b) == 0 {
 		return nil, nil
@@ -57,9 +64,12 @@ func DecodeContext(b []byte) (dvv.VV, error) {
 	if err != nil {
 		return nil, cairn.InvalidArgument("context is malformed: %v", err)
 	}
-	for actor := range vv {
+	for actor, c := range vv {
 		if actor == "" || len(actor) > maxActorLen {
 			return nil, cairn.InvalidArgument("context names an actor of %d bytes", len(actor))
+		}
+		if c > dvv.MaxCounter {
+			return nil, cairn.InvalidArgument("context names counter %d for actor %q, more than any node can have minted (at most %d)", c, actor, uint64(dvv.MaxCounter))
 		}
 	}
 	return vv, nil

@@ -3,6 +3,8 @@ package wire
 import (
 	"bytes"
 	"testing"
+
+	"github.com/cairnkv/cairn/internal/dvv"
 )
 
 // boundAllocs holds a fuzz input to the package's promise: no input of at
@@ -82,6 +84,7 @@ func FuzzDecodeContext(f *testing.F) {
 	f.Add(EncodeContext(sampleObject().VV))
 	f.Add([]byte{1, 0xdf, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{1, 0x81, 0xdb, 0xff, 0xff, 0xff, 0xff})
+	f.Add(EncodeContext(dvv.VV{"n1.a": 1<<64 - 1}))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		boundAllocs(t, in, func() {
 			vv, err := DecodeContext(in)
@@ -91,6 +94,11 @@ func FuzzDecodeContext(f *testing.F) {
 			back, err := DecodeContext(EncodeContext(vv))
 			if err != nil || !back.Equal(vv) {
 				t.Fatalf("a decoded context does not round-trip: %v %v", vv, err)
+			}
+			for a, c := range vv {
+				if c == 0 || c > dvv.MaxCounter {
+					t.Fatalf("a decoded context holds counter %d for %q", c, a)
+				}
 			}
 		})
 	})

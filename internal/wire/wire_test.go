@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"testing"
 
@@ -17,9 +18,8 @@ import (
 )
 
 func sampleObject() dvv.Object {
-	return dvv.Object{}.
-		Update(nil, "n1.aa", []byte("one"), false, 1).
-		Update(nil, "n2.bb", []byte("two"), false, 2)
+	return mustUpdate(mustUpdate(dvv.Object{}.Update(nil, "n1.aa", []byte("one"), false, 1)).
+		Update(nil, "n2.bb", []byte("two"), false, 2))
 }
 
 // messages holds one filled-in value of every message type, so the round
@@ -392,11 +392,20 @@ func TestContextRoundTripAndHostileContexts(t *testing.T) {
 		"empty actor":     append([]byte{1, 0x81, 0xa0}, 0x01),
 		"duplicate actor": {1, 0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x02},
 		"too long":        append([]byte{1}, make([]byte, maxContextBytes)...),
+		// No node mints a counter of 2^63 or more; 2^64-1 would make the
+		// next dot wrap to 0, a dot every vector covers.
+		"counter 2^64-1": EncodeContext(dvv.VV{"n1.a": math.MaxUint64}),
+		"counter 2^63":   EncodeContext(dvv.VV{"n1.a": 1 << 63}),
 	}
 	for name, b := range cases {
 		_, err := DecodeContext(b)
 		require.ErrorIs(t, err, cairn.ErrInvalidArgument, name)
 	}
+	highest, err := DecodeContext(EncodeContext(dvv.VV{"n1.a": dvv.MaxCounter}))
+	require.NoError(t, err, "the highest counter a dot may carry is a valid context entry")
+	require.Equal(t, dvv.VV{"n1.a": dvv.MaxCounter}, highest)
+	_, err = DecodeContext(EncodeContext(dvv.VV{"n1.a": math.MaxUint64}))
+	require.ErrorContains(t, err, `context names counter 18446744073709551615 for actor "n1.a"`)
 	// A zero counter says nothing and is dropped, so equal contexts stay
 	// equal byte for byte.
 	zero, err := DecodeContext([]byte{1, 0x82, 0xa1, 'a', 0x00, 0xa1, 'b', 0x01})

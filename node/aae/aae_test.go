@@ -47,7 +47,7 @@ func openWithData(t *testing.T, keys int) (*store.Store, *Trees, *ring.Ring) {
 	o.NoSyncWrites = true
 	s, err := store.Open(o)
 	require.NoError(t, err)
-	obj := dvv.Object{}.Update(nil, "n1.a", []byte("v"), false, 1)
+	obj := mustUpdate(dvv.Object{}.Update(nil, "n1.a", []byte("v"), false, 1))
 	for i := range keys {
 		k := fmt.Appendf(nil, "k%d", i)
 		_, err := s.Modify(r.KeyPartition("b", k), "b", k, false, func(dvv.Object, bool) (dvv.Object, bool, error) { return obj, true, nil })
@@ -129,4 +129,13 @@ func TestPeersOnly(t *testing.T) {
 
 	_, err = New(DefaultConfig(), Deps{})
 	require.ErrorContains(t, err, "store, peers, members and key check are required")
+}
+
+// mustUpdate takes dvv's Update in a history whose counters cannot come
+// near the end of their range, so an error is a bug in the test.
+func mustUpdate(o dvv.Object, err error) dvv.Object {
+	if err != nil {
+		panic(err)
+	}
+	return o
 }

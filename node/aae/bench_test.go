@@ -11,7 +11,7 @@ import (
 var benchValue = make([]byte, 100)
 
 func benchOverwrite(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-	return cur.Update(cur.VV, "n1.0123456789abcdef", benchValue, false, 1), true, nil
+	return mustUpdate(cur.Update(cur.VV, "n1.0123456789abcdef", benchValue, false, 1)), true, nil
 }
 
 // BenchmarkWritePathTreeHook is the write path's cost of anti-entropy: an
@@ -45,8 +45,8 @@ func BenchmarkWritePathTreeHook(b *testing.B) {
 // BenchmarkTreeHook is the hook alone: two Versions and one XOR.
 func BenchmarkTreeHook(b *testing.B) {
 	t := NewTrees(1024)
-	old := dvv.Object{}.Update(nil, "n1.0123456789abcdef", benchValue, false, 1)
-	obj := old.Update(old.VV, "n1.0123456789abcdef", benchValue, false, 2)
+	old := mustUpdate(dvv.Object{}.Update(nil, "n1.0123456789abcdef", benchValue, false, 1))
+	obj := mustUpdate(old.Update(old.VV, "n1.0123456789abcdef", benchValue, false, 2))
 	key := []byte("key-00000001")
 	b.ReportAllocs()
 	for i := range b.N {

@@ -248,11 +248,16 @@ func (a *AAE) repair(ctx context.Context, peer string, p uint32, r antientropy.R
 		for _, kv := range batch[:resp.Answered] {
 			asked[keyID(kv.Bucket, kv.Key)] = true
 		}
-		wrote := false
 		for _, o := range resp.Objects {
 			if !asked[keyID(o.Bucket, o.Key)] {
 				return fmt.Errorf("%w: anti-entropy fetch answered a key not asked for", cairn.ErrProtocol)
 			}
+			if err := validObject(o); err != nil {
+				return err
+			}
+		}
+		wrote := false
+		for _, o := range resp.Objects {
 			merged, changed, err := a.syncLocal(p, o.Bucket, o.Key, o.Object)
 			if err != nil {
 				return err
@@ -320,6 +325,16 @@ func (a *AAE) syncLocal(p uint32, bucket string, key []byte, obj dvv.Object) (dv
 		return dvv.Object{}, false, fmt.Errorf("%w: anti-entropy write: %w", cairn.ErrInternal, err)
 	}
 	return merged, changed, nil
+}
+
+// validObject refuses an object a peer sent that breaks the dot rules
+// (dvv.Object.Validate): merging a dot of counter 0, or a sibling its own
+// vector does not cover, would make replicas drop writes.
+func validObject(o wire.AAEObject) error {
+	if err := o.Object.Validate(); err != nil {
+		return fmt.Errorf("%w: anti-entropy object of %s/%q breaks the dot rules: %w", cairn.ErrProtocol, o.Bucket, o.Key, err)
+	}
+	return nil
 }
 
 // objectBytes approximates an object's encoded size: its values and dots.

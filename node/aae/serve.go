@@ -158,7 +158,8 @@ func (a *AAE) ServeFetch(ctx context.Context, peer transport.Peer, req wire.AAEF
 }
 
 // ServePush syncs the objects a peer's exchange found this node lacking
-// or behind, durably before the answer.
+// or behind, durably before the answer. Every object is checked first: one
+// that breaks the dot rules refuses the push, and nothing is written.
 func (a *AAE) ServePush(ctx context.Context, peer transport.Peer, req wire.AAEPushReq) (wire.AAEPushResp, error) {
 	if err := a.check(peer, req.Partition, wire.TypeAAEPush, req); err != nil {
 		return wire.AAEPushResp{}, err
@@ -169,6 +170,9 @@ func (a *AAE) ServePush(ctx context.Context, peer transport.Peer, req wire.AAEPu
 	}
 	for _, o := range req.Objects {
 		if err := a.d.CheckKey(p, o.Bucket, o.Key); err != nil {
+			return wire.AAEPushResp{}, err
+		}
+		if err := validObject(o); err != nil {
 			return wire.AAEPushResp{}, err
 		}
 	}

@@ -44,7 +44,7 @@ func replica(t *testing.T, name string, r *ring.Ring, keys []string) (*AAE, *sto
 	a, err := New(DefaultConfig(), Deps{Name: name, Store: s, Peers: noPeers{}, Members: alone{r}, Trees: trees,
 		CheckKey: func(uint32, string, []byte) error { return nil }})
 	require.NoError(t, err)
-	obj := dvv.Object{}.Update(nil, "n1.a", []byte("v"), false, 1)
+	obj := mustUpdate(dvv.Object{}.Update(nil, "n1.a", []byte("v"), false, 1))
 	for _, k := range keys {
 		_, err := s.Modify(r.KeyPartition("b", []byte(k)), "b", []byte(k), false,
 			func(dvv.Object, bool) (dvv.Object, bool, error) { return obj, true, nil })

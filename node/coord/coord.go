@@ -31,6 +31,10 @@ type Write struct {
 	// Opts are the request's options as the client sent them, handed on
 	// unchanged when the write is forwarded.
 	Opts wire.Options
+	// ClampContext is set by the coordinator, never from a request: Mint
+	// lowers a context that names writes the copy has not seen to what
+	// the copy has seen, instead of refusing it (see Coordinator.Put).
+	ClampContext bool
 }
 
 // Op names the operation, as quorum errors show it.
@@ -72,6 +76,12 @@ type Replicas interface {
 	// write still has to reach the disk, durable waits for that (it is
 	// called exactly once) and reports whether it did; nil means the
 	// write is already as durable as sync asked.
+	//
+	// A context that names a counter above what the copy's vector holds
+	// for some actor (w.Context.Exceeds(copy.VV), checked under the
+	// copy's lock) is refused with a *ContextAheadError and changes
+	// nothing, unless w.ClampContext is set: the context is then lowered
+	// to the copy's vector (Clamp) before the write is applied.
 	Mint(ctx context.Context, self quorum.Target, w Write, sync bool) (obj dvv.Object, durable func() (bool, error), err error)
 	// Forward hands the write to node to coordinate and returns the
 	// encoded context it answered with.
@@ -100,7 +110,42 @@ type Observer interface {
 	// ReadRepaired: the merge of a get was sent to target t; err says how
 	// that went.
 	ReadRepaired(t quorum.Target, err error)
+	// ContextAhead: a write's context named writes this node's copy had
+	// not seen, so the copies of the nodes read (those that answered, in
+	// target order) were merged into it; outcome says how the write went
+	// on: ContextCaughtUp, ContextRefused or ContextClamped.
+	ContextAhead(read []string, outcome string)
 }
+
+// The outcomes ContextAhead reports.
+const (
+	// ContextCaughtUp: the other copies held what the context named; the
+	// write went on as the client meant it.
+	ContextCaughtUp = "caught_up"
+	// ContextRefused: no copy within reach held it; the write was refused
+	// with an invalid argument and nothing was written.
+	ContextRefused = "refused"
+	// ContextClamped: a fallback could not vouch for the context; it was
+	// lowered to what the fallback's copy holds, and the write stands
+	// beside what it may have meant to replace.
+	ContextClamped = "clamped"
+)
+
+// ContextAheadError is Mint's refusal of a context that names a write the
+// copy has not seen: for Actor, the context names Counter and the copy's
+// vector holds Held. It is an invalid argument if nothing resolves it.
+type ContextAheadError struct {
+	Actor   string
+	Counter uint64
+	Held    uint64
+}
+
+func (e *ContextAheadError) Error() string {
+	return fmt.Sprintf("context names counter %d for actor %q, the copy holds %d", e.Counter, e.Actor, e.Held)
+}
+
+// Is makes errors.Is(err, cairn.ErrInvalidArgument) hold.
+func (e *ContextAheadError) Is(target error) bool { return target == cairn.ErrInvalidArgument }
 
 var (
 	// ErrNotDelivered marks an error after which the request cannot have
@@ -220,6 +265,7 @@ type nopObserver struct{}
 func (nopObserver) Forwarded()                                            {}
 func (nopObserver) Failover(string, quorum.Target, quorum.Target, string) {}
 func (nopObserver) ReadRepaired(quorum.Target, error)                     {}
+func (nopObserver) ContextAhead([]string, string)                         {}
 
 // Reason is the short text a quorum error shows for a replica's failure.
 func Reason(err error) string {

@@ -20,6 +20,8 @@
 //
 //	client ─▶ node ─▶ Coordinator.Put ─┬─ forward ──▶ Replicas.Forward (another node coordinates)
 //	                                   └─ Replicas.Mint (local copy, new dot)
+//	                                        └─ context ahead of the copy: Replicas.Read × targets,
+//	                                           Replicas.Write (self), Mint again; refuse or clamp
 //	                                        └─ drive: Replicas.Write × targets ─▶ quorum.WriteTracker
 //	client ─▶ node ─▶ Coordinator.Get ──── drive: Replicas.Read × targets ─▶ quorum.ReadTracker
 //	                                        └─ (background) read repair: Replicas.Write

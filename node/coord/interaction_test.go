@@ -25,7 +25,7 @@ import (
 //
 //	cluster self=n1 primaries=(n1,n2,n3) fallbacks=(n4,n5) [down=(..)] [unreachable=(..)] [broken=(..)] [slowsync=(..)]
 //	copy n2 a.1=x [vv=a:1]        # a node's own copy; "copy n4 for=n2 ..." is a hint
-//	put [w=2] [pw=..] [dw=..] [strict] [forwarded] [value=v] [context=a:1] [tombstone]
+//	put [w=2] [pw=..] [dw=..] [strict] [forwarded] [value=v] [context=(a:1,b:2)] [tombstone]
 //	get [r=2] [pr=..] [notfound_ok=false] [strict]
 //	deliver [n2 n3 ...]           # the pending calls to these nodes (all, in order, without names) answer
 //	fail n2 REASON...             # the pending call to n2 fails with this error
@@ -427,7 +427,23 @@ func (r *fakeReplicas) Mint(_ context.Context, self quorum.Target, w Write, sync
 	if self.For != "" {
 		actor = self.Node + "h" // a fallback mints with its hint actor
 	}
-	obj := r.copies[name].Update(w.Context, actor, w.Value, w.Tombstone, 0)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur, vv := r.copies[name], w.Context
+	if a, ahead := vv.Exceeds(cur.VV); ahead {
+		if !w.ClampContext {
+			err := &ContextAheadError{Actor: a, Counter: vv[a], Held: cur.VV[a]}
+			r.h.logf("mint %s: refused: %v", name, err)
+			return dvv.Object{}, nil, err
+		}
+		vv = vv.Clamp(cur.VV)
+		r.h.logf("mint %s: context clamped to {%s}", name, formatVV(vv))
+	}
+	obj, err := cur.Update(vv, actor, w.Value, w.Tombstone, 0)
+	if err != nil {
+		r.h.logf("mint %s: %v", name, err)
+		return dvv.Object{}, nil, fmt.Errorf("%w: %w", cairn.ErrInternal, err)
+	}
 	r.copies[name] = obj
 	r.h.logf("mint %s: %s", name, formatObject(obj))
 	if !r.slowSync[self.Node] {
@@ -487,6 +503,10 @@ func (o *fakeObserver) ReadRepaired(t quorum.Target, err error) {
 	o.h.replicas.mu.Lock()
 	defer o.h.replicas.mu.Unlock()
 	o.h.repaired = append(o.h.repaired, fmt.Sprintf("read repair %s: %s", t, what))
+}
+
+func (o *fakeObserver) ContextAhead(read []string, outcome string) {
+	o.h.logf("context ahead: read %v, %s", read, outcome)
 }
 
 func describeResult(res result, write bool) string {

@@ -3,9 +3,12 @@ package coord
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/quorum"
 )
@@ -23,6 +26,15 @@ import (
 // candidate was unreachable, the targets are chosen again with what the
 // failures taught the view, which may make this node a fallback that
 // coordinates itself: a write needs only W reachable nodes.
+//
+// The client's context must name only writes that were made: a vector
+// naming a counter beyond what an actor minted would cover that actor's
+// next writes, and they would vanish wherever they meet the object. Only
+// a copy of the key can tell, so the coordinator checks the context
+// against its own copy as it mints (see mint): within it, the write goes
+// on at no extra cost; beyond it, the coordinator first catches up with
+// the other targets' copies, then refuses the write (a primary) or clamps
+// the context (a fallback).
 func (c *Coordinator) Put(ctx context.Context, w Write, spec quorum.Spec, route Route, forwarded bool) ([]byte, error) {
 	var tried []cairn.ReplicaOutcome
 	for {
@@ -64,7 +76,7 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, spec quorum.Spec,
 		return nil, req.err()
 	}
 	sync := c.cfg.SyncWrites || spec.DW > 0
-	obj, durable, err := c.replicas.Mint(ctx, self, w, sync)
+	obj, durable, err := c.mint(ctx, self, w, targets, sync)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +99,117 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, spec quorum.Spec,
 		return nil, err
 	}
 	return wire.EncodeContext(obj.VV), nil
+}
+
+// mint applies the write to this node's copy. Replicas.Mint refuses a
+// context that names writes the copy has not seen (*ContextAheadError).
+// That happens to an honest client whose read was answered by other
+// replicas while this one missed writes, and to a forged or corrupted
+// context. So the coordinator reads the copies of the other targets that
+// are up, merges what they hold into its own (as read repair would), and
+// mints again. A context still ahead names writes no replica within reach
+// has seen:
+//
+//   - A primary refuses the write as an invalid argument; nothing is
+//     written. A context read from a replica that is unreachable now is
+//     refused too; reading the key again gives one that is accepted.
+//   - A fallback (self.For set) coordinates only when no primary is up, so
+//     the copies that could vouch for the context are out of reach: it
+//     clamps the context to what its copy holds and writes. The write then
+//     stands beside the writes it meant to replace, as a sibling, rather
+//     than be refused when the cluster is degraded; it can never erase a
+//     write its copy has not seen.
+//
+// Within the copy's vector, which is every write made with a context read
+// from this node or read after it caught up, the check is one pass over
+// the context and costs no read, message or allocation.
+func (c *Coordinator) mint(ctx context.Context, self quorum.Target, w Write, targets []quorum.Target, sync bool) (dvv.Object, func() (bool, error), error) {
+	obj, durable, err := c.replicas.Mint(ctx, self, w, sync)
+	if err == nil {
+		return obj, durable, nil
+	}
+	var ahead *ContextAheadError
+	if !errors.As(err, &ahead) {
+		return dvv.Object{}, nil, err
+	}
+	read, err := c.catchUp(ctx, self, w.Key, targets)
+	if err != nil {
+		return dvv.Object{}, nil, err
+	}
+	obj, durable, err = c.replicas.Mint(ctx, self, w, sync)
+	switch {
+	case err == nil:
+		c.obs.ContextAhead(read, ContextCaughtUp)
+		return obj, durable, nil
+	case !errors.As(err, &ahead):
+		return dvv.Object{}, nil, err
+	case self.For == "":
+		c.obs.ContextAhead(read, ContextRefused)
+		return dvv.Object{}, nil, cairn.InvalidArgument("context names writes no reachable replica has seen: "+
+			"actor %q counter %d, replicas hold %d; read the key again for a current context", ahead.Actor, ahead.Counter, ahead.Held)
+	}
+	w.ClampContext = true
+	obj, durable, err = c.replicas.Mint(ctx, self, w, sync)
+	if err != nil {
+		return dvv.Object{}, nil, err
+	}
+	c.obs.ContextAhead(read, ContextClamped)
+	return obj, durable, nil
+}
+
+// catchUp reads the copies of the targets other than self that are up, in
+// parallel and within a failover delay of the request's time, and merges
+// what they hold into this node's copy, through Replicas.Write as read
+// repair does. It returns the nodes that answered, in target order. A
+// target that fails or answers an object that breaks the dot rules is left
+// out: the write is then decided on what the others hold.
+func (c *Coordinator) catchUp(ctx context.Context, self quorum.Target, k Key, targets []quorum.Target) ([]string, error) {
+	var others []quorum.Target
+	for _, t := range targets {
+		if t.Node != self.Node && c.view.Up(t.Node) {
+			others = append(others, t)
+		}
+	}
+	if len(others) == 0 {
+		return nil, nil
+	}
+	readCtx, cancel := context.WithTimeout(ctx, c.silentAfter(ctx))
+	defer cancel()
+	answers := make([]result, len(others))
+	var wg sync.WaitGroup
+	for i, t := range others {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			obj, found, err := c.replicas.Read(readCtx, t, k)
+			if err == nil && found {
+				if verr := obj.Validate(); verr != nil {
+					err = fmt.Errorf("%w: %s answered an object that breaks the dot rules: %w", cairn.ErrProtocol, t.Node, verr)
+				}
+			}
+			answers[i] = result{node: t.Node, obj: obj, found: found, err: err}
+		}()
+	}
+	wg.Wait()
+	var merged dvv.Object
+	var read []string
+	for _, a := range answers {
+		if a.err != nil {
+			c.view.Failed(a.node, a.err)
+			continue
+		}
+		read = append(read, a.node)
+		if a.found {
+			merged = dvv.Sync(merged, a.obj)
+		}
+	}
+	if merged.Empty() {
+		return read, nil
+	}
+	if _, err := c.replicas.Write(ctx, self, k, merged, false); err != nil {
+		return read, err
+	}
+	return read, nil
 }
 
 // silentAfter is how long a target of this request may stay silent before

@@ -15,7 +15,9 @@ import (
 // this node sets: a batch the receive bucket cannot admit now is refused
 // whole with the time to wait, and an admitted one comes back with an
 // invitation for the next batch's size (what the bucket holds, at least a
-// quarter of a first batch). Every item is checked before any is written.
+// quarter of a first batch). Every item is checked before any is written,
+// its object against the dot rules too (dvv.Object.Validate): one bad
+// object refuses the batch.
 func (h *Handoff) ServeHandoff(ctx context.Context, peer transport.Peer, req wire.HandoffReq) (wire.HandoffResp, error) {
 	if peer.Node == "" {
 		return wire.HandoffResp{}, cairn.InvalidArgument("handoff is for peers: the handshake named no node")
@@ -24,6 +26,9 @@ func (h *Handoff) ServeHandoff(ctx context.Context, peer transport.Peer, req wir
 	for _, it := range req.Items {
 		if err := h.d.CheckKey(it.Partition, it.Bucket, it.Key); err != nil {
 			return wire.HandoffResp{}, err
+		}
+		if err := it.Object.Validate(); err != nil {
+			return wire.HandoffResp{}, fmt.Errorf("%w: handoff of %s/%q: object breaks the dot rules: %w", cairn.ErrProtocol, it.Bucket, it.Key, err)
 		}
 		bytes += int64(len(it.Bucket) + len(it.Key))
 		for _, s := range it.Object.Siblings {
