@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -143,7 +144,7 @@ func (c *Coordinator) mint(ctx context.Context, self quorum.Target, w Write, tar
 		return obj, durable, nil
 	case !errors.As(err, &ahead):
 		return dvv.Object{}, nil, err
-	case self.For == "":
+	case self.For == "" && allPrimariesRead(self, targets, read):
 		c.obs.ContextAhead(read, ContextRefused)
 		return dvv.Object{}, nil, cairn.InvalidArgument("context names writes no reachable replica has seen: "+
 			"actor %q counter %d, replicas hold %d; read the key again for a current context", ahead.Actor, ahead.Counter, ahead.Held)
@@ -155,6 +156,24 @@ func (c *Coordinator) mint(ctx context.Context, self quorum.Target, w Write, tar
 	}
 	c.obs.ContextAhead(read, ContextClamped)
 	return obj, durable, nil
+}
+
+// allPrimariesRead reports whether every primary other than self answered
+// the catch-up. Only then may a context that is still ahead be refused:
+// every copy that could vouch for it was read. With a primary out of reach
+// its copy may hold the writes the context names, and refusing would make
+// an honest client's write fail; clamping it instead can only leave the
+// write beside what it meant to replace, never hide a write.
+func allPrimariesRead(self quorum.Target, targets []quorum.Target, read []string) bool {
+	for _, t := range targets {
+		if t.For != "" {
+			return false // a fallback stands in for a primary that is down
+		}
+		if t.Primary && t.Node != self.Node && !slices.Contains(read, t.Node) {
+			return false
+		}
+	}
+	return true
 }
 
 // catchUp reads the copies of the targets other than self that are up, in
