@@ -46,6 +46,10 @@ var (
 	// ErrSiblings: Update found concurrent values and has no Resolver to
 	// merge them. It is the client's own; no node sends it.
 	ErrSiblings = errors.New("siblings and no resolver")
+	// ErrValuesOmitted: Update read a key whose values were too large to
+	// send (Object.ValuesOmitted), so it has nothing to give its function.
+	// It is the client's own; no node sends it.
+	ErrValuesOmitted = errors.New("values omitted: too large to send in one answer")
 )
 
 // QuorumError carries the counts of a request that did not reach its quorum.
@@ -212,13 +216,24 @@ type Object struct {
 	Fallbacks []string
 	// Coordinator is the node the client sent the get to.
 	Coordinator string
+	// SiblingCount is how many live siblings the key has:
+	// len(Siblings), or, when ValuesOmitted, the count the node reported
+	// (at least that many).
+	SiblingCount int
+	// ValuesOmitted says the node could not send the values: together
+	// they were too large for one answer. Siblings and Value are empty;
+	// Found and Context are right. Writing with Context (Causal) replaces
+	// every sibling, which is how to bring such a key back: a Put of the
+	// merged value, or a Delete.
+	ValuesOmitted bool
 
 	unresolved bool
 }
 
 // Conflict reports whether the key has several siblings that no resolver
 // merged, so Value is nil: resolve them (Siblings), and write the result
-// back with Context.
+// back with Context. It is also true when the values were omitted and
+// there are several (ValuesOmitted).
 func (o *Object) Conflict() bool { return o.unresolved }
 
 // Context is an opaque causal context. Treat it as bytes: store it, pass it
@@ -247,9 +262,16 @@ func (c *Client) Get(ctx context.Context, bucket string, key []byte, opts ...Opt
 		return nil, err
 	}
 	obj := &Object{Found: resp.Found, Context: resp.Context, Replicas: resp.Replicas, Fallbacks: resp.Fallbacks, Coordinator: coord}
+	if resp.ValuesOmitted {
+		obj.ValuesOmitted = true
+		obj.SiblingCount = max(resp.SiblingCount, 0)
+		obj.unresolved = obj.SiblingCount > 1
+		return obj, nil
+	}
 	for _, s := range resp.Siblings {
 		obj.Siblings = append(obj.Siblings, Sibling{Value: s.Value, WrittenAt: time.Unix(0, s.WrittenAt)})
 	}
+	obj.SiblingCount = len(obj.Siblings)
 	switch {
 	case len(obj.Siblings) == 1:
 		obj.Value = obj.Siblings[0].Value

@@ -271,3 +271,23 @@ func TestOptionsAreCheckedBeforeSending(t *testing.T) {
 	}
 	require.Zero(t, c.Stats().Calls, "nothing was sent")
 }
+
+// The client reads frames as large as the node says it may send, or, from
+// a node too old to say, as large as its value and key limits imply; a
+// node's figure never shrinks the limit, and an absurd one is capped.
+func TestInstallRaisesTheFrameLimitToTheNodes(t *testing.T) {
+	c := testClient(t, Config{Seeds: []string{"10.0.0.1:7101"}}, time.Now)
+	resp := ringState(t, 3)
+	resp.MaxValueSize, resp.MaxKeySize = 8<<20, 64<<10
+	c.install(resp)
+	require.Equal(t, 4*(8<<20+64<<10)+1<<20, c.pool.MaxFrame(), "an old node's implied limit")
+	resp.MaxFrame = 40 << 20
+	c.install(resp)
+	require.Equal(t, 40<<20, c.pool.MaxFrame())
+	resp.MaxFrame = 1 << 20
+	c.install(resp)
+	require.Equal(t, 40<<20, c.pool.MaxFrame(), "never shrunk")
+	resp.MaxFrame = 1 << 40
+	c.install(resp)
+	require.Equal(t, maxClientFrame, c.pool.MaxFrame())
+}

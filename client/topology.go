@@ -42,6 +42,21 @@ const (
 	anyNodeMaxN     = 16
 )
 
+// maxClientFrame bounds the frame limit a node can make the client
+// accept: frames are read as their bytes arrive, never allocated ahead,
+// but a client has no use for a single answer beyond it.
+const maxClientFrame = 1 << 30
+
+// nodeMaxFrame is the frame limit a node's RingState says it uses, or, from
+// a node too old to say, the one it derives from its value and key limits.
+func nodeMaxFrame(resp wire.RingStateResp) int {
+	frame := resp.MaxFrame
+	if frame <= 0 {
+		frame = 4*(max(resp.MaxValueSize, 0)+max(resp.MaxKeySize, 0)) + 1<<20
+	}
+	return min(frame, maxClientFrame)
+}
+
 // seedTopology is the view before any node sent ring state: the seeds.
 func seedTopology() *topology {
 	return &topology{maxKey: anyNodeMaxKey, maxValue: anyNodeMaxValue, byName: map[string]int{}, byAddr: map[string]string{}}
@@ -190,8 +205,10 @@ func (c *Client) refreshRing(prefer string) bool {
 	return false
 }
 
-// install swaps in the topology of a RingState answer.
+// install swaps in the topology of a RingState answer, and lets the
+// connections read the largest frames that node may send.
 func (c *Client) install(resp wire.RingStateResp) {
+	c.pool.RaiseMaxFrame(nodeMaxFrame(resp))
 	prev := c.topo.Load()
 	c.topo.Store(buildTopology(resp, prev, c.now()))
 	c.stats.ringRefreshes.Add(1)

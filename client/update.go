@@ -74,6 +74,10 @@ func (c *Client) Update(ctx context.Context, bucket string, key []byte, fn Updat
 	if err != nil {
 		return nil, fmt.Errorf("update: read: %w", err)
 	}
+	if cur.ValuesOmitted {
+		return nil, fmt.Errorf("update %s/%q: %w: %d siblings; collapse them with a Put or Delete with the read's context first",
+			bucket, key, ErrValuesOmitted, cur.SiblingCount)
+	}
 	if cur.Conflict() {
 		return nil, fmt.Errorf("update %s/%q: %w: %d siblings; pass a Resolver (Config.Resolver or WithResolver)",
 			bucket, key, ErrSiblings, len(cur.Siblings))

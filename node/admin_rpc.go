@@ -77,19 +77,24 @@ func (n *Node) serveDebugReplicas(ctx context.Context, _ transport.Peer, req wir
 			defer wg.Done()
 			// A fallback's copy is whatever hints it keeps for the key.
 			req := wire.ReplicaGetReq{Partition: p, Bucket: req.Bucket, Key: req.Key, AllHints: !t.Primary}
-			var obj dvv.Object
-			var found bool
+			var answer wire.ReplicaGetResp
 			var err error
 			if t.Node == n.cfg.Name {
-				obj, found, err = n.replicas.localGet(ctx, req)
+				var obj dvv.Object
+				var found bool
+				if obj, found, err = n.replicas.localGet(ctx, req); err == nil {
+					answer = n.replicas.replicaGetAnswer(req, obj, found)
+				}
 			} else {
-				var answer wire.ReplicaGetResp
 				err = n.replicas.peers.Call(ctx, t.Node, wire.TypeReplicaGet, req, &answer)
-				obj, found = answer.Object, answer.Found
 			}
-			c := wire.ReplicaCopy{Node: t.Node, Primary: t.Primary, Found: found, Object: obj}
-			if err != nil {
+			c := wire.ReplicaCopy{Node: t.Node, Primary: t.Primary, Found: answer.Found, Object: answer.Object}
+			switch {
+			case err != nil:
 				c.Err = coord.Reason(err)
+			case answer.Omitted:
+				c.Object = dvv.Object{VV: answer.Object.VV}
+				c.Err = fmt.Sprintf("copy too large to send: %d live siblings; its version vector only", answer.Live)
 			}
 			copies[i] = c
 		}()
@@ -112,6 +117,7 @@ func (n *Node) serveRingState() wire.RingStateResp {
 		Node: n.cfg.Name, Partitions: r.Partitions(), N: n.cfg.N, Version: r.Version(),
 		MaxKeySize: n.cfg.MaxKeySize, MaxValueSize: n.cfg.MaxValueSize,
 		RequestTimeoutMs: uint32(min(n.cfg.RequestTimeout.Milliseconds(), math.MaxUint32)),
+		MaxFrame:         n.maxFrame, MaxObjectSize: n.cfg.objectSizeLimit(), SiblingLimit: n.cfg.SiblingLimit,
 	}
 	for _, m := range n.members.Members() {
 		resp.Members = append(resp.Members, wire.MemberInfo{

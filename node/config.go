@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/node/aae"
 	"github.com/cairnkv/cairn/node/handoff"
 	"github.com/cairnkv/cairn/ring"
@@ -59,9 +60,20 @@ type Config struct {
 	// MaxKeySize and MaxValueSize bound keys and values in bytes.
 	MaxKeySize   int `yaml:"max_key_size"`
 	MaxValueSize int `yaml:"max_value_size"`
-	// SiblingLimit is the number of siblings above which a write is logged
-	// and counted. Nothing is ever dropped because of it.
+	// SiblingLimit bounds the siblings a client write may leave an
+	// object with: a put or delete that would grow an object past it is
+	// refused (invalid_argument) and changes nothing, so an application
+	// that writes without contexts is told to merge before it can no
+	// longer read or replicate the object. Writes that do not grow the
+	// object (a put with a context that collapses siblings) always pass,
+	// and replication, read repair, handoff and anti-entropy never refuse
+	// a merge: nothing is ever dropped because of the limit.
 	SiblingLimit int `yaml:"sibling_limit"`
+	// MaxObjectSize bounds, in bytes, the encoded object a client write may
+	// leave, the same way. 0 means 4 x MaxValueSize. The frame limit grows
+	// with it, so that an object a client write made can always be
+	// replicated and read.
+	MaxObjectSize int `yaml:"max_object_size"`
 	// NoSyncWrites lets writes with DW=0 skip fsync. Off by default: every
 	// acknowledged write is on disk.
 	NoSyncWrites bool `yaml:"no_sync_writes"`
@@ -141,6 +153,30 @@ func DefaultConfig() Config {
 	}
 }
 
+// MaxSiblingLimit is the highest sibling limit a node accepts: an object
+// at the limit, even doubled by a merge with a copy at the limit, stays far
+// within the element limit of a message (about 5,000 siblings), so it can
+// always be replicated and read.
+const MaxSiblingLimit = 2000
+
+// maxObjectSizeLimit bounds MaxObjectSize, and with it the frame.
+const maxObjectSizeLimit = 256 << 20
+
+// objectSizeLimit is MaxObjectSize with its default applied.
+func (c Config) objectSizeLimit() int {
+	if c.MaxObjectSize > 0 {
+		return c.MaxObjectSize
+	}
+	return 4 * c.MaxValueSize
+}
+
+// maxFrame is the frame limit of the node's connections, both ways: room
+// for a message carrying the largest object a client write may leave (a
+// replica put, a get's answer), with its key and a margin.
+func (c Config) maxFrame() int {
+	return max(wire.DefaultMaxFrame, c.objectSizeLimit()+4*c.MaxKeySize+1<<20)
+}
+
 // Validate reports every problem with the configuration at once.
 func (c Config) Validate() error {
 	var errs []error
@@ -195,8 +231,11 @@ func (c Config) Validate() error {
 	if c.MaxValueSize < 0 || c.MaxValueSize > 64<<20 {
 		bad("max_value_size %d: must be between 0 and 64 MiB", c.MaxValueSize)
 	}
-	if c.SiblingLimit < 1 {
-		bad("sibling_limit %d: must be at least 1", c.SiblingLimit)
+	if c.SiblingLimit < 1 || c.SiblingLimit > MaxSiblingLimit {
+		bad("sibling_limit %d: must be between 1 and %d", c.SiblingLimit, MaxSiblingLimit)
+	}
+	if c.MaxObjectSize != 0 && (c.MaxObjectSize < c.MaxValueSize || c.MaxObjectSize > maxObjectSizeLimit) {
+		bad("max_object_size %d: must be 0 (4 x max_value_size), or between max_value_size (%d) and 256 MiB", c.MaxObjectSize, c.MaxValueSize)
 	}
 	if c.GossipProfile != "lan" && c.GossipProfile != "local" {
 		bad("gossip_profile %q: want lan or local", c.GossipProfile)

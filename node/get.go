@@ -7,6 +7,7 @@ import (
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/node/coord"
+	"go.uber.org/zap"
 )
 
 // get validates a get and hands it to the coordinator: every target of the
@@ -34,18 +35,49 @@ func (n *Node) get(ctx context.Context, req wire.GetReq) (wire.GetResp, error) {
 	if err != nil {
 		return wire.GetResp{}, err
 	}
-	resp := getResponse(res.Object, res.Replicas)
-	resp.Fallbacks = res.Fallbacks
+	resp := getResponse(res, n.maxFrame)
+	if resp.ValuesOmitted {
+		n.metrics.omitted.Inc()
+		n.log.Warn("get answered without values: too large to send",
+			zap.String("bucket", req.Bucket), zap.Binary("key", req.Key),
+			zap.Int("siblings", resp.SiblingCount), zap.Bool("copy_omitted", res.Omitted))
+	}
 	return resp, nil
 }
 
-// getResponse shapes an object for a client: live siblings only, and the
-// context even when nothing is live, so a later put can supersede the
+// getResponse shapes a get's result for a client: live siblings only, and
+// the context even when nothing is live, so a later put can supersede the
 // tombstones cleanly.
-func getResponse(obj dvv.Object, replicas []string) wire.GetResp {
-	resp := wire.GetResp{Found: obj.Found(), Context: wire.EncodeContext(obj.VV), Replicas: replicas}
-	for _, s := range obj.Live() {
+//
+// The context always goes out. When the values cannot (the answer would
+// break the frame or element limit, or a replica's copy was too large to
+// send at all), the answer carries the context, the count of live
+// siblings and ValuesOmitted: the application can still collapse the
+// object by writing with that context, which is what brings it back within
+// the limits. The context then covers siblings the client never saw; that
+// is what the flag tells it.
+func getResponse(res coord.ReadResult, maxFrame int) wire.GetResp {
+	obj := res.Object
+	live := obj.Live()
+	resp := wire.GetResp{Found: len(live) > 0, Context: wire.EncodeContext(obj.VV), Replicas: res.Replicas, Fallbacks: res.Fallbacks}
+	if res.Omitted {
+		return omitValues(resp, obj.VV.Merge(res.OmittedVV), max(len(live), res.OmittedLive))
+	}
+	for _, s := range live {
 		resp.Siblings = append(resp.Siblings, wire.Sibling{Value: s.Value, WrittenAt: s.WrittenAt})
 	}
+	if !resp.Fits(maxFrame) {
+		return omitValues(resp, obj.VV, len(live))
+	}
+	return resp
+}
+
+// omitValues turns a get's answer into its context-only form.
+func omitValues(resp wire.GetResp, vv dvv.VV, live int) wire.GetResp {
+	resp.Found = live > 0
+	resp.Siblings = nil
+	resp.Context = wire.EncodeContext(vv)
+	resp.ValuesOmitted = true
+	resp.SiblingCount = live
 	return resp
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/node/coord"
 	"github.com/stretchr/testify/require"
 )
 
@@ -180,4 +181,58 @@ func containsName(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestHandoffOfManySiblingObjects: objects with many siblings reach the
+// receiver's element limit long before a batch's bytes (60 objects of 100
+// siblings are 5.5 KiB each, 330 KiB together, and 80,000 elements: past
+// the 65,533 one message may hold). Handoff sizes its batches by elements
+// too, so every hint is delivered whole instead of the batch being refused
+// as a protocol error again and again.
+func TestHandoffOfManySiblingObjects(t *testing.T) {
+	tc := startCluster(t, 4, func(c *Config) {
+		c.Handoff.Interval = 50 * time.Millisecond
+		c.Handoff.RetryBase = 50 * time.Millisecond
+		c.Handoff.BatchBytes = 1 << 20
+		c.AAE.Enabled = false
+	})
+	ctx := t.Context()
+	owner := "n4"
+	tc.stop(owner)
+	tc.waitDead(owner)
+
+	// What a fallback holds after replicating, for the stopped owner, the
+	// writes of a client that never sent a context.
+	var obj dvv.Object
+	for i := range 100 {
+		obj = mustUpdate(obj.Update(nil, "n1.0123456789abcdef", []byte(fmt.Sprintf("value%03d", i)), false, int64(i+1)))
+	}
+	r := tc.nodes["n1"].ring()
+	var keys [][]byte
+	for i := 0; len(keys) < 60; i++ {
+		key := []byte(fmt.Sprintf("many-%d", i))
+		// All on one fallback, for one batch.
+		primaries, fallbacks := tc.primariesOf(key)
+		if !containsName(primaries, owner) || fallbacks[0] != "n1" {
+			continue
+		}
+		k := coord.Key{Partition: r.KeyPartition("b", key), Bucket: "b", Key: key}
+		_, err := tc.nodes["n1"].replicas.localSync(ctx, k, obj, true, owner)
+		require.NoError(t, err)
+		keys = append(keys, key)
+	}
+	require.Equal(t, map[string]int{"n1->" + owner: 60}, tc.pendingHints())
+
+	tc.restart(owner)
+	tc.waitAlive(tc.names...)
+	require.Eventually(t, func() bool { return len(tc.pendingHints()) == 0 }, 60*time.Second, 50*time.Millisecond,
+		"every hint is delivered: %v", tc.pendingHints())
+	n4 := tc.nodes[owner]
+	for _, key := range keys {
+		got, found, err := n4.store.Get(r.KeyPartition("b", key), "b", key)
+		require.NoError(t, err)
+		require.True(t, found)
+		require.True(t, got.Equal(obj), "%s holds every sibling of %s", owner, key)
+	}
+	require.Equal(t, 60.0, registryValue(t, n4, "cairn_handoff_received_total"))
 }

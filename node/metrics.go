@@ -22,6 +22,8 @@ type metrics struct {
 	latency       *prometheus.HistogramVec
 	siblings      prometheus.Histogram
 	siblingExcess prometheus.Counter
+	refused       *prometheus.CounterVec
+	omitted       prometheus.Counter
 	connEvents    *prometheus.CounterVec
 	forwarded     prometheus.Counter
 	remoteGets    prometheus.Counter
@@ -49,7 +51,15 @@ func newMetrics(n *Node) *metrics {
 	})
 	m.siblingExcess = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cairn_sibling_limit_exceeded_total",
-		Help: "Writes that left an object with more siblings than the configured limit (nothing is dropped).",
+		Help: "Client writes that left an object with more siblings than the limit: writes that shrank an object merges had grown past it (nothing is dropped).",
+	})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_writes_refused_total",
+		Help: "Client writes this node refused because they would have grown an object past a limit, by limit (siblings, size).",
+	}, []string{"limit"})
+	m.omitted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_gets_values_omitted_total",
+		Help: "Gets answered with the context and without the values, which were too large to send in one answer.",
 	})
 	m.connEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cairn_connection_events_total",
@@ -83,7 +93,7 @@ func newMetrics(n *Node) *metrics {
 		Name: "cairn_store_disk_bytes",
 		Help: "Bytes the node's pebble database uses on disk.",
 	}, func() float64 { return float64(n.store.Stats().DiskBytes) })
-	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.contextAhead, m.membersAlive, storeStats,
+	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.refused, m.omitted, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.contextAhead, m.membersAlive, storeStats,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(trafficCounters(n)...)
 	return m

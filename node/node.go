@@ -47,6 +47,7 @@ type Node struct {
 	replicas   *replicaSet
 	coord      *coord.Coordinator
 	lastRing   atomic.Pointer[ring.Ring]
+	maxFrame   int // the frame limit of the node's connections
 	started    time.Time
 
 	// lifetime ends when Shutdown begins; background work (replica calls
@@ -109,7 +110,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	tcfg.Cluster = cfg.Cluster
 	tcfg.Node = cfg.Name
 	// A replica message carries a whole object: every sibling's value.
-	tcfg.MaxFrame = max(tcfg.MaxFrame, 4*(cfg.MaxValueSize+cfg.MaxKeySize)+1<<20)
+	tcfg.MaxFrame = cfg.maxFrame()
+	n.maxFrame = tcfg.MaxFrame
 	tcfg.MaxConns = cfg.MaxConns
 	tcfg.IdleTimeout = cfg.IdleTimeout
 	tcfg.OnEvent = n.onTransportEvent
@@ -128,7 +130,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.replicas = &replicaSet{self: cfg.Name, store: n.store, peers: peerCaller{n: n},
-		noSync: cfg.NoSyncWrites, now: n.now, hintStored: n.handoff.HintStored, minted: n.checkSiblings}
+		noSync: cfg.NoSyncWrites, now: n.now, hintStored: n.handoff.HintStored, minted: n.checkSiblings,
+		limits:   writeLimits{siblings: cfg.SiblingLimit, bytes: cfg.objectSizeLimit()},
+		maxFrame: tcfg.MaxFrame,
+		refused:  func(reason string) { n.metrics.refused.WithLabelValues(reason).Inc() }}
 	ccfg := coord.DefaultConfig(cfg.Name)
 	ccfg.SyncWrites = !cfg.NoSyncWrites
 	ccfg.ReadRepair = cfg.ReadRepair

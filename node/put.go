@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 
+	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/node/coord"
@@ -54,8 +55,46 @@ func (n *Node) write(ctx context.Context, bucket string, key, value []byte, tomb
 	return n.coord.Put(ctx, w, spec, route, forwarded)
 }
 
-// checkSiblings counts and logs objects that grew past the sibling limit.
-// Nothing is dropped: the limit is an alarm, not a policy.
+// writeLimits bound the object a client write may leave (Config's
+// SiblingLimit and MaxObjectSize). They apply to client writes only, at
+// the node that mints the write's dot: replication, read repair, handoff
+// and anti-entropy merge whatever they are given, since refusing a merge
+// would lose a write some replica acknowledged.
+type writeLimits struct {
+	siblings int
+	bytes    int
+}
+
+// limitError is a client write refused by a limit; err is what the client
+// is told.
+type limitError struct {
+	reason string // "siblings" or "size", for the metric
+	err    error
+}
+
+func (e *limitError) Error() string { return e.err.Error() }
+func (e *limitError) Unwrap() error { return e.err }
+
+// check refuses a write that leaves after beyond a limit while growing it
+// past before. A write that does not grow the object (a put or delete
+// whose context covers siblings, however many are left) always passes: it
+// is how an application brings an object back within the limits.
+func (l writeLimits) check(before, after dvv.Object) error {
+	if n := len(after.Siblings); n > l.siblings && n > len(before.Siblings) {
+		return &limitError{reason: "siblings", err: cairn.InvalidArgument(
+			"too many siblings: %d; read and write back with the context to merge", n)}
+	}
+	if l.bytes > 0 {
+		if size := after.MsgpackSize(); size > l.bytes && size > before.MsgpackSize() {
+			return &limitError{reason: "size", err: cairn.InvalidArgument(
+				"object too large: %d bytes after this write, more than the limit of %d; read and write back with the context to merge", size, l.bytes)}
+		}
+	}
+	return nil
+}
+
+// checkSiblings counts and logs objects over the sibling limit after a
+// client write: one that shrank an object merges had grown past it.
 func (n *Node) checkSiblings(bucket string, key []byte, obj dvv.Object) {
 	n.metrics.siblings.Observe(float64(len(obj.Siblings)))
 	if len(obj.Siblings) > n.cfg.SiblingLimit {

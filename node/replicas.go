@@ -26,27 +26,47 @@ type replicaSet struct {
 	peers  peerCaller
 	noSync bool // the store skips fsync unless asked (Config.NoSyncWrites)
 	now    func() time.Time
+	// limits bound what a client write may leave; maxFrame is what a
+	// message to a peer may hold.
+	limits   writeLimits
+	maxFrame int
 	// hintStored counts a hint written here; minted sees every object a
 	// client write produced here (the sibling alarm).
 	hintStored func()
 	minted     func(bucket string, key []byte, obj dvv.Object)
+	// refused counts a client write refused by a limit ("siblings" or
+	// "size").
+	refused func(reason string)
 }
 
-func (r *replicaSet) Read(ctx context.Context, t quorum.Target, k coord.Key) (dvv.Object, bool, error) {
+func (r *replicaSet) Read(ctx context.Context, t quorum.Target, k coord.Key) (coord.Copy, error) {
 	req := wire.ReplicaGetReq{Partition: k.Partition, Bucket: k.Bucket, Key: k.Key, For: t.For}
 	if t.Node == r.self {
-		return r.localGet(ctx, req)
+		obj, found, err := r.localGet(ctx, req)
+		return coord.Copy{Object: obj, Found: found}, err
 	}
 	var resp wire.ReplicaGetResp
 	if err := r.peers.Call(ctx, t.Node, wire.TypeReplicaGet, req, &resp); err != nil {
-		return dvv.Object{}, false, err
+		return coord.Copy{}, err
 	}
-	return resp.Object, resp.Found, nil
+	if resp.Omitted {
+		// Whatever siblings came along are not the copy's: keep its
+		// vector only, so that nothing merges it as an object.
+		return coord.Copy{Object: dvv.Object{VV: resp.Object.VV}, Found: true, Omitted: true, Live: max(resp.Live, 0)}, nil
+	}
+	return coord.Copy{Object: resp.Object, Found: resp.Found}, nil
 }
 
 func (r *replicaSet) Write(ctx context.Context, t quorum.Target, k coord.Key, obj dvv.Object, sync bool) (bool, error) {
 	if t.Node == r.self {
 		return r.localSync(ctx, k, obj, sync, t.For)
+	}
+	if !wire.ObjectFits(obj, k.Bucket, k.Key, r.maxFrame) {
+		// Merges (never client writes, which the limits bound) can make
+		// an object no message can carry; sending it would only have the
+		// peer close the connection under every other call on it.
+		return false, fmt.Errorf("%w: the object (%d siblings, %d bytes) is too large to send to a replica",
+			cairn.ErrInternal, len(obj.Siblings), obj.MsgpackSize())
 	}
 	var resp wire.ReplicaPutResp
 	req := wire.ReplicaPutReq{Partition: k.Partition, Bucket: k.Bucket, Key: k.Key, Object: obj, Sync: sync, For: t.For}
@@ -74,15 +94,25 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 	}
 	k := w.Key
 	writtenAt := r.now().UnixNano()
-	update := func(cur dvv.Object, actor string) (dvv.Object, error) {
+	// The context check and the limits run on the object the write would
+	// leave, under the key's lock: a refused write changes nothing, here or
+	// anywhere (the coordinator sends nothing when Mint fails).
+	update := func(cur dvv.Object, actor string) (dvv.Object, bool, error) {
 		vv := w.Context
 		if a, ahead := vv.Exceeds(cur.VV); ahead {
 			if !w.ClampContext {
-				return dvv.Object{}, &coord.ContextAheadError{Actor: a, Counter: vv[a], Held: cur.VV[a]}
+				return dvv.Object{}, false, &coord.ContextAheadError{Actor: a, Counter: vv[a], Held: cur.VV[a]}
 			}
 			vv = vv.Clamp(cur.VV)
 		}
-		return cur.Update(vv, actor, w.Value, w.Tombstone, writtenAt)
+		next, err := cur.Update(vv, actor, w.Value, w.Tombstone, writtenAt)
+		if err != nil {
+			return dvv.Object{}, false, err
+		}
+		if err := r.limits.check(cur, next); err != nil {
+			return dvv.Object{}, false, err
+		}
+		return next, true, nil
 	}
 	var obj dvv.Object
 	var wait store.Durable
@@ -90,8 +120,7 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 	if self.For != "" {
 		ref := store.HintRef{Owner: self.For, Partition: k.Partition, Bucket: k.Bucket, Key: k.Key}
 		obj, wait, err = r.store.MintHintAsync(ref, sync, writtenAt, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
-			next, err := update(cur, actor)
-			return next, err == nil, err
+			return update(cur, actor)
 		})
 		if err == nil {
 			r.hintStored()
@@ -103,9 +132,13 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 			return dvv.Object{}, nil, fmt.Errorf("%w: actor for partition %d: %w", cairn.ErrInternal, k.Partition, err)
 		}
 		obj, wait, err = r.store.ModifyAsync(k.Partition, k.Bucket, k.Key, sync, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-			next, err := update(cur, actor)
-			return next, err == nil, err
+			return update(cur, actor)
 		})
+	}
+	var refused *limitError
+	if errors.As(err, &refused) {
+		r.refused(refused.reason)
+		return dvv.Object{}, nil, refused.err
 	}
 	if err != nil {
 		var ahead *coord.ContextAheadError
@@ -226,7 +259,21 @@ func (n *Node) serveReplicaGet(ctx context.Context, peer transport.Peer, req wir
 		return wire.ReplicaGetResp{}, cairn.InvalidArgument("for %q is not a node name", req.For)
 	}
 	obj, found, err := n.replicas.localGet(ctx, req)
-	return wire.ReplicaGetResp{Found: found, Object: obj}, err
+	if err != nil {
+		return wire.ReplicaGetResp{}, err
+	}
+	return n.replicas.replicaGetAnswer(req, obj, found), nil
+}
+
+// replicaGetAnswer shapes a copy for a peer: whole when it fits a
+// message, else its version vector and live count only (Omitted), so that
+// the coordinator can still answer its client a context that collapses
+// the copy.
+func (r *replicaSet) replicaGetAnswer(req wire.ReplicaGetReq, obj dvv.Object, found bool) wire.ReplicaGetResp {
+	if !found || wire.ObjectFits(obj, req.Bucket, req.Key, r.maxFrame) {
+		return wire.ReplicaGetResp{Found: found, Object: obj}
+	}
+	return wire.ReplicaGetResp{Found: true, Object: dvv.Object{VV: obj.VV}, Omitted: true, Live: len(obj.Live())}
 }
 
 func (n *Node) serveReplicaPut(ctx context.Context, peer transport.Peer, req wire.ReplicaPutReq) (wire.ReplicaPutResp, error) {

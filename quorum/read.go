@@ -26,6 +26,14 @@ type ReadTracker struct {
 	// empty object.
 	copies []dvv.Object
 	merged dvv.Object
+	// omitted marks, by slot, the replies that came without their
+	// siblings (too large to send); omittedVV joins their vectors and
+	// omittedLive is the most live siblings any of them reported. They
+	// are never merged: a vector without the siblings it covers would
+	// make a sync drop those siblings.
+	omitted     []bool
+	omittedVV   dvv.VV
+	omittedLive int
 
 	// replies and primaryReplies count every reply; found and primaryFound
 	// only those that held the key.
@@ -48,6 +56,7 @@ type ReadTracker struct {
 func NewReadTracker(targets []Target, spec Spec) *ReadTracker {
 	t := &ReadTracker{spec: spec, tally: newTally(targets)}
 	t.copies = make([]dvv.Object, len(t.tally.slots))
+	t.omitted = make([]bool, len(t.tally.slots))
 	t.decide(false)
 	return t
 }
@@ -78,6 +87,39 @@ func (t *ReadTracker) Reply(node string, obj dvv.Object, found bool) {
 	t.decide(false)
 }
 
+// ReplyOmitted records node's reply of a copy too large to send: its
+// version vector vv and its count of live siblings, without the siblings.
+// It counts toward R (and PR) as a reply that holds the key, but adds
+// nothing to the merge and is never repaired (its copy is unknown): the
+// get's answer can then carry only a context (see Omitted).
+func (t *ReadTracker) ReplyOmitted(node string, vv dvv.VV, live int) {
+	i, ok := t.tally.settle(node, answered, "")
+	if !ok {
+		return
+	}
+	t.omitted[i] = true
+	t.omittedVV = t.omittedVV.Merge(vv)
+	t.omittedLive = max(t.omittedLive, live)
+	t.replies++
+	t.found++
+	if t.tally.slots[i].target.Primary {
+		t.primaryReplies++
+		t.primaryFound++
+	}
+	t.decide(false)
+}
+
+// Omitted reports whether a reply came without its siblings
+// (ReplyOmitted), with the join of those replies' vectors and the most
+// live siblings one of them reported. A get with such a reply can answer
+// the context (the merge's vector joined with vv) but not the values.
+func (t *ReadTracker) Omitted() (vv dvv.VV, live int, ok bool) {
+	if !slices.Contains(t.omitted, true) {
+		return nil, 0, false
+	}
+	return t.omittedVV.Clone(), t.omittedLive, true
+}
+
 // Add makes target one more target of the get, pending: a fallback that
 // replaces a target that failed or stayed silent. Add it before recording
 // the failure it answers (Fail), so that the get is not decided as
@@ -86,6 +128,7 @@ func (t *ReadTracker) Reply(node string, obj dvv.Object, found bool) {
 func (t *ReadTracker) Add(target Target) {
 	if t.tally.add(target) {
 		t.copies = append(t.copies, dvv.Object{})
+		t.omitted = append(t.omitted, false)
 		t.decide(false)
 	}
 }
@@ -157,14 +200,15 @@ func (t *ReadTracker) Result() (dvv.Object, []string) {
 // repair should send the merge to. Call it once every target answered or
 // the deadline passed; before that, a later reply can still change the
 // merge. Targets that failed or timed out are not included (their copy is
-// unknown), and nothing needs repair when no reply held the key.
+// unknown), and nothing needs repair when no reply held the key. Nor are
+// replies that came without their siblings: their copy is unknown too.
 func (t *ReadTracker) Repairs() []Target {
 	if t.merged.Empty() {
 		return nil
 	}
 	var repairs []Target
 	for i, s := range t.tally.slots {
-		if s.answer == answered && !t.copies[i].Equal(t.merged) {
+		if s.answer == answered && !t.omitted[i] && !t.copies[i].Equal(t.merged) {
 			repairs = append(repairs, s.target)
 		}
 	}

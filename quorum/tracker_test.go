@@ -110,6 +110,16 @@ func runRead(t *testing.T, d *datadriven.TestData) string {
 			r.Reply(fields[1], dvv.Object{}, false)
 			return true
 		}
+		if live, ok := strings.CutPrefix(fields[2], "omitted:"); ok {
+			// reply NODE omitted:LIVE vv=...: a copy too large to send.
+			n, err := strconv.Atoi(live)
+			obj, err2 := parseObject(fields[3:])
+			if err != nil || err2 != nil {
+				d.Fatalf(t, "want: reply NODE omitted:LIVE vv=...")
+			}
+			r.ReplyOmitted(fields[1], obj.VV, n)
+			return true
+		}
 		obj, err := parseObject(fields[2:])
 		if err != nil {
 			d.Fatalf(t, "%v", err)
@@ -124,6 +134,9 @@ func runRead(t *testing.T, d *datadriven.TestData) string {
 			repairs = append(repairs, tg.String())
 		}
 		fmt.Fprintf(b, "repairs: [%s]\n", strings.Join(repairs, ", "))
+		if vv, live, ok := r.Omitted(); ok {
+			fmt.Fprintf(b, "omitted: %s live=%d\n", formatObject(dvv.Object{VV: vv}), live)
+		}
 	})
 }
 

@@ -158,6 +158,11 @@ type jsonGet struct {
 	Found    bool          `json:"found"`
 	Siblings []jsonSibling `json:"siblings"`
 	Context  string        `json:"context"`
+	// Present only when the node left the values out (too large to send
+	// in one answer): siblings is then empty and sibling_count says how
+	// many there are.
+	ValuesOmitted bool `json:"values_omitted,omitempty"`
+	SiblingCount  int  `json:"sibling_count,omitempty"`
 }
 
 type jsonWrite struct {
@@ -204,10 +209,16 @@ func printGet(out, errOut io.Writer, format string, obj *client.Object) error {
 		for _, s := range obj.Siblings {
 			j.Siblings = append(j.Siblings, jsonSibling{Value: b64(s.Value)})
 		}
+		if obj.ValuesOmitted {
+			j.ValuesOmitted, j.SiblingCount = true, obj.SiblingCount
+		}
 		return writeJSON(out, j)
 	}
 	if !obj.Found {
 		fmt.Fprintln(errOut, "not found")
+	}
+	if obj.ValuesOmitted {
+		fmt.Fprintf(errOut, "values omitted: %d siblings, too large to send in one answer; put or delete with the context below to replace them all\n", obj.SiblingCount)
 	}
 	for i, s := range obj.Siblings {
 		if len(obj.Siblings) > 1 {

@@ -250,3 +250,45 @@ func internActor(key []byte, siblings []Sibling) string {
 	}
 	return string(key)
 }
+
+// MsgpackSize is how many bytes AppendMsgpack writes for o, computed
+// without encoding: a coordinator checks the object a client write would
+// leave against the node's object size limit, and senders check that an
+// object fits a frame before they build one.
+func (o Object) MsgpackSize() int {
+	n := 3 + 3 // the map header and "s"; "vv"
+	if o.Siblings == nil {
+		n++
+	} else {
+		n += mpcodec.LenSize(len(o.Siblings))
+		for i := range o.Siblings {
+			s := &o.Siblings[i]
+			// {d: {a, c}, v, t, w}: two map headers, six one-letter
+			// keys and the boolean.
+			n += 15 + mpcodec.StringSize(len(s.Dot.Actor)) + mpcodec.UintSize(s.Dot.Counter) +
+				mpcodec.BytesSize(s.Value) + mpcodec.IntSize(s.WrittenAt)
+		}
+	}
+	return n + o.VV.msgpackSize()
+}
+
+func (v VV) msgpackSize() int {
+	if v == nil {
+		return 1
+	}
+	n := mpcodec.LenSize(len(v))
+	for a, c := range v {
+		n += mpcodec.StringSize(len(a)) + mpcodec.UintSize(c)
+	}
+	return n
+}
+
+// MsgpackElements is how many msgpack elements (array items, and map keys
+// and values, as internal/mpcheck counts them) AppendMsgpack writes for o.
+// A receiver refuses a message holding more than its limit, so a sender
+// counts before it batches objects into one.
+func (o Object) MsgpackElements() int {
+	// The object map's two entries; per sibling its array item, its map's
+	// four entries and its dot's two; per actor of the vector one entry.
+	return 4 + 13*len(o.Siblings) + 2*len(o.VV)
+}

@@ -128,3 +128,16 @@ func FuzzReadObject(f *testing.F) {
 		require.Equal(t, o, again)
 	})
 }
+
+// MsgpackSize and MsgpackElements are exactly what the encoding holds.
+func TestObjectSizeAndElementsAreExact(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		o := genObject().Draw(t, "object")
+		b := o.AppendMsgpack(nil)
+		require.Equal(t, len(b), o.MsgpackSize())
+		size, elements, err := mpcheck.Measure(b, mpcheck.Limits{MaxDepth: 16, MaxElements: 1 << 20})
+		require.NoError(t, err)
+		require.Equal(t, len(b), size)
+		require.Equal(t, elements, o.MsgpackElements())
+	})
+}

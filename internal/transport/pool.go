@@ -50,6 +50,9 @@ type Pool struct {
 	rr     atomic.Uint64
 
 	traffic Traffic
+	// maxFrame starts at cfg.MaxFrame and only grows (RaiseMaxFrame): a
+	// client learns the nodes' limit after its first call.
+	maxFrame atomic.Int64
 }
 
 // slot is one of an address's connections: established, being dialled, or
@@ -63,8 +66,27 @@ type slot struct {
 // NewPool returns an empty pool; connections are made on first use.
 func NewPool(cfg Config) *Pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Pool{cfg: cfg.withDefaults(), ctx: ctx, cancel: cancel, slots: make(map[string][]*slot), all: make(map[*clientConn]struct{})}
+	p := &Pool{cfg: cfg.withDefaults(), ctx: ctx, cancel: cancel, slots: make(map[string][]*slot), all: make(map[*clientConn]struct{})}
+	p.maxFrame.Store(int64(p.cfg.MaxFrame))
+	return p
 }
+
+// RaiseMaxFrame lets the pool's connections, open and future, send and
+// read frames of up to n bytes, when n is above the current limit. A
+// client raises it to what the nodes say they may send: a node's limit
+// grows with its value and object limits, and an answer the client could
+// not read would close the connection under every call on it.
+func (p *Pool) RaiseMaxFrame(n int) {
+	for {
+		cur := p.maxFrame.Load()
+		if int64(n) <= cur || p.maxFrame.CompareAndSwap(cur, int64(n)) {
+			return
+		}
+	}
+}
+
+// MaxFrame is the pool's current frame limit.
+func (p *Pool) MaxFrame() int { return int(p.maxFrame.Load()) }
 
 // Call sends one request to addr and decodes the answer into resp (which
 // may be nil to discard it). An Error answer comes back as the error it
@@ -376,7 +398,7 @@ func (cc *clientConn) fail(err error) {
 func (cc *clientConn) readLoop() {
 	defer cc.w.close()
 	for {
-		payload, err := wire.ReadFrame(cc.br, cc.pool.cfg.MaxFrame)
+		payload, err := wire.ReadFrame(cc.br, cc.pool.MaxFrame())
 		if err != nil {
 			cc.fail(err)
 			return
@@ -427,7 +449,7 @@ func (cc *clientConn) call(ctx context.Context, t wire.Type, req, resp any) erro
 	cc.mu.Unlock()
 	defer cc.closeIfDrained()
 
-	frame, err := encodeFrame(id, t, req, cc.pool.cfg.MaxFrame)
+	frame, err := encodeFrame(id, t, req, cc.pool.MaxFrame())
 	if err != nil {
 		cc.forget(id, ch)
 		return err

@@ -838,3 +838,20 @@ func TestLateAnswersNeverReachAnotherCall(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// A pool reads answers up to its frame limit; raising it (as a client does
+// once a node says its own) lets the same pool read larger ones, and a
+// lower figure never shrinks it.
+func TestRaiseMaxFrame(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.MaxFrame = 4 << 20 })
+	p := newPool(t, func(c *Config) { c.MaxFrame = 1 << 20; c.ConnsPerAddr = 1 })
+	var resp wire.GetResp
+	err := p.Call(t.Context(), ts.addr(), wire.TypeGet, wire.GetReq{Bucket: "b", Key: []byte("huge")}, &resp)
+	require.ErrorIs(t, err, wire.ErrFrameTooLarge, "a 2 MiB answer is over the pool's 1 MiB")
+
+	p.RaiseMaxFrame(4 << 20)
+	p.RaiseMaxFrame(2 << 20)
+	require.Equal(t, 4<<20, p.MaxFrame())
+	require.NoError(t, p.Call(t.Context(), ts.addr(), wire.TypeGet, wire.GetReq{Bucket: "b", Key: []byte("huge")}, &resp))
+	require.Len(t, resp.Siblings[0].Value, 2<<20)
+}

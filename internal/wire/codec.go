@@ -101,6 +101,11 @@ func readUint32(r *mpcodec.Reader) (uint32, error) {
 
 func readUint64(r *mpcodec.Reader) (uint64, error) { return r.Uint(math.MaxUint64) }
 
+func readInt(r *mpcodec.Reader) (int, error) {
+	v, err := r.Int(math.MinInt, math.MaxInt)
+	return int(v), err
+}
+
 // readStrings reads a []string field; nil leaves dst as it is, as the
 // library does.
 func readStrings(r *mpcodec.Reader, level int, dst *[]string) error {

@@ -120,7 +120,8 @@ var handCodedMessages = map[Type]func(t *rapid.T) any{
 	},
 	TypeGetResp: func(t *rapid.T) any {
 		return &GetResp{Found: rapid.Bool().Draw(t, "found"), Siblings: genSiblings(t), Context: genBytes("context").Draw(t, "context"),
-			Replicas: genStrings(t, "replicas", true), Fallbacks: genStrings(t, "fallbacks", false), RingVersion: genUint64("rv").Draw(t, "rv")}
+			Replicas: genStrings(t, "replicas", true), Fallbacks: genStrings(t, "fallbacks", false), RingVersion: genUint64("rv").Draw(t, "rv"),
+			ValuesOmitted: rapid.Bool().Draw(t, "omitted"), SiblingCount: rapid.Int().Draw(t, "count")}
 	},
 	TypePut: func(t *rapid.T) any {
 		return &PutReq{Bucket: genString("bucket").Draw(t, "bucket"), Key: genBytes("key").Draw(t, "key"), Value: genBytes("value").Draw(t, "value"),
@@ -141,7 +142,8 @@ var handCodedMessages = map[Type]func(t *rapid.T) any{
 			Key: genBytes("key").Draw(t, "key"), For: genString("for").Draw(t, "for"), AllHints: rapid.Bool().Draw(t, "allHints")}
 	},
 	TypeReplicaGetResp: func(t *rapid.T) any {
-		return &ReplicaGetResp{Found: rapid.Bool().Draw(t, "found"), Object: genObject(t)}
+		return &ReplicaGetResp{Found: rapid.Bool().Draw(t, "found"), Object: genObject(t),
+			Omitted: rapid.Bool().Draw(t, "omitted"), Live: rapid.Int().Draw(t, "live")}
 	},
 	TypeReplicaPut: func(t *rapid.T) any {
 		return &ReplicaPutReq{Partition: rapid.Uint32().Draw(t, "partition"), Bucket: genString("bucket").Draw(t, "bucket"),

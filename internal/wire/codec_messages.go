@@ -14,12 +14,12 @@ import (
 var (
 	getReqFields         = []string{"bucket", "key", "opts"}
 	siblingFields        = []string{"value", "written_at"}
-	getRespFields        = []string{"found", "siblings", "context", "replicas", "fallbacks", "ring_version"}
+	getRespFields        = []string{"found", "siblings", "context", "replicas", "fallbacks", "ring_version", "values_omitted", "sibling_count"}
 	putReqFields         = []string{"bucket", "key", "value", "context", "opts", "forwarded"}
 	writeRespFields      = []string{"context", "ring_version"}
 	deleteReqFields      = []string{"bucket", "key", "context", "opts", "forwarded"}
 	replicaGetReqFields  = []string{"partition", "bucket", "key", "for", "all_hints"}
-	replicaGetRespFields = []string{"found", "object"}
+	replicaGetRespFields = []string{"found", "object", "omitted", "live"}
 	replicaPutReqFields  = []string{"partition", "bucket", "key", "object", "sync", "for"}
 	replicaPutRespFields = []string{"durable"}
 )
@@ -80,7 +80,7 @@ func (s *Sibling) readMsgpack(r *mpcodec.Reader, level int) error {
 }
 
 func (m GetResp) appendBody(b []byte) []byte {
-	b = mpcodec.AppendMapLen(b, 4+b2i(len(m.Fallbacks) > 0)+b2i(m.RingVersion != 0))
+	b = mpcodec.AppendMapLen(b, 4+b2i(len(m.Fallbacks) > 0)+b2i(m.RingVersion != 0)+b2i(m.ValuesOmitted)+b2i(m.SiblingCount != 0))
 	b = mpcodec.AppendBool(appendKey(b, "found"), m.Found)
 	b = appendKey(b, "siblings")
 	if m.Siblings == nil {
@@ -99,6 +99,12 @@ func (m GetResp) appendBody(b []byte) []byte {
 	if m.RingVersion != 0 {
 		b = mpcodec.AppendUint(appendKey(b, "ring_version"), m.RingVersion)
 	}
+	if m.ValuesOmitted {
+		b = mpcodec.AppendBool(appendKey(b, "values_omitted"), true)
+	}
+	if m.SiblingCount != 0 {
+		b = mpcodec.AppendInt(appendKey(b, "sibling_count"), int64(m.SiblingCount))
+	}
 	return b
 }
 
@@ -116,8 +122,12 @@ func (m *GetResp) readBody(r *mpcodec.Reader) error {
 			err = readStrings(r, 2, &m.Replicas)
 		case 4:
 			err = readStrings(r, 2, &m.Fallbacks)
-		default:
+		case 5:
 			m.RingVersion, err = readUint64(r)
+		case 6:
+			m.ValuesOmitted, err = r.Bool()
+		default:
+			m.SiblingCount, err = readInt(r)
 		}
 		return err
 	})
@@ -302,19 +312,32 @@ func (m *ReplicaGetReq) readBody(r *mpcodec.Reader) error {
 }
 
 func (m ReplicaGetResp) appendBody(b []byte) []byte {
-	b = append(b, 0x82)
+	b = mpcodec.AppendMapLen(b, 2+b2i(m.Omitted)+b2i(m.Live != 0))
 	b = mpcodec.AppendBool(appendKey(b, "found"), m.Found)
-	return m.Object.AppendMsgpack(appendKey(b, "object"))
+	b = m.Object.AppendMsgpack(appendKey(b, "object"))
+	if m.Omitted {
+		b = mpcodec.AppendBool(appendKey(b, "omitted"), true)
+	}
+	if m.Live != 0 {
+		b = mpcodec.AppendInt(appendKey(b, "live"), int64(m.Live))
+	}
+	return b
 }
 
 func (m *ReplicaGetResp) readBody(r *mpcodec.Reader) error {
 	isNil, err := r.Fields(1, replicaGetRespFields, func(i int) error {
-		if i == 0 {
-			var err error
+		var err error
+		switch i {
+		case 0:
 			m.Found, err = r.Bool()
-			return err
+		case 1:
+			err = m.Object.ReadMsgpack(r, 2)
+		case 2:
+			m.Omitted, err = r.Bool()
+		default:
+			m.Live, err = readInt(r)
 		}
-		return m.Object.ReadMsgpack(r, 2)
+		return err
 	})
 	if isNil {
 		*m = ReplicaGetResp{}

@@ -354,3 +354,45 @@ func FuzzHandDecoders(f *testing.F) {
 		}
 	})
 }
+
+// GetResp's size bounds its encoding and counts its elements exactly, so
+// a node's decision to leave values out is never wrong the unsafe way.
+func TestGetRespSizeBoundsItsEncoding(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		msg := handCodedMessages[TypeGetResp](rt).(*GetResp)
+		body := msg.appendBody(nil)
+		size, elements := msg.size()
+		require.GreaterOrEqual(t, size, len(body))
+		_, got, err := mpcheck.Measure(body, mpcheck.Limits{MaxDepth: 16, MaxElements: 1 << 20})
+		require.NoError(t, err)
+		require.LessOrEqual(t, got, elements)
+	})
+}
+
+// ObjectItemSize and ObjectItemElements bound what an object adds to the
+// messages that carry objects.
+func TestObjectItemBoundsCoverTheMessages(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		msg := handCodedMessages[TypeReplicaPut](rt).(*ReplicaPutReq)
+		body := msg.appendBody(nil)
+		_, elements, err := mpcheck.Measure(body, mpcheck.Limits{MaxDepth: 16, MaxElements: 1 << 20})
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(body), ObjectItemSize(msg.Object, msg.Bucket, msg.Key)+len(msg.For)+messageOverheadBytes)
+		require.LessOrEqual(t, elements, ObjectItemElements(msg.Object)+messageOverheadElements)
+
+		items := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) HandoffItem {
+			return HandoffItem{Partition: rapid.Uint32().Draw(t, "p"), Bucket: genString("bucket").Draw(t, "bucket"),
+				Key: genBytes("key").Draw(t, "key"), Object: genObject(t)}
+		}), 0, 8).Draw(rt, "items")
+		b := Batch{MaxFrame: 1 << 30}
+		for _, it := range items {
+			b.Add(it.Object, it.Bucket, it.Key)
+		}
+		frame, err := AppendFrame(nil, 1<<60, TypeHandoff, HandoffReq{Items: items}, 1<<30)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(frame), b.Bytes()+messageOverheadBytes)
+		_, elements, err = mpcheck.Measure(frame[4:], mpcheck.Limits{MaxDepth: 16, MaxElements: 1 << 20})
+		require.NoError(t, err)
+		require.LessOrEqual(t, elements, b.elements+messageOverheadElements)
+	})
+}

@@ -26,6 +26,11 @@
 // except the request path's messages, whose hand-written decoders (codec.go)
 // check every length as they read it, under the same limits.
 //
+// What it refuses from others it helps senders never send: limits.go
+// counts what objects add to a message (bytes and msgpack elements), so
+// that a batch stops before the receiver's limits and a get answer that
+// would not fit is sent without its values instead.
+//
 // The package does no network I/O of its own (it reads and writes the
 // io.Reader and io.Writer it is given), keeps no state, and must never panic
 // or allocate in proportion to a length it has not verified.

@@ -45,6 +45,13 @@ type GetResp struct {
 	// RingVersion is the answering node's ring version, so a client that
 	// routes by its own copy of the ring learns that the copy is stale.
 	RingVersion uint64 `msgpack:"ring_version,omitempty"`
+	// ValuesOmitted says the live siblings were too large to send in one
+	// answer (a frame's bytes or elements): Siblings is empty and
+	// SiblingCount says how many there are, at least. The context is
+	// complete: a write with it replaces every sibling, which is how an
+	// application collapses an object it cannot read.
+	ValuesOmitted bool `msgpack:"values_omitted,omitempty"`
+	SiblingCount  int  `msgpack:"sibling_count,omitempty"`
 }
 
 // PutReq writes a value. Context is the opaque context of an earlier get
@@ -94,10 +101,17 @@ type ReplicaGetReq struct {
 	AllHints  bool   `msgpack:"all_hints,omitempty"`
 }
 
-// ReplicaGetResp is a peer's copy, unmerged.
+// ReplicaGetResp is a peer's copy, unmerged. Omitted says the copy was
+// too large to send: Object then holds its version vector and no
+// siblings, and Live counts its live siblings. Such an answer must never
+// be merged or synced as an object (its vector covers siblings it does
+// not carry, so a sync would drop them); it only contributes its vector to
+// the context of an answer whose values are omitted.
 type ReplicaGetResp struct {
-	Found  bool       `msgpack:"found"`
-	Object dvv.Object `msgpack:"object"`
+	Found   bool       `msgpack:"found"`
+	Object  dvv.Object `msgpack:"object"`
+	Omitted bool       `msgpack:"omitted,omitempty"`
+	Live    int        `msgpack:"live,omitempty"`
 }
 
 // ReplicaPutReq asks a peer to sync an object into its copy (node to node
@@ -198,6 +212,14 @@ type RingStateResp struct {
 	MaxKeySize       int    `msgpack:"max_key_size"`
 	MaxValueSize     int    `msgpack:"max_value_size"`
 	RequestTimeoutMs uint32 `msgpack:"request_timeout_ms"`
+	// MaxFrame is the largest frame the node sends or accepts: a client
+	// raises its own limit to it, or it could not read the answers the
+	// node may send (a get of an object near MaxObjectSize). MaxObjectSize
+	// and SiblingLimit bound the object a client write may leave. Zero:
+	// a node too old to say.
+	MaxFrame      int `msgpack:"max_frame,omitempty"`
+	MaxObjectSize int `msgpack:"max_object_size,omitempty"`
+	SiblingLimit  int `msgpack:"sibling_limit,omitempty"`
 }
 
 // RemoveMemberReq takes a member out of the ring for good. A member the

@@ -63,6 +63,9 @@ type Deps struct {
 	// cairn.ErrInvalidArgument when not. Every key a peer names is checked
 	// before anything is read or written.
 	CheckKey func(p uint32, bucket string, key []byte) error
+	// MaxFrame is the frame limit of the node's peer connections: a fetch
+	// answer or a push is never larger. Default wire.DefaultMaxFrame.
+	MaxFrame int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives state changes. Default: no logs.
@@ -85,6 +88,9 @@ func (d Deps) withDefaults(enabled bool) (Deps, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.MaxFrame <= 0 {
+		d.MaxFrame = wire.DefaultMaxFrame
 	}
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()

@@ -14,6 +14,7 @@ import (
 	"github.com/cairnkv/cairn/antientropy"
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/wire"
+	"go.uber.org/zap"
 )
 
 // callTimeout bounds one message of an exchange, the peer's storage
@@ -288,10 +289,22 @@ func (a *AAE) repair(ctx context.Context, peer string, p uint32, r antientropy.R
 		}
 	}
 	for len(push) > 0 {
+		// Within the batch's keys and bytes, and always within what the
+		// peer accepts in one message (frame and elements: objects with
+		// many siblings reach the element limit long before the bytes).
 		n, size := 0, 0
-		for n < len(push) && n < a.cfg.BatchKeys && (n == 0 || size < a.cfg.BatchBytes) {
+		msg := wire.Batch{MaxFrame: a.d.MaxFrame}
+		for n < len(push) && n < a.cfg.BatchKeys && (n == 0 || size < a.cfg.BatchBytes) && msg.Fits(push[n].Object, push[n].Bucket, push[n].Key) {
 			size += objectBytes(push[n].Object) + len(push[n].Bucket) + len(push[n].Key)
+			msg.Add(push[n].Object, push[n].Bucket, push[n].Key)
 			n++
+		}
+		if n == 0 {
+			// Too large for any message on its own (merges can make such
+			// an object): it cannot be pushed; the others still are.
+			a.tooLarge(p, push[0].Bucket, push[0].Key, push[0].Object)
+			push = push[1:]
+			continue
 		}
 		var resp wire.AAEPushResp
 		if err := a.call(ctx, peer, wire.TypeAAEPush, wire.AAEPushReq{Partition: p, Objects: push[:n]}, &resp); err != nil {
@@ -335,6 +348,15 @@ func validObject(o wire.AAEObject) error {
 		return fmt.Errorf("%w: anti-entropy object of %s/%q breaks the dot rules: %w", cairn.ErrProtocol, o.Bucket, o.Key, err)
 	}
 	return nil
+}
+
+// tooLarge logs an object anti-entropy cannot send in any message: merges
+// can make one (client writes are bounded below the limits), and only a
+// client's write with its context can shrink it.
+func (a *AAE) tooLarge(p uint32, bucket string, key []byte, obj dvv.Object) {
+	a.log.Warn("anti-entropy: object too large to send in any message; left out of the repair",
+		zap.Uint32("partition", p), zap.String("bucket", bucket), zap.Binary("key", key),
+		zap.Int("siblings", len(obj.Siblings)), zap.Int("bytes", obj.MsgpackSize()))
 }
 
 // objectBytes approximates an object's encoded size: its values and dots.

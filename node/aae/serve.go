@@ -134,11 +134,12 @@ func (a *AAE) ServeFetch(ctx context.Context, peer transport.Peer, req wire.AAEF
 	}
 	resp := wire.AAEFetchResp{Objects: []wire.AAEObject{}}
 	size := 0
+	msg := wire.Batch{MaxFrame: a.d.MaxFrame}
 	for _, k := range req.Keys {
 		if err := ctx.Err(); err != nil {
 			return wire.AAEFetchResp{}, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
 		}
-		// Stop at the batch size, so the answer fits a frame: the peer
+		// Stop at the batch size, so the answer stays small: the peer
 		// asks again for the rest.
 		if resp.Answered > 0 && size >= a.cfg.BatchBytes {
 			break
@@ -147,11 +148,25 @@ func (a *AAE) ServeFetch(ctx context.Context, peer transport.Peer, req wire.AAEF
 		if err != nil {
 			return wire.AAEFetchResp{}, fmt.Errorf("%w: read: %w", cairn.ErrInternal, err)
 		}
-		resp.Answered++
 		if found && antientropy.Version(obj) != antientropy.Absent {
+			// And always within what the peer reads in one message:
+			// many siblings reach its element limit long before the
+			// batch's bytes.
+			if !msg.Fits(obj, k.Bucket, k.Key) {
+				if len(resp.Objects) > 0 {
+					break
+				}
+				// Too large for any message on its own: answered as not
+				// held, so the exchange goes on with the other keys.
+				a.tooLarge(p, k.Bucket, k.Key, obj)
+				resp.Answered++
+				continue
+			}
 			resp.Objects = append(resp.Objects, wire.AAEObject{Bucket: k.Bucket, Key: k.Key, Object: obj})
 			size += objectBytes(obj) + len(k.Bucket) + len(k.Key)
+			msg.Add(obj, k.Bucket, k.Key)
 		}
+		resp.Answered++
 	}
 	a.stats.sent.Add(uint64(frameBytes(wire.TypeAAEFetchResp, resp)))
 	return resp, nil

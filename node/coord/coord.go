@@ -65,8 +65,8 @@ type Route struct {
 // the node (the connection could not be made): only then is a forwarded
 // write safe to send to another node.
 type Replicas interface {
-	// Read returns target t's copy of k; found is false when it holds none.
-	Read(ctx context.Context, t quorum.Target, k Key) (obj dvv.Object, found bool, err error)
+	// Read returns target t's copy of k.
+	Read(ctx context.Context, t quorum.Target, k Key) (Copy, error)
 	// Write merges obj into t's copy (dvv sync: it never overwrites) and
 	// reports whether t made it durable.
 	Write(ctx context.Context, t quorum.Target, k Key, obj dvv.Object, sync bool) (durable bool, err error)
@@ -86,6 +86,18 @@ type Replicas interface {
 	// Forward hands the write to node to coordinate and returns the
 	// encoded context it answered with.
 	Forward(ctx context.Context, node string, w Write) ([]byte, error)
+}
+
+// Copy is a target's answer to a read.
+type Copy struct {
+	Object dvv.Object
+	// Found is false when the target holds nothing under the key.
+	Found bool
+	// Omitted says the copy was too large to send: Object holds its
+	// version vector only, and Live counts its live siblings. Such a copy
+	// counts as an answer but is never merged or repaired.
+	Omitted bool
+	Live    int
 }
 
 // View is the coordinator's knowledge of liveness.

@@ -395,9 +395,9 @@ func (r *fakeReplicas) fault(node string) error {
 	return nil
 }
 
-func (r *fakeReplicas) Read(_ context.Context, t quorum.Target, _ Key) (dvv.Object, bool, error) {
+func (r *fakeReplicas) Read(_ context.Context, t quorum.Target, _ Key) (Copy, error) {
 	if err := r.fault(t.Node); err != nil {
-		return dvv.Object{}, false, err
+		return Copy{}, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -405,7 +405,7 @@ func (r *fakeReplicas) Read(_ context.Context, t quorum.Target, _ Key) (dvv.Obje
 	if h, ok := r.copies[copyName(t.Node, t.For)]; ok && t.For != "" {
 		obj, found = dvv.Sync(obj, h), true
 	}
-	return obj, found, nil
+	return Copy{Object: obj, Found: found}, nil
 }
 
 func (r *fakeReplicas) Write(_ context.Context, t quorum.Target, _ Key, obj dvv.Object, sync bool) (bool, error) {
@@ -517,10 +517,10 @@ func describeResult(res result, write bool) string {
 		return "ack durable"
 	case write:
 		return "ack"
-	case !res.found:
+	case !res.copy.Found:
 		return "not found"
 	}
-	return formatObject(res.obj)
+	return formatObject(res.copy.Object)
 }
 
 // describe spells out a failed request with the facts a QuorumError

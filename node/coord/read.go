@@ -15,6 +15,14 @@ type ReadResult struct {
 	// order; Fallbacks those of them that answered as fallbacks.
 	Replicas  []string
 	Fallbacks []string
+	// Omitted is set when a copy came without its siblings, too large to
+	// send: Object is then the merge of the other copies, OmittedVV joins
+	// the vectors of those that came without, and OmittedLive is the most
+	// live siblings one of them holds. The answer can carry the context
+	// (Object's vector joined with OmittedVV), not the values.
+	Omitted     bool
+	OmittedVV   dvv.VV
+	OmittedLive int
 }
 
 // Get asks as many targets of the key as the get needs, in parallel, and
@@ -53,6 +61,7 @@ func (c *Coordinator) Get(ctx context.Context, k Key, spec quorum.Spec, route Ro
 func readResult(req *request) ReadResult {
 	obj, replicas := req.read.Result()
 	out := ReadResult{Object: obj, Replicas: replicas}
+	out.OmittedVV, out.OmittedLive, out.Omitted = req.read.Omitted()
 	for _, c := range req.calls {
 		if !c.target.Primary && slices.Contains(replicas, c.target.Node) {
 			out.Fallbacks = append(out.Fallbacks, c.target.Node)

@@ -91,8 +91,10 @@ func (r *request) answer(now time.Duration, res result) (failover, bool) {
 	if res.err == nil {
 		if r.write != nil {
 			r.write.Ack(res.node, res.durable)
+		} else if res.copy.Omitted {
+			r.read.ReplyOmitted(res.node, res.copy.Object.VV, res.copy.Live)
 		} else {
-			r.read.Reply(res.node, res.obj, res.found)
+			r.read.Reply(res.node, res.copy.Object, res.copy.Found)
 		}
 		return failover{}, false
 	}

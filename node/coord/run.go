@@ -12,8 +12,7 @@ import (
 // result is one target's answer to a call.
 type result struct {
 	node    string
-	obj     dvv.Object // a read's copy
-	found   bool
+	copy    Copy // a read's copy
 	durable bool // a write's acknowledgement
 	err     error
 }
@@ -43,8 +42,8 @@ type flight struct {
 // the object to it.
 func (f *flight) do(ctx context.Context, t quorum.Target) result {
 	if f.req.read != nil {
-		obj, found, err := f.c.replicas.Read(ctx, t, f.key)
-		return result{node: t.Node, obj: obj, found: found, err: err}
+		cp, err := f.c.replicas.Read(ctx, t, f.key)
+		return result{node: t.Node, copy: cp, err: err}
 	}
 	if t.Node == f.self && f.selfDurable != nil {
 		durable, err := f.selfDurable()

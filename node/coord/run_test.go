@@ -52,14 +52,14 @@ func (r *liveReplicas) behave(ctx context.Context, node string) error {
 	return nil
 }
 
-func (r *liveReplicas) Read(ctx context.Context, t quorum.Target, _ Key) (dvv.Object, bool, error) {
+func (r *liveReplicas) Read(ctx context.Context, t quorum.Target, _ Key) (Copy, error) {
 	if err := r.behave(ctx, t.Node); err != nil {
-		return dvv.Object{}, false, err
+		return Copy{}, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	obj, ok := r.copies[copyName(t.Node, t.For)]
-	return obj, ok, nil
+	return Copy{Object: obj, Found: ok}, nil
 }
 
 func (r *liveReplicas) Write(ctx context.Context, t quorum.Target, _ Key, obj dvv.Object, sync bool) (bool, error) {

@@ -200,13 +200,13 @@ func (c *Coordinator) catchUp(ctx context.Context, self quorum.Target, k Key, ta
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			obj, found, err := c.replicas.Read(readCtx, t, k)
-			if err == nil && found {
-				if verr := obj.Validate(); verr != nil {
+			cp, err := c.replicas.Read(readCtx, t, k)
+			if err == nil && cp.Found && !cp.Omitted {
+				if verr := cp.Object.Validate(); verr != nil {
 					err = fmt.Errorf("%w: %s answered an object that breaks the dot rules: %w", cairn.ErrProtocol, t.Node, verr)
 				}
 			}
-			answers[i] = result{node: t.Node, obj: obj, found: found, err: err}
+			answers[i] = result{node: t.Node, copy: cp, err: err}
 		}()
 	}
 	wg.Wait()
@@ -217,9 +217,15 @@ func (c *Coordinator) catchUp(ctx context.Context, self quorum.Target, k Key, ta
 			c.view.Failed(a.node, a.err)
 			continue
 		}
+		if a.copy.Omitted {
+			// A copy too large to send carries its vector without its
+			// siblings: merging it would drop them, so it cannot vouch
+			// for a context here, and the write clamps rather than refuse.
+			continue
+		}
 		read = append(read, a.node)
-		if a.found {
-			merged = dvv.Sync(merged, a.obj)
+		if a.copy.Found {
+			merged = dvv.Sync(merged, a.copy.Object)
 		}
 	}
 	if merged.Empty() {

@@ -51,6 +51,10 @@ type Deps struct {
 	// cairn.ErrInvalidArgument when not. Every key a peer hands back is
 	// checked before anything is written.
 	CheckKey func(p uint32, bucket string, key []byte) error
+	// MaxFrame is the frame limit of the node's peer connections: a batch
+	// is never larger, however much credit the owner gives. Default
+	// wire.DefaultMaxFrame.
+	MaxFrame int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives state changes (a drain started, failing, recovered,
@@ -72,6 +76,9 @@ func (d Deps) withDefaults() (Deps, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.MaxFrame <= 0 {
+		d.MaxFrame = wire.DefaultMaxFrame
 	}
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()

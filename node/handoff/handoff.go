@@ -282,19 +282,36 @@ func (h *Handoff) round(ctx context.Context, owner string) roundResult {
 }
 
 // collect reads the next batch of pending hints after cursor, up to
-// maxBytes (at least one hint) and MaxBatchItems. last is the position of
-// the last hint looked at, delivered ones included, for the cursor.
+// maxBytes (at least one hint) and MaxBatchItems, and always within what
+// the owner accepts in one message: its frame and element limits, which
+// objects with many siblings reach long before the byte budget. last is
+// the position of the last hint looked at, delivered ones included, for
+// the cursor.
+//
+// A hint too large for any message on its own (merges can make one; the
+// limits on client writes cannot) is passed over and kept: it is never
+// deleted unacknowledged, and skipping it lets the hints behind it go.
 func (h *Handoff) collect(owner string, cursor []byte, maxBytes int) ([]store.Hint, []byte, error) {
 	var batch []store.Hint
 	var last []byte
 	size := 0
+	msg := wire.Batch{MaxFrame: h.d.MaxFrame}
 	err := h.d.Store.ScanHints(owner, cursor, func(hn store.Hint) (bool, error) {
 		if !hn.Delivered {
-			if len(batch) > 0 && size+hn.Size > maxBytes {
+			fits := msg.Fits(hn.Object, hn.Bucket, hn.Key)
+			if len(batch) > 0 && (!fits || size+hn.Size > maxBytes) {
 				return false, nil
+			}
+			if !fits {
+				h.log.Warn("hint too large to hand off in any message; kept",
+					zap.String("owner", owner), zap.Uint32("partition", hn.Partition), zap.String("bucket", hn.Bucket),
+					zap.Binary("key", hn.Key), zap.Int("siblings", len(hn.Object.Siblings)), zap.Int("bytes", hn.Size))
+				last = hn.Pos
+				return true, nil
 			}
 			batch = append(batch, hn)
 			size += hn.Size
+			msg.Add(hn.Object, hn.Bucket, hn.Key)
 		}
 		last = hn.Pos
 		return len(batch) < h.cfg.MaxBatchItems, nil

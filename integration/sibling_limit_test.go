@@ -1,0 +1,89 @@
+package integration
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestSiblingLimitThroughTheCLI is issue 12's acceptance check as a new
+// user would meet it: against `cairn dev`, 100 puts without a context make
+// 100 siblings; the 101st is refused with a one-line error that says what
+// to do; `cairn get -o json` still returns the context; and a put with it
+// leaves one sibling.
+func TestSiblingLimitThroughTheCLI(t *testing.T) {
+	base := freeBase(t, 3)
+	dev := exec.Command(cairnBin, "dev", "--nodes", "3", "--data", t.TempDir(), "--base-port", strconv.Itoa(base))
+	dev.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := dev.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, dev.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- dev.Wait() }()
+	defer func() { _ = syscall.Kill(-dev.Process.Pid, syscall.SIGKILL) }()
+	lines := bufio.NewScanner(stdout)
+	require.True(t, lines.Scan())
+	require.Contains(t, lines.Text(), "3 nodes up")
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+
+	c := &cluster{t: t}
+	addr := fmt.Sprintf("127.0.0.1:%d", base+1)
+	for i := range 100 {
+		c.mustCLI("put", "--addr", addr, "demo", "storm", fmt.Sprintf("value %d", i))
+	}
+	g := c.get(addr, "demo", "storm")
+	require.Len(t, g.Siblings, 100)
+
+	_, errOut, err := c.cli("put", "--addr", addr, "demo", "storm", "one too many")
+	require.Error(t, err, "the 101st sibling is refused")
+	require.Contains(t, string(errOut), "too many siblings: 101; read and write back with the context to merge")
+	require.Equal(t, 1, strings.Count(string(errOut), "\n"), "a one-line error: %s", errOut)
+
+	// Nothing changed, on any replica (the puts waited for two of three:
+	// the third may still be catching up, but never to 101); the context
+	// is there to merge with.
+	var counts []int
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		counts = counts[:0]
+		for _, cp := range c.replicas(addr, "demo", "storm") {
+			counts = append(counts, len(cp.Siblings))
+		}
+		behind := slices.ContainsFunc(counts, func(n int) bool { return n < 100 })
+		if !behind || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.Equal(t, []int{100, 100, 100}, counts)
+	out := c.mustCLI("get", "--addr", fmt.Sprintf("127.0.0.1:%d", base+2), "-o", "json", "demo", "storm")
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal(out, &raw))
+	require.NotEmpty(t, raw["context"])
+	ctx, ok := raw["context"].(string)
+	require.True(t, ok)
+
+	c.mustCLI("put", "--addr", addr, "--w", "all", "--context", ctx, "demo", "storm", "merged")
+	g = c.get(addr, "demo", "storm", "--r", "all")
+	require.Equal(t, []string{"merged"}, g.values())
+	c.mustCLI("put", "--addr", addr, "demo", "storm", "a sibling again")
+
+	require.NoError(t, dev.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		require.NoError(t, err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("cairn dev did not stop within 60s of SIGTERM")
+	}
+}
