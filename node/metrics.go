@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/node/coord"
@@ -89,10 +90,7 @@ func newMetrics(n *Node) *metrics {
 		Name: "cairn_members_alive",
 		Help: "Ring members this node sees alive (itself included).",
 	})
-	storeStats := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "cairn_store_disk_bytes",
-		Help: "Bytes the node's pebble database uses on disk.",
-	}, func() float64 { return float64(n.store.Stats().DiskBytes) })
+	storeStats := newStoreCollector(func() store.Stats { return n.store.Stats() }) // n.store is set after the metrics
 	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.refused, m.omitted, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.contextAhead, m.membersAlive, storeStats,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(trafficCounters(n)...)
@@ -138,6 +136,47 @@ func (o coordObserver) ContextAhead(read []string, outcome string) {
 // peers calling it: side="server") and of those it dialled to its peers
 // (side="client"). A benchmark divides their growth by the requests it
 // sent to learn the bytes a request costs the cluster.
+// storeCollector reports the store's figures, read once per scrape: its
+// Stats asks pebble for its metrics, which is cheap but not free.
+type storeCollector struct {
+	stats                              func() store.Stats
+	disk, hits, misses, writes, synced *prometheus.Desc
+	walSyncs, stalls, backgroundErrors *prometheus.Desc
+}
+
+func newStoreCollector(stats func() store.Stats) *storeCollector {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return &storeCollector{
+		stats:            stats,
+		disk:             d("cairn_store_disk_bytes", "Bytes the node's pebble database uses on disk."),
+		hits:             d("cairn_store_object_cache_hits_total", "Object reads (gets, and the read of every write) answered by the object cache."),
+		misses:           d("cairn_store_object_cache_misses_total", "Object reads that went to pebble."),
+		writes:           d("cairn_store_writes_total", "Objects written."),
+		synced:           d("cairn_store_synced_writes_total", "Objects written and fsynced before the write returned."),
+		walSyncs:         d("cairn_store_wal_syncs_total", "fsyncs of the write-ahead log; synced writes per sync above one is group commit at work."),
+		stalls:           d("cairn_store_write_stalls_total", "Times pebble stopped writes to let flushes or compactions catch up."),
+		backgroundErrors: d("cairn_store_background_errors_total", "Failed flushes and compactions (pebble retries them; a steady rise means the disk is failing)."),
+	}
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.disk, c.hits, c.misses, c.writes, c.synced, c.walSyncs, c.stalls, c.backgroundErrors} {
+		ch <- d
+	}
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	ch <- prometheus.MustNewConstMetric(c.disk, prometheus.GaugeValue, float64(st.DiskBytes))
+	for _, m := range []struct {
+		d *prometheus.Desc
+		v uint64
+	}{{c.hits, st.ObjectCacheHits}, {c.misses, st.ObjectCacheMisses}, {c.writes, st.Writes}, {c.synced, st.SyncedWrites},
+		{c.walSyncs, st.WALSyncs}, {c.stalls, st.WriteStalls}, {c.backgroundErrors, st.BackgroundErrors}} {
+		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v))
+	}
+}
+
 func trafficCounters(n *Node) []prometheus.Collector {
 	counter := func(name, help, side string, read func() uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"side": side}},
