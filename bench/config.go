@@ -55,6 +55,11 @@ type Config struct {
 	// RequestTimeout bounds each request on the harness's side; zero leaves
 	// it to the client.
 	RequestTimeout time.Duration
+	// GiveUpAfter ends a phase, and the run with it (Aborted set), when no
+	// request has succeeded for this long: a cluster that is gone would
+	// otherwise keep a load of many records failing, one request timeout
+	// at a time, for hours. Zero never gives up.
+	GiveUpAfter time.Duration
 	// Meter reads the nodes' counters (CPU time, bytes) when measuring
 	// starts and when the run ends, for the run's cost per request; nil
 	// leaves the cost unmeasured, and the result says so.
@@ -89,6 +94,7 @@ func DefaultConfig() Config {
 		Load:         true,
 		Seed:         1,
 		Interval:     time.Second,
+		GiveUpAfter:  time.Minute,
 	}
 }
 
@@ -135,6 +141,9 @@ func (c Config) Validate() error {
 	}
 	if c.Rate < 0 || c.Rate > 1e9 {
 		bad("rate %g: must be from 0 (closed loop) to 1e9 requests per second", c.Rate)
+	}
+	if c.GiveUpAfter < 0 {
+		bad("give-up-after %v: must not be negative (0 never gives up)", c.GiveUpAfter)
 	}
 	if c.Warmup < 0 {
 		bad("warmup %v: must not be negative", c.Warmup)

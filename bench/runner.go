@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -41,7 +42,13 @@ func Run(ctx context.Context, kv KV, cfg Config) (*Result, error) {
 		// contexts every first update of a key would add a sibling beside
 		// the old value instead of replacing it, and the run would measure
 		// objects that grow. Read each key once first, unmeasured.
-		res.Primed = r.prime(ctx)
+		var stalled bool
+		res.Primed, stalled = r.prime(ctx)
+		if stalled {
+			res.Aborted = fmt.Sprintf("no read succeeded for %v while reading the keys' contexts: is the cluster up?", cfg.GiveUpAfter)
+			res.End = time.Now()
+			return res, nil
+		}
 		if ctx.Err() != nil {
 			res.Aborted = "interrupted while reading the keys' contexts"
 			res.End = time.Now()
@@ -49,18 +56,24 @@ func Run(ctx context.Context, kv KV, cfg Config) (*Result, error) {
 		}
 	}
 	if cfg.Load {
-		res.Load = r.runPhase(ctx, &phase{
+		load := &phase{
 			name:  "load",
 			mix:   Mix{Insert: 1},
 			limit: int64(cfg.Records),
-		})
+		}
+		res.Load = r.runPhase(ctx, load)
+		if load.stalled.Load() {
+			res.Aborted = fmt.Sprintf("no request succeeded for %v during the load: is the cluster up?", cfg.GiveUpAfter)
+			res.End = time.Now()
+			return res, nil
+		}
 		if ctx.Err() != nil {
 			res.Aborted = "interrupted during the load"
 			res.End = time.Now()
 			return res, nil
 		}
 	}
-	res.Run = r.runPhase(ctx, &phase{
+	run := &phase{
 		name:     "run",
 		mix:      cfg.Mix,
 		limit:    cfg.Ops,
@@ -68,11 +81,15 @@ func Run(ctx context.Context, kv KV, cfg Config) (*Result, error) {
 		warmup:   cfg.Warmup,
 		rate:     cfg.Rate,
 		meter:    cfg.Meter,
-	})
+	}
+	res.Run = r.runPhase(ctx, run)
 	if res.Run.Cost == nil {
 		res.Run.Cost = &Cost{Unavailable: "not measured: no meter of the nodes' counters was given"}
 	}
-	if ctx.Err() != nil {
+	switch {
+	case run.stalled.Load():
+		res.Aborted = fmt.Sprintf("no request succeeded for %v: is the cluster up?", cfg.GiveUpAfter)
+	case ctx.Err() != nil:
 		res.Aborted = "interrupted"
 	}
 	res.End = time.Now()
@@ -81,26 +98,33 @@ func Run(ctx context.Context, kv KV, cfg Config) (*Result, error) {
 
 // prime reads every existing key once, Concurrency at a time, and keeps
 // each context; it returns how many keys it read.
-func (r *runner) prime(ctx context.Context) int64 {
-	var next, read atomic.Int64
+func (r *runner) prime(ctx context.Context) (read int64, stalled bool) {
+	var next, done atomic.Int64
+	var lastOK atomic.Int64
+	lastOK.Store(time.Now().UnixNano())
+	var gaveUp atomic.Bool
 	var wg sync.WaitGroup
 	for range r.cfg.Concurrency {
 		wg.Go(func() {
 			var key []byte
-			for n := next.Add(1) - 1; n < int64(r.cfg.Records) && ctx.Err() == nil; n = next.Add(1) - 1 {
+			for n := next.Add(1) - 1; n < int64(r.cfg.Records) && ctx.Err() == nil && !gaveUp.Load(); n = next.Add(1) - 1 {
 				key = keyName(key, uint64(n))
 				gctx, cancel := context.WithTimeout(ctx, max(r.cfg.RequestTimeout, 10*time.Second))
 				obj, err := r.kv.Get(gctx, r.cfg.Bucket, key, r.cfg.ReadOptions...)
 				cancel()
+				now := time.Now()
 				if err == nil {
 					r.contexts.set(uint64(n), obj.Context)
-					read.Add(1)
+					done.Add(1)
+					lastOK.Store(now.UnixNano())
+				} else if r.cfg.GiveUpAfter > 0 && now.Sub(time.Unix(0, lastOK.Load())) >= r.cfg.GiveUpAfter {
+					gaveUp.Store(true)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return read.Load()
+	return done.Load(), gaveUp.Load()
 }
 
 type runner struct {
@@ -129,6 +153,8 @@ type phase struct {
 	end         time.Time // zero: no time limit
 	sent        atomic.Int64
 	backlog     atomic.Int64
+	lastOK      atomic.Int64 // UnixNano of the latest success, or of the start
+	stalled     atomic.Bool  // the phase gave up: nothing succeeded for GiveUpAfter
 }
 
 func (r *runner) runPhase(ctx context.Context, p *phase) *PhaseResult {
@@ -152,11 +178,21 @@ func (r *runner) runPhase(ctx context.Context, p *phase) *PhaseResult {
 	reported := make(chan []Point, 1)
 	go func() { reported <- r.report(p, col, stop) }()
 
+	p.lastOK.Store(p.start.UnixNano())
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
+	watched := make(chan struct{})
+	if r.cfg.GiveUpAfter > 0 {
+		wg.Go(func() { r.watch(pctx, p, cancel, watched) })
+	}
+	var workers sync.WaitGroup
 	for i := range r.cfg.Concurrency {
 		w := r.newWorker(i, col.recs[i%len(col.recs)])
-		wg.Go(func() { r.work(ctx, p, w) })
+		workers.Go(func() { r.work(pctx, p, w) })
 	}
+	workers.Wait()
+	close(watched)
 	wg.Wait()
 	finished := time.Now()
 	close(stop)
@@ -188,6 +224,27 @@ func (r *runner) runPhase(ctx context.Context, p *phase) *PhaseResult {
 		res.Cost = probe.finish(ctx, res.Requests)
 	}
 	return res
+}
+
+// watch gives the phase up (cancels it and marks it stalled) when no
+// request has succeeded for GiveUpAfter, until done is closed.
+func (r *runner) watch(ctx context.Context, p *phase, cancel context.CancelFunc, done <-chan struct{}) {
+	tick := time.NewTicker(min(time.Second, r.cfg.GiveUpAfter/4))
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if now.Sub(time.Unix(0, p.lastOK.Load())) >= r.cfg.GiveUpAfter {
+				p.stalled.Store(true)
+				cancel()
+				return
+			}
+		}
+	}
 }
 
 // worker is one closed-loop client or one open-loop schedule. Everything
@@ -262,6 +319,9 @@ func (r *runner) work(ctx context.Context, p *phase, w *worker) {
 		done := time.Now()
 		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			return // our own interruption, not the cluster's failure
+		}
+		if err == nil {
+			p.lastOK.Store(done.UnixNano())
 		}
 		if due.Before(p.measureFrom) {
 			continue // warming up

@@ -314,3 +314,66 @@ func TestWarmupIsNotMeasured(t *testing.T) {
 	require.Less(t, res.Run.Requests, int64(kv.calls), "requests sent during the warmup are not in the result")
 	require.GreaterOrEqual(t, res.Run.Start.Sub(res.Start), cfg.Warmup, "measuring starts after the warmup")
 }
+
+func TestRunGivesUpWhenNothingSucceeds(t *testing.T) {
+	unavailable := func(int) error { return client.ErrUnavailable }
+	t.Run("load", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Records = 1 << 30 // would take hours of failures
+		cfg.GiveUpAfter = 200 * time.Millisecond
+		kv := newFakeKV(0)
+		kv.fail = unavailable
+		res, err := Run(t.Context(), kv, cfg)
+		require.NoError(t, err)
+		require.Contains(t, res.Aborted, "no request succeeded for 200ms during the load")
+		require.Nil(t, res.Run, "the run does not start after a load that gave up")
+		require.Positive(t, res.Load.Errors)
+	})
+	t.Run("run", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Load = false
+		cfg.Mix = Mix{Read: 1}
+		cfg.Ops = 0
+		cfg.Duration = time.Hour
+		cfg.GiveUpAfter = 200 * time.Millisecond
+		kv := newFakeKV(0)
+		kv.fail = unavailable
+		res, err := Run(t.Context(), kv, cfg)
+		require.NoError(t, err)
+		require.Contains(t, res.Aborted, "no request succeeded for 200ms")
+		require.Equal(t, res.Run.Requests, res.Run.Errors)
+	})
+	t.Run("priming", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Load = false
+		cfg.Mix = Mix{Update: 1}
+		cfg.Records = 1 << 30
+		cfg.GiveUpAfter = 200 * time.Millisecond
+		kv := newFakeKV(0)
+		kv.fail = unavailable
+		res, err := Run(t.Context(), kv, cfg)
+		require.NoError(t, err)
+		require.Contains(t, res.Aborted, "while reading the keys' contexts")
+		require.Nil(t, res.Run)
+	})
+	t.Run("successes keep it going", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Load = false
+		cfg.Mix = Mix{Read: 1}
+		cfg.Concurrency = 1
+		cfg.Ops = 0
+		cfg.Duration = 300 * time.Millisecond
+		cfg.GiveUpAfter = 100 * time.Millisecond
+		kv := newFakeKV(0)
+		kv.fail = func(n int) error {
+			if n%2 == 0 {
+				return client.ErrUnavailable
+			}
+			return nil
+		}
+		res, err := Run(t.Context(), kv, cfg)
+		require.NoError(t, err)
+		require.Empty(t, res.Aborted)
+		require.Positive(t, res.Run.OK)
+	})
+}

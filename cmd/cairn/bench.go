@@ -82,7 +82,8 @@ why.
 Exit status: 0 when the run completed, even if requests failed (they are in
 the result); non-zero only when the harness itself failed: bad flags, no
 node reachable, a file it could not write, or an interruption (the partial
-result is still written).`,
+result is still written), or a cluster that answered nothing successfully
+for --give-up-after (1m by default; the partial result is written too).`,
 		Example: `  cairn bench --workload a --records 100000 --duration 20s --concurrency 50 --out a.json --plot a.svg
   cairn bench --addr 127.0.0.1:7101,127.0.0.1:7102 --mix read=90,insert=10 --distribution latest --ops 100000 --out mix.json
   cairn bench --workload b --rate 5000 --concurrency 64 --w all --r one --out b.json --plot b.png`,
@@ -106,6 +107,7 @@ result is still written).`,
 	fl.Int64Var(&cfg.Ops, "ops", 0, "stop after this many requests (0: only --duration bounds the run)")
 	fl.Float64Var(&cfg.Rate, "rate", 0, "target requests per second across all workers: open loop (0: closed loop)")
 	fl.DurationVar(&cfg.Warmup, "warmup", 0, "run this long before measuring")
+	fl.DurationVar(&cfg.GiveUpAfter, "give-up-after", cfg.GiveUpAfter, "stop, with an error and the partial result, when no request has succeeded for this long (0: never)")
 	fl.BoolVar(&bf.skipLoad, "skip-load", false, "do not insert the records first (they are already there; with updates, read each once first for its context)")
 	fl.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the key and operation choices")
 	fl.StringVar(&bf.out, "out", "cairn-bench.json", "file to write the JSON result to")
