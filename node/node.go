@@ -48,6 +48,8 @@ type Node struct {
 	coord      *coord.Coordinator
 	lastRing   atomic.Pointer[ring.Ring]
 	started    time.Time
+	peerAddrs  *hostCache // resolves members' hosts for verifyPeer
+	refusals   refusalLog
 
 	// lifetime ends when Shutdown begins; background work (replica calls
 	// that outlive a client's answer, read repair) derives from it.
@@ -111,7 +113,19 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// A replica message carries a whole object: every sibling's value.
 	tcfg.MaxFrame = max(tcfg.MaxFrame, 4*(cfg.MaxValueSize+cfg.MaxKeySize)+1<<20)
 	tcfg.MaxConns = cfg.MaxConns
+	tcfg.MaxPeerConns = cfg.MaxPeerConns
+	tcfg.MaxConnsPerSource = cfg.MaxConnsPerSource
+	tcfg.HandshakeTimeout = cfg.HandshakeTimeout
 	tcfg.IdleTimeout = cfg.IdleTimeout
+	tcfg.MaxConnBytes = cfg.MaxConnBytes
+	// A peer connection carries the replica calls of many requests.
+	tcfg.MaxPeerConnBytes = 4 * cfg.MaxConnBytes
+	tcfg.MaxInFlightBytes = cfg.MaxInFlightBytes
+	tcfg.MaxPeerInFlightBytes = cfg.MaxPeerInFlightBytes
+	if cfg.VerifyPeerAddress {
+		n.peerAddrs = newHostCache(n.now)
+		tcfg.VerifyPeer = n.verifyPeer
+	}
 	tcfg.OnEvent = n.onTransportEvent
 	n.dispatch = n.handlers()
 	n.server = transport.NewServer(tcfg, n)
@@ -287,4 +301,14 @@ func (n *Node) closeStore() {
 
 func (n *Node) onTransportEvent(ev transport.Event) {
 	n.metrics.transportEvent(ev)
+	reason := refusalReason(ev)
+	if reason == "" {
+		return
+	}
+	n.metrics.refusals.WithLabelValues(reason).Inc()
+	if suppressed, ok := n.refusals.allow(reason, n.now()); ok {
+		n.log.Warn("refused to protect the node", zap.String("reason", reason),
+			zap.String("remote", ev.Remote), zap.String("peer", ev.Node), zap.Error(ev.Err),
+			zap.Int("same_refusals_not_logged", suppressed))
+	}
 }

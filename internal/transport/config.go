@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"net"
 	"time"
 
@@ -57,9 +58,11 @@ type Config struct {
 	// clients': a client flood never refuses replica traffic.
 	MaxPeerInFlightBytes int64
 	// VerifyPeer, if set, checks a hello that names a node: an error
-	// refuses the connection as unauthorized. Without it any connection
-	// naming a node is taken for that peer.
-	VerifyPeer func(node string, remote net.Addr) error
+	// refuses the connection as unauthorized. ctx ends shortly before the
+	// handshake's deadline, so a check may wait that long for what it
+	// needs to learn (a member that just joined). Without it any
+	// connection naming a node is taken for that peer.
+	VerifyPeer func(ctx context.Context, node string, remote net.Addr) error
 	// IdleTimeout closes a server connection that completes no frame for
 	// this long. A pool replaces its connections after half of it unused,
 	// so they are never the ones the server is about to close.

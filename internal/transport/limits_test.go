@@ -326,7 +326,7 @@ func TestHandshakeDeadlineClosesSilentSockets(t *testing.T) {
 
 func TestVerifyPeerRefusesANodeItDoesNotRecognise(t *testing.T) {
 	ts := startServer(t, func(c *Config) {
-		c.VerifyPeer = func(node string, remote net.Addr) error {
+		c.VerifyPeer = func(_ context.Context, node string, remote net.Addr) error {
 			if node == "impostor" {
 				return fmt.Errorf("member %s is not at %v", node, remote)
 			}

@@ -564,7 +564,8 @@ func btoi(b bool) int {
 // connection may go on to serve requests.
 func (sc *serverConn) handshake(br *bufio.Reader) bool {
 	cfg := sc.s.cfg
-	_ = sc.conn.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
+	deadline := time.Now().Add(cfg.HandshakeTimeout)
+	_ = sc.conn.SetDeadline(deadline)
 	defer func() { _ = sc.conn.SetDeadline(time.Time{}) }()
 	failed := func(err error) bool {
 		if !sc.evicted.Load() {
@@ -605,7 +606,12 @@ func (sc *serverConn) handshake(br *bufio.Reader) bool {
 	}
 	sc.peer = Peer{Node: hello.Node, Addr: sc.remote}
 	if hello.Node != "" && cfg.VerifyPeer != nil {
-		if verr := cfg.VerifyPeer(hello.Node, sc.conn.RemoteAddr()); verr != nil {
+		// The check may wait, but leaves time to answer before the
+		// handshake's deadline.
+		ctx, cancel := context.WithDeadline(sc.ctx, deadline.Add(-cfg.HandshakeTimeout/4))
+		verr := cfg.VerifyPeer(ctx, hello.Node, sc.conn.RemoteAddr())
+		cancel()
+		if verr != nil {
 			err := fmt.Errorf("%w: the hello names node %q: %v", cairn.ErrUnauthorized, hello.Node, verr)
 			cfg.emitFor(EventPeerRefused, sc.remote, hello.Node, err)
 			sc.refuse(err)

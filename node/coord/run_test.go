@@ -28,11 +28,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type liveReplicas struct {
 	hanging atomic.Int64 // calls blocked in hang now
 	mu      sync.Mutex
-	copies map[string]dvv.Object
-	hang   map[string]bool
-	refuse map[string]bool
-	writes map[string]int // completed writes by copy name
-	fsync  chan struct{}  // when set, the coordinator's own writes are durable once it is closed
+	copies  map[string]dvv.Object
+	hang    map[string]bool
+	refuse  map[string]bool
+	writes  map[string]int // completed writes by copy name
+	fsync   chan struct{}  // when set, the coordinator's own writes are durable once it is closed
 }
 
 func newLiveReplicas() *liveReplicas {
