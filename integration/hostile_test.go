@@ -269,8 +269,8 @@ func raiseFileLimit(t *testing.T, n uint64) {
 
 // TestHostileIdleConnections: 5,000 connections opened to n1 from one
 // address (127.0.0.2, so that the test's own clients, on 127.0.0.1, are
-// another source), four in five saying a client's hello, the rest nothing,
-// all then idle. Meanwhile n3 is restarted, so that it must connect to n1
+// another source), the first 4,000 saying a client's hello, the last
+// 1,000 nothing, all then idle. Meanwhile n3 is restarted, so that it must connect to n1
 // afresh. The cluster's nodes must keep talking (every node sees every
 // member alive, a put at W=all succeeds coordinated by n3 and by n1) and
 // a new client must connect to n1 and work.
@@ -293,7 +293,7 @@ func TestHostileIdleConnections(t *testing.T) {
 	g.SetLimit(64)
 	for i := range idleConns {
 		g.Go(func() error {
-			conn, err := rawHello(gctx, n1.addr, "127.0.0.2", i%5 != 0)
+			conn, err := rawHello(gctx, n1.addr, "127.0.0.2", i < idleConns*4/5)
 			if err != nil {
 				dialErrs.Add(1)
 				firstErr.CompareAndSwap(nil, &err)
