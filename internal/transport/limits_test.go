@@ -346,3 +346,13 @@ func TestVerifyPeerRefusesANodeItDoesNotRecognise(t *testing.T) {
 	_, ok = ts.h.peers.Load("impostor")
 	require.False(t, ok, "the impostor never reached the handler")
 }
+
+func TestEstimateRisesAtOnceAndFallsSlowly(t *testing.T) {
+	est := int64(256 << 10)
+	require.Equal(t, int64(1<<20), nextEstimate(est, 1<<20), "a larger answer raises it at once")
+	require.Equal(t, est-est/8, nextEstimate(est, 100), "a smaller one lowers it by an eighth")
+	for range 100 {
+		est = nextEstimate(est, 100)
+	}
+	require.Equal(t, int64(minEstimate), est, "never below the floor")
+}

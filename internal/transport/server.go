@@ -546,7 +546,11 @@ func (sc *serverConn) queue(frame *[]byte, reserved int64, slot bool) {
 		}
 	}
 	if slot {
-		sc.estimate.Store(nextEstimate(sc.estimate.Load(), int64(len(*frame))))
+		// Stored only when it moves: at a steady size it stays put, and
+		// the handlers of a busy connection do not fight over its line.
+		if est := sc.estimate.Load(); nextEstimate(est, int64(len(*frame))) != est {
+			sc.estimate.Store(nextEstimate(est, int64(len(*frame))))
+		}
 	}
 	_ = sc.w.send(frame, cost, slot)
 }
