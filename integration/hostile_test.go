@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,6 +139,9 @@ const slowReaderRSSBound = 512 << 20
 // Its p99 is logged; the assertion on it is generous (a second), since
 // the machine running the tests is shared and noisy.
 func TestHostileSlowReader(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("measures the node's memory in /proc/PID/status, which only Linux has")
+	}
 	c := startClusterOf(t, hostileBin(t), 3)
 	n1 := c.node("n1")
 	ctx := t.Context()
@@ -275,6 +279,9 @@ func raiseFileLimit(t *testing.T, n uint64) {
 // member alive, a put at W=all succeeds coordinated by n3 and by n1) and
 // a new client must connect to n1 and work.
 func TestHostileIdleConnections(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("connects from 127.0.0.2, which only Linux routes to loopback without configuration")
+	}
 	raiseFileLimit(t, 3*idleConns)
 	c := startClusterOf(t, hostileBin(t), 3)
 	n1, n3 := c.node("n1"), c.node("n3")
