@@ -26,7 +26,7 @@ func (n *Node) verifyPeer(ctx context.Context, name string, remote net.Addr) err
 		return fmt.Errorf("connection from %v, not TCP", remote)
 	}
 	for {
-		err := n.peerAt(name, ta.IP)
+		err := n.peerAt(ctx, name, ta.IP)
 		if err == nil {
 			return nil
 		}
@@ -41,7 +41,7 @@ func (n *Node) verifyPeer(ctx context.Context, name string, remote net.Addr) err
 // peerRecheck is how often verifyPeer looks again at membership.
 const peerRecheck = 50 * time.Millisecond
 
-func (n *Node) peerAt(name string, ip net.IP) error {
+func (n *Node) peerAt(ctx context.Context, name string, ip net.IP) error {
 	m, ok := n.members.Member(name)
 	if !ok {
 		return fmt.Errorf("no member named %q is known to %s", name, n.cfg.Name)
@@ -51,7 +51,7 @@ func (n *Node) peerAt(name string, ip net.IP) error {
 		if err != nil {
 			continue
 		}
-		if slices.ContainsFunc(n.peerAddrs.lookup(host), ip.Equal) {
+		if slices.ContainsFunc(n.peerAddrs.lookup(ctx, host), ip.Equal) {
 			return nil
 		}
 	}
@@ -82,7 +82,7 @@ func newHostCache(now func() time.Time) *hostCache {
 	return &hostCache{now: now, m: map[string]hostEntry{}}
 }
 
-func (c *hostCache) lookup(host string) []net.IP {
+func (c *hostCache) lookup(ctx context.Context, host string) []net.IP {
 	if ip := net.ParseIP(host); ip != nil {
 		return []net.IP{ip}
 	}
@@ -93,7 +93,7 @@ func (c *hostCache) lookup(host string) []net.IP {
 	if ok && now.Before(e.until) {
 		return e.ips
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), hostLookupBudget)
+	ctx, cancel := context.WithTimeout(ctx, hostLookupBudget)
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
 	if err != nil && ok {

@@ -3,6 +3,7 @@ package node
 import (
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,4 +93,18 @@ func TestConfigRefusesLimitsThatCannotWork(t *testing.T) {
 		require.ErrorContains(t, err, want)
 	}
 	require.NoError(t, DefaultConfig().Validate())
+}
+
+func TestHostCacheResolvesNamesAndKeepsTheAnswer(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := newHostCache(func() time.Time { return now })
+	require.True(t, net.ParseIP("10.1.2.3").Equal(c.lookup(t.Context(), "10.1.2.3")[0]), "an IP is itself")
+	ips := c.lookup(t.Context(), "localhost")
+	require.True(t, slices.ContainsFunc(ips, net.IPv4(127, 0, 0, 1).Equal), "%v", ips)
+	c.mu.Lock()
+	c.m["localhost"] = hostEntry{ips: []net.IP{net.IPv4(10, 9, 9, 9)}, until: now.Add(time.Second)}
+	c.mu.Unlock()
+	require.Equal(t, []net.IP{net.IPv4(10, 9, 9, 9)}, c.lookup(t.Context(), "localhost"), "kept until it expires")
+	now = now.Add(2 * time.Second)
+	require.True(t, slices.ContainsFunc(c.lookup(t.Context(), "localhost"), net.IPv4(127, 0, 0, 1).Equal), "then resolved again")
 }
