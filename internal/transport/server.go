@@ -141,7 +141,7 @@ func (s *Server) accept(c net.Conn) {
 	s.mu.Unlock()
 	if evicted != nil {
 		s.cfg.emit(EventHandshakeEvicted, evicted.remote, nil)
-		_ = evicted.conn.Close()
+		evicted.kill() // a VerifyPeer waiting on its behalf stops too
 	}
 	go func() {
 		defer s.wg.Done()
