@@ -296,7 +296,9 @@ func (c *Client) Get(ctx context.Context, bucket string, key []byte, opts ...Opt
 // its connection broke, may have landed on some replicas: it is not rolled
 // back, and the client does not resend it (that could make one write two
 // siblings). Only a put that never left (no connection could be made) is
-// sent to another node.
+// sent to another node, and one a node refused as overloaded is sent
+// again after a backoff pause, within Retry.MaxAttempts and ctx: a node
+// refuses before doing anything.
 func (c *Client) Put(ctx context.Context, bucket string, key, value []byte, opts ...Option) (Context, error) {
 	o, err := c.buildOptions(opts)
 	if err != nil {
@@ -360,8 +362,9 @@ type Stats struct {
 	// Redirects counts attempts moved to another node because a node
 	// refused the connection (the request never left).
 	Redirects uint64
-	// Retries counts gets asked again of another node after a node
-	// failed them; BudgetExhausted counts retries the budget refused.
+	// Retries counts gets asked again after a node failed them, and
+	// writes sent again after a node refused them as overloaded;
+	// BudgetExhausted counts retries the budget refused.
 	Retries         uint64
 	BudgetExhausted uint64
 	// RingRefreshes counts ring states fetched and installed.

@@ -88,14 +88,16 @@ type Config struct {
 
 // RetryPolicy bounds retries. A call is retried only when that cannot
 // apply a write twice: a Get on another node after a node failed or did
-// not answer in time; a Put or Delete only when it never reached a node
-// (the connection could not be made). Redirects after a refused
+// not answer in time; a Put or Delete when it never reached a node (the
+// connection could not be made) or a node refused it as overloaded (it
+// refuses before doing anything). Redirects after a refused
 // connection are free; retries of a call that reached a node spend the
 // budget, so a struggling cluster never sees more than about BudgetRatio
 // extra load from retries.
 type RetryPolicy struct {
-	// MaxAttempts is how many nodes a Get may ask, the first included.
-	// 1 disables read retries. Default 3.
+	// MaxAttempts is how many times a Get may be asked, or a write
+	// refused as overloaded be sent, the first included. 1 disables
+	// these retries. Default 3.
 	MaxAttempts int
 	// Backoff is the first pause before a retry; it doubles per retry up
 	// to MaxBackoff, with full jitter. Defaults 10ms and 250ms.

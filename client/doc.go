@@ -65,10 +65,12 @@
 // A Get that a node fails (unavailable, overloaded, timed out) is asked of
 // another node, with jittered backoff, within Retry.MaxAttempts and a retry
 // budget of about 10% of calls. A Put or Delete is sent to another node only
-// when it never left, because the connection could not be made: once a
-// write may have reached a replica, sending it again could make one write
-// two siblings, so its error goes back to the caller, who knows whether the
-// write is safe to repeat.
+// when it never left, because the connection could not be made, or when a
+// node refused it as overloaded, which a node does before anything else
+// (it is sent again after the same backoff, within the same limits): once
+// a write may have reached a replica, sending it again could make one
+// write two siblings, so its error goes back to the caller, who knows
+// whether the write is safe to repeat.
 //
 // # Errors
 //

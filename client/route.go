@@ -118,10 +118,12 @@ type exchange struct {
 
 // do sends a call to the best candidate and moves on when that is safe: to
 // the next candidate when a node could not be connected to (the request
-// never left, so even a write may go elsewhere), and, for a get, after a
-// node answered with a failure that another node may not have (within
-// MaxAttempts and the retry budget, after a jittered pause). It returns the
-// name of the node that answered.
+// never left, so even a write may go elsewhere), and, after a jittered
+// pause within MaxAttempts and the retry budget, when a node answered with
+// a failure that another node may not have: for a get any such failure,
+// for a write only overloaded (the node refused it before doing anything).
+// Every pause ends with ctx. It returns the name of the node that
+// answered.
 func (c *Client) do(ctx context.Context, x exchange) (string, error) {
 	c.stats.calls.Add(1)
 	c.budget.deposit()
@@ -166,7 +168,13 @@ func (c *Client) do(ctx context.Context, x exchange) (string, error) {
 			continue
 		}
 		attempts++
-		if x.op != opGet || !retryableRead(err) || attempts >= c.cfg.Retry.MaxAttempts {
+		retry := retryableRead(err)
+		if x.op != opGet {
+			// A node answers overloaded before it does anything with a
+			// request, so even a write may be sent again, after a pause.
+			retry = errors.Is(err, cairn.ErrOverloaded)
+		}
+		if !retry || attempts >= c.cfg.Retry.MaxAttempts {
 			return "", err
 		}
 		if !c.budget.withdraw(c.now()) {

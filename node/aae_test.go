@@ -387,7 +387,8 @@ func (tc *testCluster) waitDeadFrom(observers []string, node string) {
 }
 
 func TestAAEAnswersOnlyPeersAndOneExchangeAtATime(t *testing.T) {
-	tc := startCluster(t, 1, aaeOnly)
+	// The peers p1 and p2 below are made up: no member has their names.
+	tc := startCluster(t, 1, func(c *Config) { aaeOnly(c); c.VerifyPeerAddress = false })
 	n := tc.nodes["n1"]
 	key := aaeKey(1)
 	_, err := tc.client("n1").Put(t.Context(), "b", key, []byte("v"))
@@ -460,7 +461,8 @@ func TestAAEAnswersOnlyPeersAndOneExchangeAtATime(t *testing.T) {
 }
 
 func TestAAEOff(t *testing.T) {
-	tc := startCluster(t, 1, func(c *Config) { c.AAE.Enabled = false })
+	// p1 below is made up: no member has its name.
+	tc := startCluster(t, 1, func(c *Config) { c.AAE.Enabled = false; c.VerifyPeerAddress = false })
 	n := tc.nodes["n1"]
 	require.False(t, n.aae.Enabled())
 	st, err := tc.client("n1").AAEStatus(t.Context(), true)

@@ -78,10 +78,41 @@ type Config struct {
 	// acknowledged write is on disk.
 	NoSyncWrites bool `yaml:"no_sync_writes"`
 
-	// MaxConns caps open client and peer connections.
+	// MaxConns caps open client connections. Connections from other nodes
+	// have places of their own (MaxPeerConns), so clients filling theirs
+	// never cut the cluster's nodes off from each other.
 	MaxConns int `yaml:"max_conns"`
+	// MaxPeerConns caps open connections from other nodes of the cluster.
+	MaxPeerConns int `yaml:"max_peer_conns"`
+	// MaxConnsPerSource caps the client connections from one IP address,
+	// so that one host cannot take every client place. Behind a proxy or
+	// NAT every client has the proxy's address: raise it there.
+	MaxConnsPerSource int `yaml:"max_conns_per_source"`
+	// HandshakeTimeout closes a connection whose hello has not arrived in
+	// this long; until then it takes no client's place.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 	// IdleTimeout closes connections that send nothing for this long.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnBytes caps the bytes one client connection holds in the
+	// node: its requests being served and its answers not yet written.
+	// At the cap the node stops reading the connection until the client
+	// has read enough, so a client that sends without reading is pushed
+	// back by TCP. A peer connection may hold four times as much.
+	MaxConnBytes int `yaml:"max_conn_bytes"`
+	// MaxInFlightBytes caps the bytes all client connections hold
+	// together; a request read beyond it is answered "overloaded" at once
+	// and not served.
+	MaxInFlightBytes int64 `yaml:"max_inflight_bytes"`
+	// MaxPeerInFlightBytes is the same budget for connections from other
+	// nodes, apart from the clients': a client flood never refuses
+	// replica traffic.
+	MaxPeerInFlightBytes int64 `yaml:"max_peer_inflight_bytes"`
+	// VerifyPeerAddress refuses a connection whose hello names a member
+	// when it does not come from an address that member advertises (its
+	// data or gossip host). Until connections carry TLS identities this
+	// is what keeps a client from passing for a node. Turn it off only
+	// where nodes reach each other through address translation.
+	VerifyPeerAddress bool `yaml:"verify_peer_address"`
 
 	// GossipProfile picks memberlist's timings: "lan" (the default:
 	// failures detected in about 5 s) or "local" (loopback clusters such as
@@ -127,29 +158,36 @@ type Config struct {
 func DefaultConfig() Config {
 	t := transport.DefaultConfig()
 	return Config{
-		Name:              "n1",
-		DataDir:           "data/n1",
-		Listen:            "127.0.0.1:7101",
-		Gossip:            "127.0.0.1:7201",
-		Admin:             "127.0.0.1:7301",
-		Cluster:           "cairn",
-		Partitions:        ring.DefaultPartitions,
-		N:                 3,
-		R:                 2,
-		W:                 2,
-		RequestTimeout:    2 * time.Second,
-		MaxRequestTimeout: 60 * time.Second,
-		MaxKeySize:        64 << 10,
-		MaxValueSize:      8 << 20,
-		SiblingLimit:      100,
-		GossipProfile:     "lan",
-		Handoff:           handoff.DefaultConfig(),
-		HintedHandoff:     true,
-		ReadRepair:        true,
-		AAE:               aae.DefaultConfig(),
-		RejoinInterval:    10 * time.Second,
-		MaxConns:          t.MaxConns,
-		IdleTimeout:       t.IdleTimeout,
+		Name:                 "n1",
+		DataDir:              "data/n1",
+		Listen:               "127.0.0.1:7101",
+		Gossip:               "127.0.0.1:7201",
+		Admin:                "127.0.0.1:7301",
+		Cluster:              "cairn",
+		Partitions:           ring.DefaultPartitions,
+		N:                    3,
+		R:                    2,
+		W:                    2,
+		RequestTimeout:       2 * time.Second,
+		MaxRequestTimeout:    60 * time.Second,
+		MaxKeySize:           64 << 10,
+		MaxValueSize:         8 << 20,
+		SiblingLimit:         100,
+		GossipProfile:        "lan",
+		Handoff:              handoff.DefaultConfig(),
+		HintedHandoff:        true,
+		ReadRepair:           true,
+		AAE:                  aae.DefaultConfig(),
+		RejoinInterval:       10 * time.Second,
+		MaxConns:             t.MaxConns,
+		MaxPeerConns:         t.MaxPeerConns,
+		MaxConnsPerSource:    t.MaxConnsPerSource,
+		HandshakeTimeout:     t.HandshakeTimeout,
+		IdleTimeout:          t.IdleTimeout,
+		MaxConnBytes:         t.MaxConnBytes,
+		MaxInFlightBytes:     t.MaxInFlightBytes,
+		MaxPeerInFlightBytes: t.MaxPeerInFlightBytes,
+		VerifyPeerAddress:    true,
 	}
 }
 
@@ -244,11 +282,30 @@ func (c Config) Validate() error {
 		bad("rejoin_interval %v: must be positive", c.RejoinInterval)
 	}
 	errs = append(errs, c.Handoff.Validate(), c.AAE.Validate())
-	if c.MaxConns < 1 {
-		bad("max_conns %d: must be at least 1", c.MaxConns)
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"max_conns", c.MaxConns}, {"max_peer_conns", c.MaxPeerConns}, {"max_conns_per_source", c.MaxConnsPerSource}} {
+		if v.n < 1 {
+			bad("%s %d: must be at least 1", v.name, v.n)
+		}
+	}
+	if c.HandshakeTimeout <= 0 {
+		bad("handshake_timeout %v: must be positive", c.HandshakeTimeout)
 	}
 	if c.IdleTimeout <= 0 {
 		bad("idle_timeout %v: must be positive", c.IdleTimeout)
+	}
+	if c.MaxConnBytes < 64<<10 {
+		bad("max_conn_bytes %d: must be at least 64 KiB", c.MaxConnBytes)
+	}
+	for _, v := range []struct {
+		name string
+		n    int64
+	}{{"max_inflight_bytes", c.MaxInFlightBytes}, {"max_peer_inflight_bytes", c.MaxPeerInFlightBytes}} {
+		if v.n < int64(c.MaxConnBytes) || v.n < 1<<20 {
+			bad("%s %d: must be at least 1 MiB and at least max_conn_bytes (%d)", v.name, v.n, c.MaxConnBytes)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -26,6 +26,7 @@ type metrics struct {
 	refused       *prometheus.CounterVec
 	omitted       prometheus.Counter
 	connEvents    *prometheus.CounterVec
+	refusals      *prometheus.CounterVec
 	forwarded     prometheus.Counter
 	remoteGets    prometheus.Counter
 	readRepairs   *prometheus.CounterVec
@@ -66,6 +67,17 @@ func newMetrics(n *Node) *metrics {
 		Name: "cairn_connection_events_total",
 		Help: "Connection lifecycle events of the data port, by kind.",
 	}, []string{"kind"})
+	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_refusals_total",
+		Help: "Connections and requests the node refused to protect itself, by reason: client_conn_limit, peer_conn_limit, source_conn_limit (connection caps), handshake_evicted (a silent socket closed to make room), peer_unverified (a hello naming a member from an address it does not advertise), client_inflight_bytes and peer_inflight_bytes (a request answered overloaded: the byte budget was spent).",
+	}, []string{"reason"})
+	inflight := func(side string, read func() int64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "cairn_inflight_bytes",
+			Help:        "Bytes the data connections hold now (requests being served, answers not yet written), by side: client or peer connections.",
+			ConstLabels: prometheus.Labels{"side": side},
+		}, func() float64 { return float64(read()) })
+	}
 	m.forwarded = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cairn_forwarded_writes_total",
 		Help: "Writes this node received for a key it does not hold and forwarded to a replica (a hop a token-aware client avoids).",
@@ -91,6 +103,9 @@ func newMetrics(n *Node) *metrics {
 		Help: "Ring members this node sees alive (itself included).",
 	})
 	storeStats := newStoreCollector(func() store.Stats { return n.store.Stats() }) // n.store is set after the metrics
+	m.registry.MustRegister(m.refusals,
+		inflight("client", func() int64 { c, _ := n.server.InFlightBytes(); return c }),
+		inflight("peer", func() int64 { _, p := n.server.InFlightBytes(); return p }))
 	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.refused, m.omitted, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.contextAhead, m.membersAlive, storeStats,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(trafficCounters(n)...)

@@ -49,6 +49,8 @@ type Node struct {
 	lastRing   atomic.Pointer[ring.Ring]
 	maxFrame   int // the frame limit of the node's connections
 	started    time.Time
+	peerAddrs  *hostCache // resolves members' hosts for verifyPeer
+	refusals   refusalLog
 
 	// lifetime ends when Shutdown begins; background work (replica calls
 	// that outlive a client's answer, read repair) derives from it.
@@ -113,7 +115,19 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	tcfg.MaxFrame = cfg.maxFrame()
 	n.maxFrame = tcfg.MaxFrame
 	tcfg.MaxConns = cfg.MaxConns
+	tcfg.MaxPeerConns = cfg.MaxPeerConns
+	tcfg.MaxConnsPerSource = cfg.MaxConnsPerSource
+	tcfg.HandshakeTimeout = cfg.HandshakeTimeout
 	tcfg.IdleTimeout = cfg.IdleTimeout
+	tcfg.MaxConnBytes = cfg.MaxConnBytes
+	// A peer connection carries the replica calls of many requests.
+	tcfg.MaxPeerConnBytes = 4 * cfg.MaxConnBytes
+	tcfg.MaxInFlightBytes = cfg.MaxInFlightBytes
+	tcfg.MaxPeerInFlightBytes = cfg.MaxPeerInFlightBytes
+	if cfg.VerifyPeerAddress {
+		n.peerAddrs = newHostCache(n.now)
+		tcfg.VerifyPeer = n.verifyPeer
+	}
 	tcfg.OnEvent = n.onTransportEvent
 	n.dispatch = n.handlers()
 	n.server = transport.NewServer(tcfg, n)
@@ -292,4 +306,14 @@ func (n *Node) closeStore() {
 
 func (n *Node) onTransportEvent(ev transport.Event) {
 	n.metrics.transportEvent(ev)
+	reason := refusalReason(ev)
+	if reason == "" {
+		return
+	}
+	n.metrics.refusals.WithLabelValues(reason).Inc()
+	if suppressed, ok := n.refusals.allow(reason, n.now()); ok {
+		n.log.Warn("refused to protect the node", zap.String("reason", reason),
+			zap.String("remote", ev.Remote), zap.String("peer", ev.Node), zap.Error(ev.Err),
+			zap.Int("same_refusals_not_logged", suppressed))
+	}
 }

@@ -387,6 +387,14 @@ func (m *Membership) Addr(name string) (string, bool) {
 	return e.Addr, ok
 }
 
+// Member returns the entry of a member, removed ones included.
+func (m *Membership) Member(name string) (Member, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e, ok := m.state.members[name]
+	return e, ok
+}
+
 // GossipAddr returns the gossip address this node advertises, with the real
 // port when BindAddr asked for port 0.
 func (m *Membership) GossipAddr() string { return m.gossip }

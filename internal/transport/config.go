@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"context"
+	"net"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/wire"
@@ -15,11 +17,52 @@ type Config struct {
 	Node string
 	// MaxFrame bounds a frame's length in bytes, in both directions.
 	MaxFrame int
-	// MaxConns caps the server's open connections.
+	// MaxConns caps the server's client connections: those whose hello
+	// names no node. A connection counts once its hello is accepted, so
+	// sockets that never complete a handshake take no place here (see
+	// MaxHandshakes).
 	MaxConns int
+	// MaxPeerConns caps the server's peer connections (the hello names a
+	// node, and VerifyPeer accepted it), apart from MaxConns: clients
+	// filling their cap never lock the cluster's nodes out.
+	MaxPeerConns int
+	// MaxConnsPerSource caps the client connections from one IP address,
+	// so that one host cannot take every client place.
+	MaxConnsPerSource int
+	// MaxHandshakes caps the connections in their handshake at once. A
+	// connection accepted beyond it closes the oldest one still in its
+	// handshake, so a flood of silent sockets delays a real dialler by at
+	// most its own round trip, never locks it out.
+	MaxHandshakes int
 	// MaxInFlight caps the requests one connection may have in flight on
-	// the server; beyond it the server stops reading that connection.
+	// the server; beyond it the server stops reading that connection. A
+	// request is in flight until its answer is written to the socket.
 	MaxInFlight int
+	// MaxConnBytes caps the bytes one client connection holds in the
+	// server: its requests being served (each counted at its own size or
+	// at what the connection's answers have cost lately, whichever is
+	// more) and its answers not yet written. At the cap the server stops
+	// reading the connection until the writer drains below it, so a
+	// client that sends and does not read is pushed back by TCP instead
+	// of filling the node's memory.
+	MaxConnBytes int
+	// MaxPeerConnBytes is MaxConnBytes for peer connections, which carry
+	// the replica traffic of many requests each.
+	MaxPeerConnBytes int
+	// MaxInFlightBytes is the server's budget for the bytes all client
+	// connections hold together (as MaxConnBytes counts them). A request
+	// read while the budget is spent is answered "overloaded" at once,
+	// without being served.
+	MaxInFlightBytes int64
+	// MaxPeerInFlightBytes is the peers' own budget, apart from the
+	// clients': a client flood never refuses replica traffic.
+	MaxPeerInFlightBytes int64
+	// VerifyPeer, if set, checks a hello that names a node: an error
+	// refuses the connection as unauthorized. ctx ends shortly before the
+	// handshake's deadline, so a check may wait that long for what it
+	// needs to learn (a member that just joined). Without it any
+	// connection naming a node is taken for that peer.
+	VerifyPeer func(ctx context.Context, node string, remote net.Addr) error
 	// IdleTimeout closes a server connection that completes no frame for
 	// this long. A pool replaces its connections after half of it unused,
 	// so they are never the ones the server is about to close.
@@ -43,15 +86,22 @@ type Config struct {
 // DefaultConfig returns the defaults every field documents.
 func DefaultConfig() Config {
 	return Config{
-		Cluster:          "cairn",
-		MaxFrame:         wire.DefaultMaxFrame,
-		MaxConns:         1024,
-		MaxInFlight:      256,
-		IdleTimeout:      2 * time.Minute,
-		HandshakeTimeout: 5 * time.Second,
-		DialTimeout:      2 * time.Second,
-		WriteTimeout:     10 * time.Second,
-		ConnsPerAddr:     2,
+		Cluster:              "cairn",
+		MaxFrame:             wire.DefaultMaxFrame,
+		MaxConns:             1024,
+		MaxPeerConns:         256,
+		MaxConnsPerSource:    256,
+		MaxHandshakes:        1024,
+		MaxInFlight:          256,
+		MaxConnBytes:         4 << 20,
+		MaxPeerConnBytes:     16 << 20,
+		MaxInFlightBytes:     256 << 20,
+		MaxPeerInFlightBytes: 256 << 20,
+		IdleTimeout:          2 * time.Minute,
+		HandshakeTimeout:     2 * time.Second,
+		DialTimeout:          2 * time.Second,
+		WriteTimeout:         10 * time.Second,
+		ConnsPerAddr:         2,
 	}
 }
 
@@ -64,8 +114,29 @@ func (c Config) withDefaults() Config {
 	if c.MaxConns <= 0 {
 		c.MaxConns = d.MaxConns
 	}
+	if c.MaxPeerConns <= 0 {
+		c.MaxPeerConns = d.MaxPeerConns
+	}
+	if c.MaxConnsPerSource <= 0 {
+		c.MaxConnsPerSource = d.MaxConnsPerSource
+	}
+	if c.MaxHandshakes <= 0 {
+		c.MaxHandshakes = d.MaxHandshakes
+	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = d.MaxInFlight
+	}
+	if c.MaxConnBytes <= 0 {
+		c.MaxConnBytes = d.MaxConnBytes
+	}
+	if c.MaxPeerConnBytes <= 0 {
+		c.MaxPeerConnBytes = d.MaxPeerConnBytes
+	}
+	if c.MaxInFlightBytes <= 0 {
+		c.MaxInFlightBytes = d.MaxInFlightBytes
+	}
+	if c.MaxPeerInFlightBytes <= 0 {
+		c.MaxPeerInFlightBytes = d.MaxPeerInFlightBytes
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = d.IdleTimeout
@@ -90,16 +161,23 @@ type EventKind int
 
 // The events a Server or Pool reports.
 const (
-	EventAccepted        EventKind = iota // a connection passed its handshake
-	EventClosed                           // a connection closed
-	EventRejectedLimit                    // refused: MaxConns open already
-	EventHandshakeFailed                  // wrong preamble, cluster, version or hello
-	EventProtocolError                    // a malformed or oversized frame closed a connection
-	EventIdleTimeout                      // closed for completing no frame within IdleTimeout
-	EventDialFailed                       // a pool could not connect or handshake
+	EventAccepted          EventKind = iota // a connection passed its handshake
+	EventClosed                             // a connection closed
+	EventRejectedLimit                      // refused: MaxConns client connections open already
+	EventHandshakeFailed                    // wrong preamble, cluster, version or hello, or none in time
+	EventProtocolError                      // a malformed or oversized frame closed a connection
+	EventIdleTimeout                        // closed for completing no frame within IdleTimeout
+	EventDialFailed                         // a pool could not connect or handshake
+	EventRejectedPeerLimit                  // refused: MaxPeerConns peer connections open already
+	EventRejectedSource                     // refused: MaxConnsPerSource client connections from its IP already
+	EventHandshakeEvicted                   // closed in its handshake to make room (MaxHandshakes)
+	EventPeerRefused                        // refused: VerifyPeer rejected the node its hello named
+	EventOverloaded                         // a request answered "overloaded": the in-flight byte budget was spent
+	EventPaused                             // reading a connection paused: it holds MaxConnBytes
 )
 
-var eventNames = [...]string{"accepted", "closed", "rejected_limit", "handshake_failed", "protocol_error", "idle_timeout", "dial_failed"}
+var eventNames = [...]string{"accepted", "closed", "rejected_limit", "handshake_failed", "protocol_error", "idle_timeout", "dial_failed",
+	"rejected_peer_limit", "rejected_source", "handshake_evicted", "peer_refused", "overloaded", "paused"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) {
@@ -112,11 +190,16 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind   EventKind
 	Remote string // the far side's address
-	Err    error  // why, for failures
+	Node   string // the node the far side's hello named, once known ("" for clients)
+	Err    error  // why, for failures and refusals
 }
 
 func (c Config) emit(kind EventKind, remote string, err error) {
+	c.emitFor(kind, remote, "", err)
+}
+
+func (c Config) emitFor(kind EventKind, remote, node string, err error) {
 	if c.OnEvent != nil {
-		c.OnEvent(Event{Kind: kind, Remote: remote, Err: err})
+		c.OnEvent(Event{Kind: kind, Remote: remote, Node: node, Err: err})
 	}
 }

@@ -454,7 +454,7 @@ func (cc *clientConn) call(ctx context.Context, t wire.Type, req, resp any) erro
 		cc.forget(id, ch)
 		return err
 	}
-	if err := cc.w.send(frame); err != nil {
+	if err := cc.w.send(frame, 0, false); err != nil {
 		cc.forget(id, ch)
 		return cc.lostErr(err)
 	}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -46,18 +47,34 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*serverConn]struct{}
 	draining  bool
-	open      atomic.Int64
-	wg        sync.WaitGroup // every connection goroutine
-	traffic   Traffic
-	workers   *workers.Pool[request]
+	// pending holds the connections in their handshake, oldest first;
+	// clients, peers and sources count those past it (see admit).
+	pending list.List
+	clients int
+	peers   int
+	sources map[string]int // client connections per remote IP
+	wg      sync.WaitGroup // every connection goroutine
+	traffic Traffic
+	workers *workers.Pool[request]
+	budgets [2]budget // clients', peers'
 }
 
 // NewServer returns a server that answers requests with h.
 func NewServer(cfg Config, h Handler) *Server {
 	s := &Server{cfg: cfg.withDefaults(), handler: h,
-		listeners: make(map[net.Listener]struct{}), conns: make(map[*serverConn]struct{})}
-	s.workers = workers.New(workerIdle, func(r request) { r.sc.handle(r.f) })
+		listeners: make(map[net.Listener]struct{}), conns: make(map[*serverConn]struct{}),
+		sources: make(map[string]int)}
+	s.budgets[0].limit = s.cfg.MaxInFlightBytes
+	s.budgets[1].limit = s.cfg.MaxPeerInFlightBytes
+	s.workers = workers.New(workerIdle, func(r request) { r.sc.handle(r) })
 	return s
+}
+
+// InFlightBytes is what the server's client and peer connections hold
+// now: requests being served and answers not yet written, as the budgets
+// count them.
+func (s *Server) InFlightBytes() (clients, peers int64) {
+	return s.budgets[0].used.Load(), s.budgets[1].used.Load()
 }
 
 // Serve accepts connections on ln until Shutdown (then it returns nil) or
@@ -101,44 +118,98 @@ func isTemporaryAccept(err error) bool {
 }
 
 func (s *Server) accept(c net.Conn) {
-	remote := c.RemoteAddr().String()
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
 		_ = c.Close()
 		return
 	}
-	if s.open.Load() >= int64(s.cfg.MaxConns) {
-		s.wg.Add(1)
-		s.mu.Unlock()
-		s.cfg.emit(EventRejectedLimit, remote, nil)
-		go func() {
-			defer s.wg.Done()
-			refuse(c, fmt.Errorf("%w: %d connections open, the limit", cairn.ErrOverloaded, s.cfg.MaxConns))
-		}()
-		return
+	// Nothing is known of a connection before its hello, so it is not
+	// counted against any cap yet; a flood of sockets that never speak
+	// costs at most MaxHandshakes goroutines, each for HandshakeTimeout
+	// at most, and delays the others only by pushing out the oldest.
+	var evicted *serverConn
+	if s.pending.Len() >= s.cfg.MaxHandshakes {
+		evicted = s.pending.Remove(s.pending.Front()).(*serverConn)
+		evicted.pending = nil
+		evicted.evicted.Store(true)
 	}
-	s.open.Add(1)
 	sc := newServerConn(s, c)
+	sc.pending = s.pending.PushBack(sc)
 	s.conns[sc] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	if evicted != nil {
+		s.cfg.emit(EventHandshakeEvicted, evicted.remote, nil)
+		evicted.kill() // a VerifyPeer waiting on its behalf stops too
+	}
 	go func() {
 		defer s.wg.Done()
 		sc.serve()
-		s.mu.Lock()
-		delete(s.conns, sc)
-		s.mu.Unlock()
-		s.open.Add(-1)
+		s.forget(sc)
 	}()
 }
 
-// refuse tells a connection why it is refused, briefly, and closes it.
-func refuse(c net.Conn, err error) {
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	frame, _ := wire.AppendFrame(append([]byte(nil), wire.Preamble[:]...), 0, wire.TypeError, wire.ErrorFor(err), maxHelloFrame)
-	_, _ = c.Write(frame)
-	_ = c.Close()
+// admit places a connection whose hello was accepted under the cap of its
+// class: peers under MaxPeerConns, clients under MaxConns and, by remote
+// IP, MaxConnsPerSource. It returns the refusal to send otherwise.
+func (s *Server) admit(sc *serverConn, peer bool) error {
+	s.mu.Lock()
+	if sc.pending != nil {
+		s.pending.Remove(sc.pending)
+		sc.pending = nil
+	}
+	var kind EventKind
+	var err error
+	switch {
+	case s.draining:
+		err = fmt.Errorf("%w: the node is shutting down", cairn.ErrUnavailable)
+		kind = EventHandshakeFailed
+	case peer && s.peers >= s.cfg.MaxPeerConns:
+		err = fmt.Errorf("%w: %d peer connections open, the limit", cairn.ErrOverloaded, s.cfg.MaxPeerConns)
+		kind = EventRejectedPeerLimit
+	case !peer && s.clients >= s.cfg.MaxConns:
+		err = fmt.Errorf("%w: %d client connections open, the limit", cairn.ErrOverloaded, s.cfg.MaxConns)
+		kind = EventRejectedLimit
+	case !peer && s.sources[sc.source] >= s.cfg.MaxConnsPerSource:
+		err = fmt.Errorf("%w: %d client connections open from %s, the limit per address", cairn.ErrOverloaded, s.cfg.MaxConnsPerSource, sc.source)
+		kind = EventRejectedSource
+	case peer:
+		s.peers++
+	default:
+		s.clients++
+		s.sources[sc.source]++
+	}
+	if err == nil {
+		sc.admitted, sc.isPeer = true, peer
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.cfg.emitFor(kind, sc.remote, sc.peer.Node, err)
+	}
+	return err
+}
+
+// forget takes a closed connection out of the server's books.
+func (s *Server) forget(sc *serverConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, sc)
+	if sc.pending != nil {
+		s.pending.Remove(sc.pending)
+		sc.pending = nil
+	}
+	if !sc.admitted {
+		return
+	}
+	if sc.isPeer {
+		s.peers--
+		return
+	}
+	s.clients--
+	if s.sources[sc.source]--; s.sources[sc.source] <= 0 {
+		delete(s.sources, sc.source)
+	}
 }
 
 // Shutdown stops accepting connections, stops reading new requests, lets
@@ -182,6 +253,7 @@ type serverConn struct {
 	s        *Server
 	conn     net.Conn
 	remote   string
+	source   string // the remote IP: what MaxConnsPerSource counts by
 	peer     Peer
 	w        *writer
 	ctx      context.Context
@@ -193,18 +265,51 @@ type serverConn struct {
 	// body (see handle); the read loop returns it, which closes the
 	// connection as a bad frame does.
 	broken atomic.Pointer[error]
+	// evicted is set when the connection was closed in its handshake to
+	// make room for a newer one.
+	evicted atomic.Bool
+
+	// Guarded by s.mu.
+	pending  *list.Element // the connection's place in s.pending, while in its handshake
+	admitted bool          // counted under its class's cap
+	isPeer   bool
+
+	// Backpressure (Config.MaxConnBytes). held is what the connection's
+	// requests being served and answers not yet written cost now, in
+	// bytes; budget is the server's allowance it draws on, and maxHeld the
+	// bytes beyond which the connection is not read. estimate is what a
+	// request is reserved until its answer exists (see nextEstimate).
+	budget   *budget
+	maxHeld  int64
+	held     atomic.Int64
+	estimate atomic.Int64
+	room     chan struct{} // signalled when held shrinks, or when the reader must stop
 }
 
 func newServerConn(s *Server, c net.Conn) *serverConn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &serverConn{s: s, conn: c, remote: c.RemoteAddr().String(), ctx: ctx, cancel: cancel,
-		inflight: make(chan struct{}, s.cfg.MaxInFlight)}
+	remote := c.RemoteAddr().String()
+	source := remote
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		source = host
+	}
+	return &serverConn{s: s, conn: c, remote: remote, source: source, ctx: ctx, cancel: cancel,
+		inflight: make(chan struct{}, s.cfg.MaxInFlight), room: make(chan struct{}, 1)}
+}
+
+// wake tells a reader waiting for room to look again.
+func (sc *serverConn) wake() {
+	select {
+	case sc.room <- struct{}{}:
+	default:
+	}
 }
 
 // drain makes the reader stop at once; requests in flight still finish.
 func (sc *serverConn) drain() {
 	sc.draining.Store(true)
 	_ = sc.conn.SetReadDeadline(time.Now())
+	sc.wake()
 }
 
 // kill cuts the connection off: handlers see their context end.
@@ -216,14 +321,31 @@ func (sc *serverConn) kill() {
 func (sc *serverConn) serve() {
 	defer sc.cancel()
 	defer sc.conn.Close()
-	br := bufio.NewReaderSize(sc.conn, 32<<10)
-	if err := sc.handshake(br); err != nil {
-		sc.s.cfg.emit(EventHandshakeFailed, sc.remote, err)
+	// The handshake reads through a buffer just large enough for a
+	// hello: a socket that never completes one costs little.
+	br := bufio.NewReaderSize(sc.conn, maxHelloFrame+64)
+	if !sc.handshake(br) {
 		return
 	}
-	sc.s.cfg.emit(EventAccepted, sc.remote, nil)
-	sc.w = newWriter(sc.conn, sc.s.cfg.WriteTimeout, func(error) { _ = sc.conn.Close() })
+	// Whatever the far side sent after its hello is in the small buffer;
+	// the large one reads through it, then from the socket.
+	br = bufio.NewReaderSize(br, 32<<10)
+	cfg := sc.s.cfg
+	cfg.emitFor(EventAccepted, sc.remote, sc.peer.Node, nil)
+	sc.budget, sc.maxHeld = &sc.s.budgets[0], int64(cfg.MaxConnBytes)
+	if sc.isPeer {
+		sc.budget, sc.maxHeld = &sc.s.budgets[1], int64(cfg.MaxPeerConnBytes)
+	}
+	sc.estimate.Store(max(sc.maxHeld>>initialEstimateShift, minEstimate))
+	sc.w = newWriter(sc.conn, cfg.WriteTimeout, func(error) {
+		// The far side is gone or stopped reading: nobody will read the
+		// answers of the requests still running, so tell them to stop
+		// (a reader waiting for room learns it this way too).
+		sc.cancel()
+		_ = sc.conn.Close()
+	})
 	sc.w.sent = &sc.s.traffic.sent
+	sc.w.release = sc.release
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -238,11 +360,11 @@ func (sc *serverConn) serve() {
 	}
 	sc.handlers.Wait()
 	if err != nil {
-		sc.sendError(0, err)
+		sc.sendError(0, err, 0, false)
 	}
 	sc.w.close()
 	<-writerDone
-	sc.s.cfg.emit(EventClosed, sc.remote, err)
+	cfg.emitFor(EventClosed, sc.remote, sc.peer.Node, err)
 }
 
 // readLoop reads requests until the connection ends. It returns the
@@ -250,6 +372,9 @@ func (sc *serverConn) serve() {
 func (sc *serverConn) readLoop(br *bufio.Reader) error {
 	cfg := sc.s.cfg
 	for {
+		if !sc.waitForRoom() {
+			return nil
+		}
 		_ = sc.conn.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
 		// drain and breakConn set their flag before their own deadline,
 		// so either that deadline lands after ours or the flag is
@@ -284,7 +409,9 @@ func (sc *serverConn) readLoop(br *bufio.Reader) error {
 			return err
 		}
 		if f.Type == wire.TypePing {
-			sc.send(f.ID, wire.TypePong, struct{}{})
+			// A pong costs the connection like any answer, so a ping
+			// flood that is not read pauses the connection too.
+			sc.send(f.ID, wire.TypePong, struct{}{}, 0, false)
 			continue
 		}
 		// A full in-flight set blocks here, so the connection is not read:
@@ -294,14 +421,59 @@ func (sc *serverConn) readLoop(br *bufio.Reader) error {
 		case <-sc.ctx.Done():
 			return nil
 		}
+		reserve := max(int64(len(payload)), sc.estimate.Load())
+		if !sc.budget.tryAcquire(reserve) {
+			<-sc.inflight
+			err := fmt.Errorf("%w: %d bytes of requests and answers in flight on this node, the limit is %d; retry after a pause",
+				cairn.ErrOverloaded, sc.budget.used.Load(), sc.budget.limit)
+			cfg.emitFor(EventOverloaded, sc.remote, sc.peer.Node, err)
+			sc.sendError(f.ID, err, 0, false)
+			continue
+		}
+		sc.held.Add(reserve)
 		sc.handlers.Add(1)
-		sc.s.workers.Go(request{sc: sc, f: f})
+		sc.s.workers.Go(request{sc: sc, f: f, reserved: reserve})
 	}
 }
 
-func (sc *serverConn) handle(f wire.Frame) {
+// waitForRoom holds the reader, before it reads the next frame, while the
+// connection holds its cap or more: the far side is sending faster than
+// it reads its answers, and not reading lets TCP push back on it. Since
+// something is held whenever it waits, a request or an answer is on its
+// way out, and its release wakes the reader; a writer that fails cancels
+// the connection. It reports false when the connection is cut off.
+func (sc *serverConn) waitForRoom() bool {
+	if sc.held.Load() < sc.maxHeld {
+		return true
+	}
+	sc.s.cfg.emitFor(EventPaused, sc.remote, sc.peer.Node, nil)
+	for sc.held.Load() >= sc.maxHeld {
+		if sc.draining.Load() || sc.broken.Load() != nil {
+			return true // the read loop stops on its own checks
+		}
+		select {
+		case <-sc.room:
+		case <-sc.ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// release gives back what written or dropped frames cost and the request
+// slots they held.
+func (sc *serverConn) release(cost int64, slots int) {
+	sc.held.Add(-cost)
+	sc.budget.add(-cost)
+	for range slots {
+		<-sc.inflight
+	}
+	sc.wake()
+}
+
+func (sc *serverConn) handle(r request) {
 	defer sc.handlers.Done()
-	defer func() { <-sc.inflight }()
+	f := r.f
 	t, resp, err := sc.s.handler.Handle(sc.ctx, sc.peer, f.Type, f.Body)
 	if err != nil {
 		// ParseFrame left this body to its decoder; if the body breaks
@@ -309,19 +481,20 @@ func (sc *serverConn) handle(f wire.Frame) {
 		// as ParseFrame would have, without answering the request.
 		if perr := f.CheckBody(); perr != nil {
 			sc.breakConn(perr)
+			sc.release(r.reserved, 1)
 			return
 		}
 	}
 	if err != nil && errors.Is(err, context.Canceled) && sc.ctx.Err() != nil {
-		// Cut off by a forced shutdown: the request did not fail, the
-		// node went away under it.
+		// Cut off by a forced shutdown or a lost connection: the request
+		// did not fail, the node or the far side went away under it.
 		err = fmt.Errorf("%w: the node stopped before the request finished", cairn.ErrUnavailable)
 	}
 	if err != nil {
-		sc.sendError(f.ID, err)
+		sc.sendError(f.ID, err, r.reserved, true)
 		return
 	}
-	sc.send(f.ID, t, resp)
+	sc.send(f.ID, t, resp, r.reserved, true)
 }
 
 // breakConn makes the read loop stop and return err, which it reports to
@@ -330,47 +503,91 @@ func (sc *serverConn) breakConn(err error) {
 	if sc.broken.CompareAndSwap(nil, &err) {
 		sc.s.cfg.emit(EventProtocolError, sc.remote, err)
 		_ = sc.conn.SetReadDeadline(time.Now())
+		sc.wake()
 	}
 }
 
-func (sc *serverConn) send(id uint64, t wire.Type, body any) {
+// send answers a request (slot set) or a ping. reserved is what the
+// request was counted at until now; the answer's own size replaces it.
+func (sc *serverConn) send(id uint64, t wire.Type, body any, reserved int64, slot bool) {
 	frame, err := encodeFrame(id, t, body, sc.s.cfg.MaxFrame)
 	if err != nil {
-		sc.sendError(id, err)
+		sc.sendError(id, err, reserved, slot)
 		return
 	}
-	_ = sc.w.send(frame)
+	sc.queue(frame, reserved, slot)
 }
 
-func (sc *serverConn) sendError(id uint64, err error) {
+func (sc *serverConn) sendError(id uint64, err error, reserved int64, slot bool) {
 	frame, encErr := encodeFrame(id, wire.TypeError, wire.ErrorFor(err), sc.s.cfg.MaxFrame)
 	if encErr != nil {
 		// An error message too large for a frame: say so instead.
 		frame, encErr = encodeFrame(id, wire.TypeError,
 			wire.ErrorResp{Code: wire.CodeInternal, Message: "error too large to send"}, sc.s.cfg.MaxFrame)
 	}
-	if encErr == nil {
-		_ = sc.w.send(frame)
+	if encErr != nil {
+		sc.release(reserved, btoi(slot))
+		return
 	}
+	sc.queue(frame, reserved, slot)
 }
 
-// handshake exchanges preambles and checks the peer's hello. A refusal is
-// sent as an Error frame before the connection closes.
-func (sc *serverConn) handshake(br *bufio.Reader) error {
+// queue hands a frame to the writer. The frame's buffer is what it costs
+// (a pooled buffer may be larger than the frame, and it is the buffer
+// that is held), in place of the reservation it answers; the estimate
+// learns from answers to requests only, so pings cannot talk it down.
+func (sc *serverConn) queue(frame *[]byte, reserved int64, slot bool) {
+	cost := int64(cap(*frame))
+	if d := cost - reserved; d != 0 {
+		sc.held.Add(d)
+		sc.budget.add(d)
+		if d < 0 {
+			sc.wake()
+		}
+	}
+	if slot {
+		// Stored only when it moves: at a steady size it stays put, and
+		// the handlers of a busy connection do not fight over its line.
+		if est := sc.estimate.Load(); nextEstimate(est, int64(len(*frame))) != est {
+			sc.estimate.Store(nextEstimate(est, int64(len(*frame))))
+		}
+	}
+	_ = sc.w.send(frame, cost, slot)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// handshake exchanges preambles, checks the far side's hello and admits
+// the connection under the cap of its class. A refusal is sent as an
+// Error frame before the connection closes. It reports whether the
+// connection may go on to serve requests.
+func (sc *serverConn) handshake(br *bufio.Reader) bool {
 	cfg := sc.s.cfg
-	_ = sc.conn.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
+	deadline := time.Now().Add(cfg.HandshakeTimeout)
+	_ = sc.conn.SetDeadline(deadline)
 	defer func() { _ = sc.conn.SetDeadline(time.Time{}) }()
+	failed := func(err error) bool {
+		if !sc.evicted.Load() {
+			cfg.emit(EventHandshakeFailed, sc.remote, err)
+		}
+		return false
+	}
 	if _, err := sc.conn.Write(wire.Preamble[:]); err != nil {
-		return err
+		return failed(err)
 	}
 	if err := wire.ReadPreamble(br); err != nil {
 		sc.refuse(err)
-		return err
+		return failed(err)
 	}
 	payload, err := wire.ReadFrame(br, maxHelloFrame)
 	if err != nil {
 		sc.refuse(err)
-		return err
+		return failed(err)
 	}
 	f, err := wire.ParseFrame(payload)
 	if err == nil && f.Type != wire.TypeHello {
@@ -389,15 +606,34 @@ func (sc *serverConn) handshake(br *bufio.Reader) error {
 	}
 	if err != nil {
 		sc.refuse(err)
-		return err
+		return failed(err)
 	}
 	sc.peer = Peer{Node: hello.Node, Addr: sc.remote}
-	frame, err := wire.AppendFrame(nil, f.ID, wire.TypeHelloOK, wire.HelloOK{Node: cfg.Node, Version: wire.Version}, maxHelloFrame)
-	if err != nil {
-		return err
+	if hello.Node != "" && cfg.VerifyPeer != nil {
+		// The check may wait, but leaves time to answer before the
+		// handshake's deadline.
+		ctx, cancel := context.WithDeadline(sc.ctx, deadline.Add(-cfg.HandshakeTimeout/4))
+		verr := cfg.VerifyPeer(ctx, hello.Node, sc.conn.RemoteAddr())
+		cancel()
+		if verr != nil {
+			err := fmt.Errorf("%w: the hello names node %q: %v", cairn.ErrUnauthorized, hello.Node, verr)
+			cfg.emitFor(EventPeerRefused, sc.remote, hello.Node, err)
+			sc.refuse(err)
+			return false
+		}
 	}
-	_, err = sc.conn.Write(frame)
-	return err
+	if err := sc.s.admit(sc, hello.Node != ""); err != nil {
+		sc.refuse(err)
+		return false
+	}
+	frame, err := wire.AppendFrame(nil, f.ID, wire.TypeHelloOK, wire.HelloOK{Node: cfg.Node, Version: wire.Version}, maxHelloFrame)
+	if err == nil {
+		_, err = sc.conn.Write(frame)
+	}
+	if err != nil {
+		return failed(err)
+	}
+	return true
 }
 
 func (sc *serverConn) refuse(err error) {

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -26,11 +25,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // testHandler answers a get with the bucket and key echoed as a value; a
 // key "sleep:<ms>" sleeps first (or until the request's context ends), a
 // key "err:<text>" fails with invalid argument, "block" waits for release,
-// "deep" runs through 16 KiB of stack first.
+// "deep" runs through 16 KiB of stack first, "big:<n>" answers n bytes.
+// cancelled counts the requests whose context ended while they waited.
 type testHandler struct {
-	calls   atomic.Int64
-	release chan struct{}
-	peers   sync.Map // peer node name -> true
+	calls     atomic.Int64
+	cancelled atomic.Int64
+	release   chan struct{}
+	peers     sync.Map // peer node name -> true
 }
 
 func (h *testHandler) Handle(ctx context.Context, peer Peer, t wire.Type, body []byte) (wire.Type, any, error) {
@@ -52,6 +53,7 @@ func (h *testHandler) Handle(ctx context.Context, peer Peer, t wire.Type, body [
 		select {
 		case <-time.After(time.Duration(ms) * time.Millisecond):
 		case <-ctx.Done():
+			h.cancelled.Add(1)
 			return 0, nil, ctx.Err()
 		}
 	case len(key) > 4 && key[:4] == "err:":
@@ -60,6 +62,7 @@ func (h *testHandler) Handle(ctx context.Context, peer Peer, t wire.Type, body [
 		select {
 		case <-h.release:
 		case <-ctx.Done():
+			h.cancelled.Add(1)
 			return 0, nil, ctx.Err()
 		}
 	case key == "deep":
@@ -67,6 +70,9 @@ func (h *testHandler) Handle(ctx context.Context, peer Peer, t wire.Type, body [
 		deepStack(16)
 	case key == "huge":
 		return wire.TypeGetResp, wire.GetResp{Siblings: []wire.Sibling{{Value: make([]byte, 2<<20)}}}, nil
+	case len(key) > 4 && key[:4] == "big:":
+		n, _ := strconv.Atoi(key[4:])
+		return wire.TypeGetResp, wire.GetResp{Found: true, Siblings: []wire.Sibling{{Value: make([]byte, n)}}}, nil
 	}
 	return wire.TypeGetResp, wire.GetResp{Found: true, Siblings: []wire.Sibling{{Value: []byte(req.Bucket + "/" + key)}}}, nil
 }
@@ -93,6 +99,12 @@ type testServer struct {
 
 func startServer(t *testing.T, tune func(*Config)) *testServer {
 	t.Helper()
+	return startServerOn(t, tune, nil)
+}
+
+// startServerOn is startServer with the listener wrapped by wrap.
+func startServerOn(t *testing.T, tune func(*Config), wrap func(net.Listener) net.Listener) *testServer {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Cluster = "test"
 	cfg.Node = "server"
@@ -109,6 +121,9 @@ func startServer(t *testing.T, tune func(*Config)) *testServer {
 	var err error
 	ts.ln, err = net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	if wrap != nil {
+		ts.ln = wrap(ts.ln)
+	}
 	ts.srv = NewServer(cfg, ts.h)
 	go func() { ts.done <- ts.srv.Serve(ts.ln) }()
 	t.Cleanup(func() {
@@ -425,34 +440,6 @@ func TestHostileConnectionsKeepServerMemoryFlat(t *testing.T) {
 	allocated := after.TotalAlloc - before.TotalAlloc
 	t.Logf("200 hostile connections: %d KiB allocated in total", allocated>>10)
 	require.Less(t, allocated, uint64(64<<20))
-}
-
-func TestConnectionCap(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.MaxConns = 3 })
-	var held []net.Conn
-	for range 3 {
-		held = append(held, handshaken(t, ts.addr()))
-	}
-	c, err := net.Dial("tcp", ts.addr())
-	require.NoError(t, err)
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	payload, err := io.ReadAll(c)
-	require.NoError(t, err)
-	require.True(t, bytes.HasPrefix(payload, wire.Preamble[:]))
-	f, err := wire.ReadFrame(bytes.NewReader(payload[5:]), wire.DefaultMaxFrame)
-	require.NoError(t, err)
-	fr, err := wire.ParseFrame(f)
-	require.NoError(t, err)
-	var e wire.ErrorResp
-	require.NoError(t, wire.Decode(fr.Body, &e))
-	require.ErrorIs(t, e.Err(), cairn.ErrOverloaded)
-	ts.waitEvent(t, EventRejectedLimit)
-
-	// Closing one frees a place.
-	require.NoError(t, held[0].Close())
-	ts.waitEvent(t, EventClosed)
-	handshaken(t, ts.addr())
 }
 
 func TestSilentConnectionsAreClosed(t *testing.T) {

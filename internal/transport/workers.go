@@ -12,8 +12,10 @@ import (
 // short enough that the workers of a burst do not linger.
 const workerIdle = 10 * time.Second
 
-// request is one frame for a worker to serve.
+// request is one frame for a worker to serve, and the bytes it was
+// reserved when it was read (see serverConn.held).
 type request struct {
-	sc *serverConn
-	f  wire.Frame
+	sc       *serverConn
+	f        wire.Frame
+	reserved int64
 }

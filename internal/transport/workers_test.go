@@ -105,13 +105,17 @@ func TestHandlersThatCallBackDoNotDeadlock(t *testing.T) {
 		require.NoError(t, <-done)
 	}()
 	p := newPool(t, nil)
+	// The blocked requests come over connections of their own: a fresh
+	// connection serves 16 requests at once until its answers show they
+	// are small (see nextEstimate), and these are never answered.
+	pb := newPool(t, func(c *Config) { c.ConnsPerAddr = 8 })
 
 	// Blocked requests hold workers; calls that need two at once still go
 	// through beside them.
 	blocked := make(chan error, 100)
 	for range 100 {
 		go func() {
-			_, err := get(t.Context(), p, addr, "block")
+			_, err := get(t.Context(), pb, addr, "block")
 			blocked <- err
 		}()
 	}

@@ -48,7 +48,7 @@ type writer struct {
 	timeout time.Duration
 
 	mu     sync.Mutex
-	queue  []*[]byte
+	queue  []queued
 	err    error // set once the connection failed or the writer stopped
 	wake   chan struct{}
 	stop   chan struct{} // closed to ask the writer to drain and exit
@@ -58,6 +58,19 @@ type writer struct {
 	out    net.Buffers   // what of iov remains to be written
 
 	sent *atomic.Uint64 // counts the bytes written, when set
+	// release, when set, is given back what the frames of a batch cost
+	// and the request slots they held, once the batch is written or
+	// dropped: every frame queued is released exactly once.
+	release func(cost int64, slots int)
+}
+
+// queued is a frame waiting for the writer, with what it costs its
+// connection until it is written (see serverConn.held) and whether it
+// answers a request whose slot it holds.
+type queued struct {
+	buf  *[]byte
+	cost int64
+	slot bool
 }
 
 // errWriterStopped is what send returns once the connection is closing.
@@ -68,16 +81,18 @@ func newWriter(conn net.Conn, timeout time.Duration, onFail func(error)) *writer
 		stop: make(chan struct{}), done: make(chan struct{}), onFail: onFail}
 }
 
-// send queues an encoded frame; the writer takes ownership of it.
-func (w *writer) send(frame *[]byte) error {
+// send queues an encoded frame; the writer takes ownership of it, and of
+// its cost and slot, which are released once it is written or dropped.
+func (w *writer) send(frame *[]byte, cost int64, slot bool) error {
 	w.mu.Lock()
 	if w.err != nil {
 		err := w.err
 		w.mu.Unlock()
 		putFrameBuf(frame)
+		w.releaseOne(cost, slot)
 		return err
 	}
-	w.queue = append(w.queue, frame)
+	w.queue = append(w.queue, queued{buf: frame, cost: cost, slot: slot})
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -98,9 +113,36 @@ func (w *writer) close() {
 	<-w.done
 }
 
+func (w *writer) releaseOne(cost int64, slot bool) {
+	if w.release != nil && (cost != 0 || slot) {
+		slots := 0
+		if slot {
+			slots = 1
+		}
+		w.release(cost, slots)
+	}
+}
+
+// releaseAll releases the frames of q and recycles their buffers.
+func (w *writer) releaseAll(q []queued) {
+	var cost int64
+	slots := 0
+	for i, f := range q {
+		putFrameBuf(f.buf)
+		cost += f.cost
+		if f.slot {
+			slots++
+		}
+		q[i] = queued{}
+	}
+	if w.release != nil && (cost != 0 || slots > 0) {
+		w.release(cost, slots)
+	}
+}
+
 func (w *writer) run() {
 	defer close(w.done)
-	var batch []*[]byte
+	var batch []queued
 	for {
 		stopping := false
 		select {
@@ -132,11 +174,11 @@ func (w *writer) run() {
 	}
 }
 
-func (w *writer) write(batch []*[]byte) error {
+func (w *writer) write(batch []queued) error {
 	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
 	w.iov = w.iov[:0]
 	for _, f := range batch {
-		w.iov = append(w.iov, *f)
+		w.iov = append(w.iov, *f.buf)
 	}
 	// WriteTo consumes the slice it is called on: it gets a copy of the
 	// header, so w.iov keeps its array for the next batch.
@@ -146,10 +188,11 @@ func (w *writer) write(batch []*[]byte) error {
 		w.sent.Add(uint64(n))
 	}
 	clear(w.iov)
-	for i, f := range batch {
-		putFrameBuf(f)
-		batch[i] = nil
-	}
+	// Released only now: a request holds its slot and its answer's bytes
+	// until the answer is in the socket, so a client that does not read
+	// keeps its connection at its cap instead of emptying it into the
+	// writer's queue.
+	w.releaseAll(batch)
 	return err
 }
 
@@ -158,11 +201,10 @@ func (w *writer) fail(err error) {
 	if w.err == nil || w.err == errWriterStopped {
 		w.err = err
 	}
-	for _, f := range w.queue {
-		putFrameBuf(f)
-	}
+	q := w.queue
 	w.queue = nil
 	w.mu.Unlock()
+	w.releaseAll(q)
 	if w.onFail != nil {
 		w.onFail(err)
 	}

@@ -82,8 +82,13 @@ func (f *flight) onDeadline() { f.req.expire() }
 // remains (answers still to come, failovers of a write, read repair) to a
 // goroutine of the coordinator.
 //
-// Calls keep the request's deadline but not its cancellation: a client
-// that goes away does not stop the write reaching its replicas.
+// Calls keep the request's deadline but not its cancellation once the
+// request is decided: a client that hangs up after its acknowledgement
+// does not stop the write reaching every replica. A request whose context
+// ends before it is decided (its connection was lost, which the transport
+// reports by cancelling it, or its deadline passed) is finished at that
+// moment, and its calls end with it: nobody is left to answer, and what
+// already landed stays, as with any write that fails.
 func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Target, decided func()) error {
 	start := time.Now()
 	deadline, ok := ctx.Deadline()

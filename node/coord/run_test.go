@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,12 +26,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // liveReplicas answers from a map of copies; nodes in hang block until
 // their call's context ends; nodes in refuse fail as undelivered.
 type liveReplicas struct {
-	mu     sync.Mutex
-	copies map[string]dvv.Object
-	hang   map[string]bool
-	refuse map[string]bool
-	writes map[string]int // completed writes by copy name
-	fsync  chan struct{}  // when set, the coordinator's own writes are durable once it is closed
+	hanging atomic.Int64 // calls blocked in hang now
+	mu      sync.Mutex
+	copies  map[string]dvv.Object
+	hang    map[string]bool
+	refuse  map[string]bool
+	writes  map[string]int // completed writes by copy name
+	fsync   chan struct{}  // when set, the coordinator's own writes are durable once it is closed
 }
 
 func newLiveReplicas() *liveReplicas {
@@ -46,6 +48,8 @@ func (r *liveReplicas) behave(ctx context.Context, node string) error {
 	case refuse:
 		return fmt.Errorf("%w: connection refused", ErrNotDelivered)
 	case hang:
+		r.hanging.Add(1)
+		defer r.hanging.Add(-1)
 		<-ctx.Done()
 		return fmt.Errorf("%w: %v", cairn.ErrTimeout, ctx.Err())
 	}
@@ -170,6 +174,39 @@ func TestClientGoingAwayDoesNotStopTheReplicaWrites(t *testing.T) {
 	require.NoError(t, err)
 	cancel() // the client hangs up at once
 	eventually(t, func() bool { return r.written("n2") == 1 && r.written("n3") == 1 }, "a replica missed the write")
+}
+
+// TestLostConnectionEndsTheReplicaCalls: a request cancelled before it is
+// decided (its client's connection is gone) stops its replica calls at
+// once, not at its deadline, an hour away here.
+func TestLostConnectionEndsTheReplicaCalls(t *testing.T) {
+	for _, op := range []string{"get", "put"} {
+		t.Run(op, func(t *testing.T) {
+			r := newLiveReplicas()
+			for _, n := range []string{"n2", "n3", "n4", "n5"} {
+				r.hang[n] = true
+			}
+			c := newCoordinator(t, r)
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+			defer cancel()
+			ctx, lose := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() {
+				var err error
+				if op == "get" {
+					_, err = c.Get(ctx, testKey(), spec(2, 2), route())
+				} else {
+					_, err = c.Put(ctx, testWrite("v"), spec(2, 2), route(), false)
+				}
+				done <- err
+			}()
+			eventually(t, func() bool { return r.hanging.Load() >= 1 }, "the replica calls never started")
+			lose()
+			require.Error(t, <-done)
+			eventually(t, func() bool { return r.hanging.Load() == 0 }, "replica calls outlived their request's connection")
+		})
+	}
 }
 
 func TestDeadlineDecidesWhenReplicasHang(t *testing.T) {
