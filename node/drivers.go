@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/membership"
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/node/aae"
@@ -26,6 +27,17 @@ func (v membersView) Up(node string) bool {
 }
 
 func (v membersView) Alive(node string) bool { return v.n.members.Alive(node) }
+
+// Removed is a member an operator took out of the ring: final, unlike a
+// member that is down.
+func (v membersView) Removed(node string) bool {
+	for _, m := range v.n.members.Members() {
+		if m.Name == node {
+			return m.Status == membership.StatusRemoved
+		}
+	}
+	return false
+}
 
 func (v membersView) Ring() *ring.Ring { return v.n.ring() }
 

@@ -9,6 +9,8 @@ import (
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/node/coord"
 	"github.com/stretchr/testify/require"
 )
@@ -235,4 +237,86 @@ func TestHandoffOfManySiblingObjects(t *testing.T) {
 		require.True(t, got.Equal(obj), "%s holds every sibling of %s", owner, key)
 	}
 	require.Equal(t, 60.0, registryValue(t, n4, "cairn_handoff_received_total"))
+}
+
+// TestHintsOfARemovedMemberGoToTheNewOwners: a member is stopped while
+// writes go on (its fallbacks keep hints), then an operator removes it.
+// The hints kept for it are handed to the new primaries of their
+// partitions instead of waiting forever for a member that will never own
+// anything again, and every key ends up on all of them. Anti-entropy is
+// off, so handoff is the only thing that can bring a key to a new owner:
+// hints planted for keys no other node holds prove it.
+func TestHintsOfARemovedMemberGoToTheNewOwners(t *testing.T) {
+	tc := startCluster(t, 4, func(c *Config) {
+		c.Handoff.Interval = 50 * time.Millisecond
+		c.Handoff.RetryBase = 50 * time.Millisecond
+		c.AAE.Enabled = false
+	})
+	ctx := t.Context()
+	gone := "n4"
+	tc.stop(gone)
+	tc.waitDead(gone)
+
+	c := tc.client("n1")
+	want := map[string]string{}
+	for i := 0; len(want) < 30; i++ {
+		key := []byte(fmt.Sprintf("w%d", i))
+		primaries, _ := tc.primariesOf(key)
+		if !containsName(primaries, gone) {
+			continue
+		}
+		_, err := c.Put(ctx, "b", key, []byte("v"+string(key)), client.W(3))
+		require.NoError(t, err)
+		want[string(key)] = "v" + string(key)
+	}
+	// Hints for keys that only n1 holds, as a hint.
+	r := tc.nodes["n1"].ring()
+	for i := range 20 {
+		key := []byte(fmt.Sprintf("planted%d", i))
+		obj := mustUpdate(dvv.Object{}.Update(nil, "n1.0123456789abcdef", []byte("p"+string(key)), false, 1))
+		k := coord.Key{Partition: r.KeyPartition("b", key), Bucket: "b", Key: key}
+		_, err := tc.nodes["n1"].replicas.localSync(ctx, k, obj, true, gone)
+		require.NoError(t, err)
+		want[string(key)] = "p" + string(key)
+	}
+	kept := 0
+	for k, n := range tc.pendingHints() {
+		require.Equal(t, gone, k[len(k)-len(gone):], "hints are kept for the stopped member only: %v", tc.pendingHints())
+		kept += n
+	}
+	require.GreaterOrEqual(t, kept, 50, "each key is hinted for the stopped member")
+
+	_, err := tc.nodes["n2"].serveRemoveMember(ctx, transport.Peer{}, wire.RemoveMemberReq{Name: gone, Force: true})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		for _, n := range tc.nodes {
+			if len(n.ring().Members()) != 3 {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "every node learns of the removal")
+	require.Eventually(t, func() bool { return len(tc.pendingHints()) == 0 }, 60*time.Second, 50*time.Millisecond,
+		"the hints of the removed member are delivered to the new owners: %v", tc.pendingHints())
+
+	var retargeted float64
+	for _, n := range tc.nodes {
+		retargeted += registryValue(t, n, "cairn_hints_retargeted_total")
+	}
+	require.GreaterOrEqual(t, retargeted, float64(kept))
+	r = tc.nodes["n1"].ring()
+	for key, value := range want {
+		p := r.KeyPartition("b", []byte(key))
+		primaries, _ := r.Preference(p, 3)
+		require.Len(t, primaries, 3)
+		for _, name := range primaries {
+			obj, found, err := tc.nodes[name].store.Get(p, "b", []byte(key))
+			require.NoError(t, err)
+			require.True(t, found, "%s holds %s", name, key)
+			require.Equal(t, []string{value}, liveValues(obj), "%s holds %s", name, key)
+		}
+		got, err := c.Get(ctx, "b", []byte(key), client.R(client.All), client.PR(3))
+		require.NoError(t, err)
+		require.Equal(t, []string{value}, values(got))
+	}
 }

@@ -68,8 +68,9 @@ type Config struct {
 	// budget, finds the rest. Default 10,000.
 	MaxKeysPerExchange int `yaml:"max_keys_per_exchange"`
 	// BatchKeys and BatchBytes bound one fetch or push of repaired
-	// objects (at least one object goes in a batch). Defaults 256 keys,
-	// 1 MiB.
+	// objects (at least one object goes in a batch), and so what a
+	// repair holds in memory: one fetch answer and one push batch.
+	// Defaults 256 keys, 1 MiB.
 	BatchKeys  int `yaml:"batch_keys"`
 	BatchBytes int `yaml:"batch_bytes"`
 	// RebuildKeysPerSecond and RebuildBytesPerSecond bound the reading of

@@ -229,9 +229,15 @@ func (a *AAE) keyList(p uint32, segments []int, limit int) ([]antientropy.KeyVer
 // the merge is not what the peer holds, it goes back to the peer, with
 // what only this replica has. dvv sync on both sides: nothing is
 // overwritten, concurrent writes become siblings.
+//
+// It streams: objects are fetched one batch at a time, and what goes back
+// is pushed as soon as a push batch is full, so a round holds at most one
+// fetch answer and one push batch (BatchKeys objects, about BatchBytes,
+// within a message's limits), however many keys differ.
 func (a *AAE) repair(ctx context.Context, peer string, p uint32, r antientropy.Repair, res *Result) error {
-	var push []wire.AAEObject
+	out := a.newPusher(ctx, peer, p, res)
 	want := slices.Concat(r.MissingHere, r.Differ)
+	back := make([]wire.AAEObject, 0, min(len(want), a.cfg.BatchKeys))
 	for len(want) > 0 {
 		batch := want[:min(len(want), a.cfg.BatchKeys)]
 		req := wire.AAEFetchReq{Partition: p, Keys: make([]wire.AAEKeyRef, len(batch))}
@@ -258,6 +264,7 @@ func (a *AAE) repair(ctx context.Context, peer string, p uint32, r antientropy.R
 			}
 		}
 		wrote := false
+		back = back[:0]
 		for _, o := range resp.Objects {
 			merged, changed, err := a.syncLocal(p, o.Bucket, o.Key, o.Object)
 			if err != nil {
@@ -267,14 +274,21 @@ func (a *AAE) repair(ctx context.Context, peer string, p uint32, r antientropy.R
 			res.Fetched++
 			a.stats.fetched.Add(1)
 			if antientropy.Version(merged) != antientropy.Version(o.Object) {
-				push = append(push, wire.AAEObject{Bucket: o.Bucket, Key: o.Key, Object: merged})
+				back = append(back, wire.AAEObject{Bucket: o.Bucket, Key: o.Key, Object: merged})
 			}
 		}
 		// One fsync for the batch, as hinted handoff does: a crash before
-		// it loses nothing the peer does not still hold.
+		// it loses nothing the peer does not still hold. It comes before
+		// the merges go back, so the peer never holds a merge this
+		// replica could lose.
 		if wrote {
 			if err := a.d.Store.SyncWAL(); err != nil {
 				return fmt.Errorf("%w: %w", cairn.ErrInternal, err)
+			}
+		}
+		for _, o := range back {
+			if err := out.add(o); err != nil {
+				return err
 			}
 		}
 		want = want[resp.Answered:]
@@ -285,35 +299,73 @@ func (a *AAE) repair(ctx context.Context, peer string, p uint32, r antientropy.R
 			return fmt.Errorf("%w: %w", cairn.ErrInternal, err)
 		}
 		if found && antientropy.Version(obj) != antientropy.Absent {
-			push = append(push, wire.AAEObject{Bucket: kv.Bucket, Key: kv.Key, Object: obj})
+			if err := out.add(wire.AAEObject{Bucket: kv.Bucket, Key: kv.Key, Object: obj}); err != nil {
+				return err
+			}
 		}
 	}
-	for len(push) > 0 {
-		// Within the batch's keys and bytes, and always within what the
-		// peer accepts in one message (frame and elements: objects with
-		// many siblings reach the element limit long before the bytes).
-		n, size := 0, 0
-		msg := wire.Batch{MaxFrame: a.d.MaxFrame}
-		for n < len(push) && n < a.cfg.BatchKeys && (n == 0 || size < a.cfg.BatchBytes) && msg.Fits(push[n].Object, push[n].Bucket, push[n].Key) {
-			size += objectBytes(push[n].Object) + len(push[n].Bucket) + len(push[n].Key)
-			msg.Add(push[n].Object, push[n].Bucket, push[n].Key)
-			n++
-		}
-		if n == 0 {
-			// Too large for any message on its own (merges can make such
-			// an object): it cannot be pushed; the others still are.
-			a.tooLarge(p, push[0].Bucket, push[0].Key, push[0].Object)
-			push = push[1:]
-			continue
-		}
-		var resp wire.AAEPushResp
-		if err := a.call(ctx, peer, wire.TypeAAEPush, wire.AAEPushReq{Partition: p, Objects: push[:n]}, &resp); err != nil {
+	return out.flush()
+}
+
+// pusher sends a repair's objects to the peer in batches as they come:
+// within BatchKeys and BatchBytes (one object alone may pass the bytes)
+// and always within what the peer accepts in one message (frame and
+// elements: objects with many siblings reach the element limit long
+// before the bytes).
+type pusher struct {
+	a    *AAE
+	ctx  context.Context
+	peer string
+	p    uint32
+	res  *Result
+
+	batch []wire.AAEObject
+	size  int
+	msg   wire.Batch
+}
+
+func (a *AAE) newPusher(ctx context.Context, peer string, p uint32, res *Result) *pusher {
+	return &pusher{a: a, ctx: ctx, peer: peer, p: p, res: res, msg: wire.Batch{MaxFrame: a.d.MaxFrame}}
+}
+
+// add queues o, pushing the batch first when o does not fit in it.
+func (w *pusher) add(o wire.AAEObject) error {
+	size := objectBytes(o.Object) + len(o.Bucket) + len(o.Key)
+	fits := w.msg.Fits(o.Object, o.Bucket, o.Key)
+	if len(w.batch) > 0 && (!fits || len(w.batch) >= w.a.cfg.BatchKeys || w.size+size > w.a.cfg.BatchBytes) {
+		if err := w.flush(); err != nil {
 			return err
 		}
-		res.Pushed += n
-		a.stats.pushed.Add(uint64(n))
-		push = push[n:]
+		fits = w.msg.Fits(o.Object, o.Bucket, o.Key)
 	}
+	if !fits {
+		// Too large for any message on its own (merges can make such an
+		// object): it cannot be pushed; the others still are.
+		w.a.tooLarge(w.p, o.Bucket, o.Key, o.Object)
+		return nil
+	}
+	w.batch = append(w.batch, o)
+	w.size += size
+	w.msg.Add(o.Object, o.Bucket, o.Key)
+	return nil
+}
+
+// flush pushes what is queued, if anything.
+func (w *pusher) flush() error {
+	if len(w.batch) == 0 {
+		return nil
+	}
+	var resp wire.AAEPushResp
+	if err := w.a.call(w.ctx, w.peer, wire.TypeAAEPush, wire.AAEPushReq{Partition: w.p, Objects: w.batch}, &resp); err != nil {
+		return err
+	}
+	n := len(w.batch)
+	w.res.Pushed += n
+	w.a.stats.pushed.Add(uint64(n))
+	// A fresh slice: the request may still be referenced by the caller
+	// of peers (a test's recorder, a retry), and objects must not leak
+	// from one batch into the next.
+	w.batch, w.size, w.msg = nil, 0, wire.Batch{MaxFrame: w.a.d.MaxFrame}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/ring"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -34,9 +35,18 @@ type Peers interface {
 
 // Members is the membership view handoff needs: whether an owner should
 // be delivered to now (a member, alive, and not recently refusing
-// connections).
+// connections), whether it was removed from the ring for good, and the
+// ring that names the new owners of a removed member's partitions.
 type Members interface {
 	Up(node string) bool
+	// Removed reports whether an operator removed the member (final: the
+	// name never owns partitions again). A member that is merely down is
+	// not removed.
+	Removed(node string) bool
+	Ring() *ring.Ring
+	// ReplicationFactor is the number of distinct nodes holding each key
+	// on r: N, or the whole ring when it has fewer members.
+	ReplicationFactor(r *ring.Ring) int
 }
 
 // Deps is what a Handoff uses, and nothing else.

@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/hints"
+	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/pace"
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/wire"
@@ -120,7 +125,9 @@ func (h *Handoff) Run(ctx context.Context) {
 		now := h.d.Now()
 		owners := map[string]hints.Owner{}
 		for owner, st := range h.d.Store.HintStats() {
-			owners[owner] = hints.Owner{Pending: st.Pending, Alive: h.d.Members.Up(owner)}
+			// A removed owner's hints go to its partitions' new owners
+			// (retarget): deliverable whether or not it is up.
+			owners[owner] = hints.Owner{Pending: st.Pending, Alive: h.d.Members.Removed(owner) || h.d.Members.Up(owner)}
 		}
 		started := h.planner.Plan(now.UnixNano(), owners)
 		if at, ok := h.planner.Wake(now.UnixNano(), owners); ok {
@@ -130,7 +137,12 @@ func (h *Handoff) Run(ctx context.Context) {
 			h.setActive(owner, true)
 			if _, draining := h.drains[owner]; !draining {
 				h.drains[owner] = &drain{start: now}
-				h.log.Info("handoff started", zap.String("owner", owner), zap.Int("pending", owners[owner].Pending))
+				if h.d.Members.Removed(owner) {
+					h.log.Info("handoff started: the owner was removed from the ring; its hints go to its partitions' new owners",
+						zap.String("owner", owner), zap.Int("pending", owners[owner].Pending))
+				} else {
+					h.log.Info("handoff started", zap.String("owner", owner), zap.Int("pending", owners[owner].Pending))
+				}
 			}
 			rounds.Go(func() {
 				res := h.round(ctx, owner)
@@ -240,6 +252,10 @@ func (h *Handoff) round(ctx context.Context, owner string) roundResult {
 	}
 	wrapped := cursor == nil
 	credit := h.cfg.BatchBytes
+	deliver := h.send
+	if h.d.Members.Removed(owner) {
+		deliver = h.retarget
+	}
 	for ctx.Err() == nil {
 		batch, last, err := h.collect(owner, cursor, credit)
 		if err != nil {
@@ -254,7 +270,7 @@ func (h *Handoff) round(ctx context.Context, owner string) roundResult {
 			cursor, wrapped = nil, true
 			continue
 		}
-		resp, err := h.send(ctx, owner, batch)
+		resp, err := deliver(ctx, owner, batch)
 		if err != nil {
 			res.err = err
 			return res
@@ -331,6 +347,94 @@ func (h *Handoff) send(ctx context.Context, owner string, batch []store.Hint) (w
 		return wire.HandoffResp{}, err
 	}
 	return resp, nil
+}
+
+// retarget delivers a batch of hints kept for owner, a member an operator
+// removed from the ring, to the current primaries of each hint's
+// partition, as this node's ring names them: every one of them gets the
+// hinted object as a DVV sync (this node's own copy directly, the others
+// by the handoff message the owner would have had), and the batch counts
+// as acknowledged only once all of them acknowledged it. Then, as for any
+// owner, the hints are marked delivered and go when their episode closes.
+//
+// Why no write can be lost: a hint is deleted only after every current
+// primary of its key has the object synced in durably, and a sync never
+// removes what the receiver had (it keeps every sibling either side has
+// that the other's vector does not cover), is idempotent and commutative.
+// So a primary that already held the write, or a later one, is unchanged
+// or gains a sibling, never loses one; a batch sent twice (a crash before
+// the mark, a primary that asked for time after others accepted) changes
+// nothing the second time; and the order in which fallbacks, anti-entropy
+// and clients reach a new primary does not matter. A primary that is down
+// or refuses holds the batch back whole: the hints stay pending and the
+// round is retried, never narrowed to the primaries that answered.
+func (h *Handoff) retarget(ctx context.Context, owner string, batch []store.Hint) (wire.HandoffResp, error) {
+	r := h.d.Members.Ring()
+	n := h.d.Members.ReplicationFactor(r)
+	byTarget := map[string][]store.Hint{}
+	for _, hn := range batch {
+		primaries, _ := r.Preference(hn.Partition, n)
+		if len(primaries) == 0 {
+			return wire.HandoffResp{}, fmt.Errorf("handoff: no owner of partition %d on the ring for the hints of removed %s", hn.Partition, owner)
+		}
+		for _, t := range primaries {
+			if t != owner { // never, once removed; and never back to it
+				byTarget[t] = append(byTarget[t], hn)
+			}
+		}
+	}
+	targets := slices.Sorted(maps.Keys(byTarget))
+	credit := int64(math.MaxInt64)
+	for _, t := range targets {
+		if t == h.d.Name {
+			if err := h.applyLocal(byTarget[t]); err != nil {
+				return wire.HandoffResp{}, err
+			}
+			continue
+		}
+		if !h.d.Members.Up(t) {
+			return wire.HandoffResp{}, fmt.Errorf("handoff: %s, a new owner of hints kept for removed %s, is down", t, owner)
+		}
+		resp, err := h.send(ctx, t, byTarget[t])
+		if err != nil {
+			return wire.HandoffResp{}, fmt.Errorf("handoff to %s, a new owner of hints kept for removed %s: %w", t, owner, err)
+		}
+		if !resp.Accepted {
+			return resp, nil
+		}
+		credit = min(credit, resp.CreditBytes)
+	}
+	h.m.retargeted.Add(float64(len(batch)))
+	return wire.HandoffResp{Accepted: true, Applied: len(batch), CreditBytes: credit}, nil
+}
+
+// applyLocal syncs hints into this node's own data, when it is one of
+// their new owners, with one fsync before they count as acknowledged.
+func (h *Handoff) applyLocal(batch []store.Hint) error {
+	for _, hn := range batch {
+		if err := h.syncInto(hn.Partition, hn.Bucket, hn.Key, hn.Object); err != nil {
+			return err
+		}
+	}
+	if err := h.d.Store.SyncWAL(); err != nil {
+		return fmt.Errorf("%w: %w", cairn.ErrInternal, err)
+	}
+	return nil
+}
+
+// syncInto merges obj into this node's copy of the key, unsynced: the
+// caller syncs the WAL once for its batch.
+func (h *Handoff) syncInto(p uint32, bucket string, key []byte, obj dvv.Object) error {
+	_, err := h.d.Store.ModifyUnsynced(p, bucket, key, func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
+		if found && cur.Descends(obj) {
+			return cur, false, nil
+		}
+		return dvv.Sync(cur, obj), true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: handoff write: %w", cairn.ErrInternal, err)
+	}
+	return nil
 }
 
 func (h *Handoff) setActive(owner string, on bool) {

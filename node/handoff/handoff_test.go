@@ -11,6 +11,7 @@ import (
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/ring"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -19,7 +20,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type nobody struct{}
 
-func (nobody) Up(string) bool { return false }
+func (nobody) Up(string) bool                   { return false }
+func (nobody) Removed(string) bool              { return false }
+func (nobody) Ring() *ring.Ring                 { return nil }
+func (nobody) ReplicationFactor(*ring.Ring) int { return 0 }
 func (nobody) Call(context.Context, string, wire.Type, any, any) error {
 	return errors.New("no peers in this test")
 }

@@ -7,6 +7,7 @@ import (
 type metrics struct {
 	stored        prometheus.Counter
 	delivered     prometheus.Counter
+	retargeted    prometheus.Counter
 	errors        *prometheus.CounterVec
 	paced         prometheus.Counter
 	received      prometheus.Counter
@@ -20,6 +21,8 @@ func newMetrics(reg prometheus.Registerer, h *Handoff) (metrics, error) {
 			Help: "Writes this node stored as a hint while standing in for an unreachable primary."}),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "cairn_hints_delivered_total",
 			Help: "Hints this node delivered and had acknowledged by their owner."}),
+		retargeted: prometheus.NewCounter(prometheus.CounterOpts{Name: "cairn_hints_retargeted_total",
+			Help: "Hints kept for a member removed from the ring that every current primary of their partition acknowledged."}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cairn_hint_delivery_errors_total",
 			Help: "Handoff rounds that failed, by owner."}, []string{"owner"}),
 		paced: prometheus.NewCounter(prometheus.CounterOpts{Name: "cairn_handoff_paced_total",
@@ -31,7 +34,7 @@ func newMetrics(reg prometheus.Registerer, h *Handoff) (metrics, error) {
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: "cairn_handoff_throttled_total",
 			Help: "Handoff batches this node refused for now to pace its own catch-up."}),
 	}
-	for _, c := range []prometheus.Collector{m.stored, m.delivered, m.errors, m.paced, m.received, m.receivedBytes, m.throttled, hintQueues{h}} {
+	for _, c := range []prometheus.Collector{m.stored, m.delivered, m.retargeted, m.errors, m.paced, m.received, m.receivedBytes, m.throttled, hintQueues{h}} {
 		if err := reg.Register(c); err != nil {
 			return metrics{}, err
 		}

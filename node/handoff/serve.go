@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn"
-	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
 )
@@ -44,14 +43,8 @@ func (h *Handoff) ServeHandoff(ctx context.Context, peer transport.Peer, req wir
 		if err := ctx.Err(); err != nil {
 			return wire.HandoffResp{}, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
 		}
-		_, err := h.d.Store.ModifyUnsynced(it.Partition, it.Bucket, it.Key, func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
-			if found && cur.Descends(it.Object) {
-				return cur, false, nil
-			}
-			return dvv.Sync(cur, it.Object), true, nil
-		})
-		if err != nil {
-			return wire.HandoffResp{}, fmt.Errorf("%w: handoff write: %w", cairn.ErrInternal, err)
+		if err := h.syncInto(it.Partition, it.Bucket, it.Key, it.Object); err != nil {
+			return wire.HandoffResp{}, err
 		}
 	}
 	// One fsync for the batch, before the acknowledgement that lets the
