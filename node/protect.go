@@ -121,6 +121,8 @@ func refusalReason(ev transport.Event) string {
 		return "source_conn_limit"
 	case transport.EventHandshakeEvicted:
 		return "handshake_evicted"
+	case transport.EventIdleEvicted:
+		return "idle_client_evicted"
 	case transport.EventPeerRefused:
 		return "peer_unverified"
 	case transport.EventOverloaded:

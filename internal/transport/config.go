@@ -26,6 +26,12 @@ type Config struct {
 	// node, and VerifyPeer accepted it), apart from MaxConns: clients
 	// filling their cap never lock the cluster's nodes out.
 	MaxPeerConns int
+	// IdleEvictAfter lets a client connection that has sent nothing for
+	// this long, and has nothing in flight, be closed to make room for a
+	// new client when MaxConns are open: idle sockets from many addresses
+	// then cannot lock new clients out until IdleTimeout. Zero disables
+	// it.
+	IdleEvictAfter time.Duration
 	// MaxConnsPerSource caps the client connections from one IP address,
 	// so that one host cannot take every client place.
 	MaxConnsPerSource int
@@ -92,6 +98,7 @@ func DefaultConfig() Config {
 		MaxPeerConns:         256,
 		MaxConnsPerSource:    256,
 		MaxHandshakes:        1024,
+		IdleEvictAfter:       5 * time.Second,
 		MaxInFlight:          256,
 		MaxConnBytes:         4 << 20,
 		MaxPeerConnBytes:     16 << 20,
@@ -174,10 +181,11 @@ const (
 	EventPeerRefused                        // refused: VerifyPeer rejected the node its hello named
 	EventOverloaded                         // a request answered "overloaded": the in-flight byte budget was spent
 	EventPaused                             // reading a connection paused: it holds MaxConnBytes
+	EventIdleEvicted                        // an idle client connection closed to make room for a new one (IdleEvictAfter)
 )
 
 var eventNames = [...]string{"accepted", "closed", "rejected_limit", "handshake_failed", "protocol_error", "idle_timeout", "dial_failed",
-	"rejected_peer_limit", "rejected_source", "handshake_evicted", "peer_refused", "overloaded", "paused"}
+	"rejected_peer_limit", "rejected_source", "handshake_evicted", "peer_refused", "overloaded", "paused", "idle_evicted"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) {

@@ -244,6 +244,7 @@ func TestConnectionCapsCountAfterTheHandshake(t *testing.T) {
 		c.MaxConns = 3
 		c.MaxPeerConns = 2
 		c.HandshakeTimeout = time.Minute
+		c.IdleEvictAfter = 0 // idle clients keep their places here
 	})
 	// Sockets that never say hello take no client's place.
 	for range 5 {
@@ -355,4 +356,53 @@ func TestEstimateRisesAtOnceAndFallsSlowly(t *testing.T) {
 		est = nextEstimate(est, 100)
 	}
 	require.Equal(t, int64(minEstimate), est, "never below the floor")
+}
+
+func TestIdleClientMakesRoomForANewOneWhenTheCapIsFull(t *testing.T) {
+	t.Run("none idle long enough", func(t *testing.T) {
+		ts := startServer(t, func(c *Config) {
+			c.MaxConns = 2
+			c.IdleEvictAfter = time.Hour
+		})
+		client(t, ts.addr(), "")
+		client(t, ts.addr(), "")
+		_, f := dialHello(t, ts.addr(), "", "")
+		refused(t, f, cairn.ErrOverloaded)
+	})
+	t.Run("the idlest goes, a busy one stays", func(t *testing.T) {
+		const after = 50 * time.Millisecond
+		ts := startServer(t, func(c *Config) {
+			c.MaxConns = 3
+			c.IdleEvictAfter = after
+		})
+		idlest := client(t, ts.addr(), "")
+		time.Sleep(after / 5)
+		idle := client(t, ts.addr(), "")
+		busy := client(t, ts.addr(), "")
+		// A request in flight for as long as the test wants keeps busy off
+		// the list, however long since it sent it.
+		pipeline(t, busy, "block")
+		require.Eventually(t, func() bool { return ts.h.calls.Load() == 1 }, 10*time.Second, time.Millisecond)
+		time.Sleep(2 * after)
+
+		c, f := dialHello(t, ts.addr(), "", "")
+		require.Equal(t, wire.TypeHelloOK, f.Type, "an idle client made room")
+		ts.waitEvent(t, EventIdleEvicted)
+		_ = idlest.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := idlest.Read(make([]byte, 1))
+		require.ErrorIs(t, err, io.EOF, "the client idle the longest was closed")
+
+		// The newcomer took the place: the books stay exact, so the next
+		// one evicts the other idle client, never the busy one.
+		_, f = dialHello(t, ts.addr(), "", "")
+		require.Equal(t, wire.TypeHelloOK, f.Type)
+		_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = idle.Read(make([]byte, 1))
+		require.ErrorIs(t, err, io.EOF)
+		require.NoError(t, c.Close())
+
+		close(ts.h.release)
+		_ = busy.SetReadDeadline(time.Now().Add(10 * time.Second))
+		require.Equal(t, wire.TypeGetResp, readFrame(t, busy).Type, "the busy client was served to the end")
+	})
 }

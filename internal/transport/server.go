@@ -53,6 +53,7 @@ type Server struct {
 	clients int
 	peers   int
 	sources map[string]int // client connections per remote IP
+	evicted []*serverConn  // idle clients taken off the books under mu, closed by admit after
 	wg      sync.WaitGroup // every connection goroutine
 	traffic Traffic
 	workers *workers.Pool[request]
@@ -168,7 +169,7 @@ func (s *Server) admit(sc *serverConn, peer bool) error {
 	case peer && s.peers >= s.cfg.MaxPeerConns:
 		err = fmt.Errorf("%w: %d peer connections open, the limit", cairn.ErrOverloaded, s.cfg.MaxPeerConns)
 		kind = EventRejectedPeerLimit
-	case !peer && s.clients >= s.cfg.MaxConns:
+	case !peer && s.clients >= s.cfg.MaxConns && !s.evictIdleLocked():
 		err = fmt.Errorf("%w: %d client connections open, the limit", cairn.ErrOverloaded, s.cfg.MaxConns)
 		kind = EventRejectedLimit
 	case !peer && s.sources[sc.source] >= s.cfg.MaxConnsPerSource:
@@ -182,12 +183,52 @@ func (s *Server) admit(sc *serverConn, peer bool) error {
 	}
 	if err == nil {
 		sc.admitted, sc.isPeer = true, peer
+		sc.lastRead.Store(time.Now().UnixNano())
 	}
+	victims := s.evicted
+	s.evicted = nil
 	s.mu.Unlock()
+	for _, v := range victims {
+		s.cfg.emit(EventIdleEvicted, v.remote, nil)
+		v.kill()
+	}
 	if err != nil {
 		s.cfg.emitFor(kind, sc.remote, sc.peer.Node, err)
 	}
 	return err
+}
+
+// evictIdleLocked makes room for one client by taking the client
+// connection idle the longest (nothing read for IdleEvictAfter, nothing in
+// flight or unwritten) off the books; admit closes it once s.mu is
+// released. It reports whether it found one. The scan is over every
+// connection, but it only runs when the client cap is full.
+func (s *Server) evictIdleLocked() bool {
+	if s.cfg.IdleEvictAfter <= 0 {
+		return false
+	}
+	cutoff := time.Now().Add(-s.cfg.IdleEvictAfter).UnixNano()
+	var victim *serverConn
+	for c := range s.conns {
+		if !c.admitted || c.isPeer || c.held.Load() != 0 || len(c.inflight) != 0 {
+			continue
+		}
+		if at := c.lastRead.Load(); at <= cutoff && (victim == nil || at < victim.lastRead.Load()) {
+			victim = c
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	// Off the books now, so that the newcomer's place is exact; forget
+	// skips a connection that is no longer admitted.
+	victim.admitted = false
+	s.clients--
+	if s.sources[victim.source]--; s.sources[victim.source] <= 0 {
+		delete(s.sources, victim.source)
+	}
+	s.evicted = append(s.evicted, victim)
+	return true
 }
 
 // forget takes a closed connection out of the server's books.
@@ -268,6 +309,9 @@ type serverConn struct {
 	// evicted is set when the connection was closed in its handshake to
 	// make room for a newer one.
 	evicted atomic.Bool
+	// lastRead is when the last frame was read (UnixNano), or the
+	// connection admitted: how long a client has been idle.
+	lastRead atomic.Int64
 
 	// Guarded by s.mu.
 	pending  *list.Element // the connection's place in s.pending, while in its handshake
@@ -403,6 +447,7 @@ func (sc *serverConn) readLoop(br *bufio.Reader) error {
 			return nil // the peer closed or the connection broke
 		}
 		sc.s.traffic.frameReceived(payload)
+		sc.lastRead.Store(time.Now().UnixNano())
 		f, err := wire.ParseFrame(payload)
 		if err != nil {
 			cfg.emit(EventProtocolError, sc.remote, err)
