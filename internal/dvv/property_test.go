@@ -18,12 +18,18 @@ import (
 // their data and come back under a new actor id.
 func runHistory(t *rapid.T, c *cluster, wipes bool) {
 	replica := rapid.IntRange(0, len(c.replicas)-1)
+	repeatHistory(t, c, replica, wipes, func(t *rapid.T) {
+		r := replica.Draw(t, "coordinator")
+		ctx := drawContext(t, c, replica)
+		c.put(r, ctx, rapid.IntRange(0, 4).Draw(t, "delete") == 0)
+	})
+}
+
+// repeatHistory runs put, reads, syncs and (with wipes) wipes on c in a
+// random order, checking every replica against the model after each.
+func repeatHistory(t *rapid.T, c *cluster, replica *rapid.Generator[int], wipes bool, put func(*rapid.T)) {
 	actions := map[string]func(*rapid.T){
-		"put": func(t *rapid.T) {
-			r := replica.Draw(t, "coordinator")
-			ctx := drawContext(t, c, replica)
-			c.put(r, ctx, rapid.IntRange(0, 4).Draw(t, "delete") == 0)
-		},
+		"put": put,
 		"read": func(t *rapid.T) {
 			c.read(drawReadSet(t, c, replica)...)
 		},
@@ -233,49 +239,26 @@ func liveWrites(c *cluster, ids writeSet) writeSet {
 // acts as a primary (refuses) or a fallback (clamps).
 func runAdversarialHistory(t *rapid.T, c *cluster, wipes bool) {
 	replica := rapid.IntRange(0, len(c.replicas)-1)
-	actions := map[string]func(*rapid.T){
-		"put": func(t *rapid.T) {
-			r := replica.Draw(t, "coordinator")
-			var ctx *clientContext
-			switch rapid.IntRange(0, 3).Draw(t, "context") {
-			case 0, 1:
-				ctx = drawContext(t, c, replica)
-			default:
-				ctx = drawForged(t, c)
+	repeatHistory(t, c, replica, wipes, func(t *rapid.T) {
+		r := replica.Draw(t, "coordinator")
+		var ctx *clientContext
+		switch rapid.IntRange(0, 3).Draw(t, "context") {
+		case 0, 1:
+			ctx = drawContext(t, c, replica)
+		default:
+			ctx = drawForged(t, c)
+		}
+		var reachable []int
+		for q := range c.replicas {
+			if q != r && rapid.Bool().Draw(t, fmt.Sprintf("reaches %d", q)) {
+				reachable = append(reachable, q)
 			}
-			var reachable []int
-			for q := range c.replicas {
-				if q != r && rapid.Bool().Draw(t, fmt.Sprintf("reaches %d", q)) {
-					reachable = append(reachable, q)
-				}
-			}
-			fallback := rapid.Bool().Draw(t, "fallback")
-			minted := c.minted()
-			id, vv, out := c.coordinate(r, ctx, reachable, fallback, rapid.IntRange(0, 4).Draw(t, "delete") == 0)
-			checkDecision(t, c, r, ctx, reachable, minted, id, vv, out)
-		},
-		"read": func(t *rapid.T) {
-			c.read(drawReadSet(t, c, replica)...)
-		},
-		"sync": func(t *rapid.T) {
-			from, to := replica.Draw(t, "from"), replica.Draw(t, "to")
-			if from == to {
-				t.Skip("a replica does not sync with itself")
-			}
-			c.sync(from, to, rapid.Bool().Draw(t, "swap"))
-		},
-		"": func(t *rapid.T) {
-			for r := range c.replicas {
-				if err := c.check(r); err != nil {
-					t.Fatal(err)
-				}
-			}
-		},
-	}
-	if wipes {
-		actions["wipe"] = func(t *rapid.T) { c.wipe(replica.Draw(t, "wiped")) }
-	}
-	t.Repeat(actions)
+		}
+		fallback := rapid.Bool().Draw(t, "fallback")
+		minted := c.minted()
+		id, vv, out := c.coordinate(r, ctx, reachable, fallback, rapid.IntRange(0, 4).Draw(t, "delete") == 0)
+		checkDecision(t, c, r, ctx, reachable, minted, id, vv, out)
+	})
 }
 
 // drawForged makes up a context: from nothing or from a real read, with a
