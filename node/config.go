@@ -74,6 +74,18 @@ type Config struct {
 	// with it, so that an object a client write made can always be
 	// replicated and read.
 	MaxObjectSize int `yaml:"max_object_size"`
+	// MaxHintBytesPerOwner caps the bytes (keys and values) of the hints
+	// this node keeps for one unreachable owner; MaxHintBytes caps those it
+	// keeps for every owner together (0: no node-wide cap). A hinted write
+	// that would grow past either is refused "overloaded" and changes
+	// nothing: the coordinator asks the next fallback, or the write fails
+	// W with the refusal named. Hints are never dropped to make room (a
+	// hint may be one of the only copies of an acknowledged write), and
+	// writes that do not grow the hints, handoff and anti-entropy never
+	// refuse. Default 1 GiB per owner: what the owner's default handoff
+	// pace (16 MiB/s) takes back in about a minute.
+	MaxHintBytesPerOwner int64 `yaml:"max_hint_bytes_per_owner"`
+	MaxHintBytes         int64 `yaml:"max_hint_bytes"`
 	// NoSyncWrites lets writes with DW=0 skip fsync. Off by default: every
 	// acknowledged write is on disk.
 	NoSyncWrites bool `yaml:"no_sync_writes"`
@@ -173,6 +185,7 @@ func DefaultConfig() Config {
 		MaxKeySize:           64 << 10,
 		MaxValueSize:         8 << 20,
 		SiblingLimit:         100,
+		MaxHintBytesPerOwner: 1 << 30,
 		GossipProfile:        "lan",
 		Handoff:              handoff.DefaultConfig(),
 		HintedHandoff:        true,
@@ -274,6 +287,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxObjectSize != 0 && (c.MaxObjectSize < c.MaxValueSize || c.MaxObjectSize > maxObjectSizeLimit) {
 		bad("max_object_size %d: must be 0 (4 x max_value_size), or between max_value_size (%d) and 256 MiB", c.MaxObjectSize, c.MaxValueSize)
+	}
+	if c.MaxHintBytesPerOwner < 1 {
+		bad("max_hint_bytes_per_owner %d: must be positive", c.MaxHintBytesPerOwner)
+	}
+	if c.MaxHintBytes != 0 && c.MaxHintBytes < c.MaxHintBytesPerOwner {
+		bad("max_hint_bytes %d: must be 0 (no node-wide cap) or at least max_hint_bytes_per_owner (%d)", c.MaxHintBytes, c.MaxHintBytesPerOwner)
 	}
 	if c.GossipProfile != "lan" && c.GossipProfile != "local" {
 		bad("gossip_profile %q: want lan or local", c.GossipProfile)

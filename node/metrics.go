@@ -69,7 +69,7 @@ func newMetrics(n *Node) *metrics {
 	}, []string{"kind"})
 	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cairn_refusals_total",
-		Help: "Connections and requests the node refused to protect itself, by reason: client_conn_limit, peer_conn_limit, source_conn_limit (connection caps), handshake_evicted (a silent socket closed to make room), peer_unverified (a hello naming a member from an address it does not advertise), client_inflight_bytes and peer_inflight_bytes (a request answered overloaded: the byte budget was spent).",
+		Help: "Connections and requests the node refused to protect itself, by reason: client_conn_limit, peer_conn_limit, source_conn_limit (connection caps), handshake_evicted (a silent socket closed to make room), peer_unverified (a hello naming a member from an address it does not advertise), client_inflight_bytes and peer_inflight_bytes (a request answered overloaded: the byte budget was spent), hint_owner_bytes and hint_node_bytes (a hinted write answered overloaded: the hints kept for its owner, or for every owner, are at their cap).",
 	}, []string{"reason"})
 	inflight := func(side string, read func() int64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{

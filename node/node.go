@@ -82,6 +82,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	sopts := store.DefaultOptions(cfg.DataDir, cfg.Name)
 	sopts.NoSyncWrites = cfg.NoSyncWrites
+	sopts.MaxHintBytesPerOwner = cfg.MaxHintBytesPerOwner
+	sopts.MaxHintBytes = cfg.MaxHintBytes
 	trees := n.newTrees(&sopts)
 	st, err := store.Open(sopts)
 	if err != nil {
@@ -145,9 +147,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.replicas = &replicaSet{self: cfg.Name, store: n.store, peers: peerCaller{n: n},
 		noSync: cfg.NoSyncWrites, now: n.now, hintStored: n.handoff.HintStored, minted: n.checkSiblings,
-		limits:   writeLimits{siblings: cfg.SiblingLimit, bytes: cfg.objectSizeLimit()},
-		maxFrame: tcfg.MaxFrame,
-		refused:  func(reason string) { n.metrics.refused.WithLabelValues(reason).Inc() }}
+		limits:      writeLimits{siblings: cfg.SiblingLimit, bytes: cfg.objectSizeLimit()},
+		maxFrame:    tcfg.MaxFrame,
+		refused:     func(reason string) { n.metrics.refused.WithLabelValues(reason).Inc() },
+		hintRefused: n.hintRefused}
 	ccfg := coord.DefaultConfig(cfg.Name)
 	ccfg.SyncWrites = !cfg.NoSyncWrites
 	ccfg.ReadRepair = cfg.ReadRepair

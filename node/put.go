@@ -5,6 +5,7 @@ import (
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/node/coord"
 	"go.uber.org/zap"
@@ -102,5 +103,21 @@ func (n *Node) checkSiblings(bucket string, key []byte, obj dvv.Object) {
 		n.log.Warn("object over the sibling limit",
 			zap.String("bucket", bucket), zap.Binary("key", key),
 			zap.Int("siblings", len(obj.Siblings)), zap.Int("limit", n.cfg.SiblingLimit))
+	}
+}
+
+// hintRefused counts a hinted write refused by a hint cap and logs it, at
+// most once every refusalLogEvery per cap: a fallback at its cap refuses
+// every growing hinted write for the owner until handoff drains it.
+func (n *Node) hintRefused(err *store.HintCapError) {
+	reason := "hint_owner_bytes"
+	if err.NodeWide {
+		reason = "hint_node_bytes"
+	}
+	n.metrics.refusals.WithLabelValues(reason).Inc()
+	if suppressed, ok := n.refusals.allow(reason, n.now()); ok {
+		n.log.Warn("refused a hinted write: hint cap reached", zap.String("reason", reason),
+			zap.String("owner", err.Owner), zap.Int64("held_bytes", err.Held), zap.Int64("write_bytes", err.Growth),
+			zap.Int64("cap_bytes", err.Cap), zap.Int("same_refusals_not_logged", suppressed))
 	}
 }

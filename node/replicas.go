@@ -37,6 +37,8 @@ type replicaSet struct {
 	// refused counts a client write refused by a limit ("siblings" or
 	// "size").
 	refused func(reason string)
+	// hintRefused counts and logs a hinted write refused by a hint cap.
+	hintRefused func(err *store.HintCapError)
 }
 
 func (r *replicaSet) Read(ctx context.Context, t quorum.Target, k coord.Key) (coord.Copy, error) {
@@ -139,6 +141,9 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 	if errors.As(err, &refused) {
 		r.refused(refused.reason)
 		return dvv.Object{}, nil, refused.err
+	}
+	if capErr := r.hintCap(err); capErr != nil {
+		return dvv.Object{}, nil, capErr
 	}
 	if err != nil {
 		var ahead *coord.ContextAheadError
@@ -243,10 +248,27 @@ func (r *replicaSet) localSync(ctx context.Context, k coord.Key, obj dvv.Object,
 	} else {
 		_, err = r.store.Modify(k.Partition, k.Bucket, k.Key, durable, merge)
 	}
+	if capErr := r.hintCap(err); capErr != nil {
+		return false, capErr
+	}
 	if err != nil {
 		return false, fmt.Errorf("%w: replica write: %w", cairn.ErrInternal, err)
 	}
 	return durable, nil
+}
+
+// hintCap reports a hinted write the store refused because this node keeps
+// as many hints as its caps allow (store.HintCapError): an overloaded
+// answer, not an internal error, so that the coordinator fails over to the
+// next fallback without marking this node down (it serves everything
+// else), and the client's quorum error names the refusal.
+func (r *replicaSet) hintCap(err error) error {
+	var capErr *store.HintCapError
+	if !errors.As(err, &capErr) {
+		return nil
+	}
+	r.hintRefused(capErr)
+	return capErr
 }
 
 // serveReplicaGet and serveReplicaPut answer peers. Only peers (connections

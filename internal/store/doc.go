@@ -55,6 +55,12 @@
 // deleted together with the partition's hint actor, so that actor never
 // mints for a key without holding its earlier dots (see hints.go).
 //
+// The bytes of each owner's hints, and of all of them, are counted in
+// memory (rebuilt by a scan at Open), so that Options.MaxHintBytesPerOwner
+// and MaxHintBytes can refuse a hint write that would grow past them with
+// no read: the check and the count are one step under one lock. A refused
+// write changes nothing, and no hint is ever dropped to make room.
+//
 // # Durability
 //
 // Every write goes to pebble's WAL. Modify fsyncs before returning when its
@@ -113,6 +119,8 @@
 //     record: corruption is an ErrCorrupt error.
 //   - Keep a slice of pebble's buffer after its closer runs: decodeObject
 //     copies the record once and cuts the values from the copy.
+//   - Drop or shorten a hint to stay under a hint cap, or let the count of
+//     hint bytes fall below what is stored (the caps would be passed).
 //   - Log: pebble's messages go to Options.Logger (discarded by default) and
 //     the store's own figures are in Stats.
 package store

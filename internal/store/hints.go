@@ -77,9 +77,12 @@ type hintValue struct {
 
 // HintOwnerStats describes one owner's queue on this node.
 type HintOwnerStats struct {
-	Pending   int   // hints not yet acknowledged by the owner
-	Delivered int   // acknowledged, kept until their partitions' episodes close
-	Bytes     int64 // bytes of every hint record of the owner
+	Pending   int // hints not yet acknowledged by the owner
+	Delivered int // acknowledged, kept until their partitions' episodes close
+	// Bytes is what every hint record of the owner takes, keys and values
+	// (hintRecordSize): exact after Open, and after a failed write possibly
+	// above what is stored, never below (the cap relies on it).
+	Bytes int64
 	// BacklogSince is when the owner's pending set last went from empty to
 	// non-empty (Unix nanoseconds; 0 when nothing is pending). Its age is an
 	// upper bound on the age of the oldest pending hint.
@@ -92,6 +95,7 @@ type HintOwnerStats struct {
 type hintState struct {
 	mu     sync.Mutex
 	owners map[string]*HintOwnerStats
+	total  int64 // Bytes summed over owners, for the node-wide cap
 	// episodes serialises an episode's close against writes to hints of the
 	// same partition (striped by partition): writers hold it shared.
 	episodes [256]sync.RWMutex
@@ -119,8 +123,11 @@ func (h *hintState) account(owner string, old, new *hintValue, oldSize, newSize 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st := h.owner(owner)
+	// Sizes count whether or not a state is absent: oldSize may carry a
+	// reservation (reserve) for a hint that did not exist.
+	h.total += int64(newSize) - int64(oldSize)
+	st.Bytes += int64(newSize) - int64(oldSize)
 	if old != nil {
-		st.Bytes -= int64(oldSize)
 		if old.Delivered {
 			st.Delivered--
 		} else {
@@ -128,7 +135,6 @@ func (h *hintState) account(owner string, old, new *hintValue, oldSize, newSize 
 		}
 	}
 	if new != nil {
-		st.Bytes += int64(newSize)
 		if new.Delivered {
 			st.Delivered++
 		} else {
@@ -141,10 +147,74 @@ func (h *hintState) account(owner string, old, new *hintValue, oldSize, newSize 
 	if st.Pending == 0 {
 		st.BacklogSince = 0
 	}
+	h.tidy(owner, st)
+}
+
+// tidy forgets an owner with nothing left. The caller holds mu.
+func (h *hintState) tidy(owner string, st *HintOwnerStats) {
 	if st.Pending == 0 && st.Delivered == 0 && st.Bytes == 0 {
 		delete(h.owners, owner)
 	}
 }
+
+// reserve counts growth bytes of a hint write for owner before the write
+// is committed, unless they would take the owner past perOwner or the node
+// past total (0: no cap), in which case nothing changes and the refusal is
+// returned. Checking and counting under one lock is what keeps concurrent
+// writes of different keys from passing the cap together. A write that
+// does not grow the owner's hints (growth <= 0) always passes: it is how
+// a queue over a lowered cap shrinks. The caller moves the reservation
+// into the account once the write is committed (account with oldSize
+// raised by the reservation), and leaves it in place when the commit
+// failed, so that the count errs above what is stored, never below.
+func (h *hintState) reserve(owner string, growth, perOwner, total int64) (int64, error) {
+	if growth <= 0 {
+		return 0, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var held int64
+	if st := h.owners[owner]; st != nil {
+		held = st.Bytes
+	}
+	if perOwner > 0 && held+growth > perOwner {
+		return 0, &HintCapError{Owner: owner, Held: held, Growth: growth, Cap: perOwner}
+	}
+	if total > 0 && h.total+growth > total {
+		return 0, &HintCapError{Owner: owner, NodeWide: true, Held: h.total, Growth: growth, Cap: total}
+	}
+	h.owner(owner).Bytes += growth
+	h.total += growth
+	return growth, nil
+}
+
+// HintCapError refuses a hint write that would take the hints this node
+// keeps past a cap (Options.MaxHintBytesPerOwner, MaxHintBytes). Nothing
+// was written. It wraps cairn.ErrOverloaded: the node is healthy and
+// refuses only to protect its disk, so a coordinator asks the next
+// fallback rather than marking this node down.
+type HintCapError struct {
+	Owner    string
+	NodeWide bool  // the node-wide cap, not the owner's
+	Held     int64 // bytes of hints kept (for Owner, or for every owner when NodeWide)
+	Growth   int64 // bytes the write would add
+	Cap      int64
+}
+
+func (e *HintCapError) Error() string {
+	if e.NodeWide {
+		return fmt.Sprintf("%v: this node keeps %d bytes of hints; a hint for %s would add %d, past the node's cap of %d (max_hint_bytes)",
+			cairn.ErrOverloaded, e.Held, e.Owner, e.Growth, e.Cap)
+	}
+	return fmt.Sprintf("%v: this node keeps %d bytes of hints for %s; this write would add %d, past the cap of %d per owner (max_hint_bytes_per_owner)",
+		cairn.ErrOverloaded, e.Held, e.Owner, e.Growth, e.Cap)
+}
+
+func (e *HintCapError) Unwrap() error { return cairn.ErrOverloaded }
+
+// hintRecordSize is what one hint takes in the account: key and value.
+// Counting the key too keeps hints of large keys and small values bounded.
+func hintRecordSize(k []byte, valueLen int) int { return len(k) + valueLen }
 
 // HintStats returns every owner's queue as this node holds it.
 func (s *Store) HintStats() map[string]HintOwnerStats {
@@ -254,7 +324,7 @@ func (s *Store) getHint(k []byte) (hintValue, int, bool, error) {
 	if err != nil {
 		return hintValue{}, 0, false, fmt.Errorf("store: read hint %x: %w", k, err)
 	}
-	return h, len(v), true, nil
+	return h, hintRecordSize(k, len(v)), true, nil
 }
 
 // GetHint returns the object held for r.Owner under r; found=false when
@@ -368,8 +438,14 @@ func (s *Store) modifyHintLocked(r HintRef, k []byte, sync bool, now int64, fn f
 	if err != nil {
 		return dvv.Object{}, pendingSync{}, err
 	}
+	newSize := hintRecordSize(k, len(rec))
+	reserved, err := s.hints.reserve(r.Owner, int64(newSize-oldSize), s.opts.MaxHintBytesPerOwner, s.opts.MaxHintBytes)
+	if err != nil {
+		return dvv.Object{}, pendingSync{}, err
+	}
 	pending, err := s.commit(k, rec, sync)
 	if err != nil {
+		// The reservation stays: the write may be visible all the same.
 		return dvv.Object{}, pendingSync{}, fmt.Errorf("store: write hint %x: %w", k, err)
 	}
 	s.counters.writes.Add(1)
@@ -377,7 +453,7 @@ func (s *Store) modifyHintLocked(r HintRef, k []byte, sync bool, now int64, fn f
 	if found {
 		old = &cur
 	}
-	s.hints.account(r.Owner, old, &nv, oldSize, len(rec))
+	s.hints.account(r.Owner, old, &nv, oldSize+int(reserved), newSize)
 	return next, pending, nil
 }
 
@@ -524,7 +600,7 @@ func (s *Store) MarkDelivered(owner string, hs []Hint, cursor []byte) (int, erro
 		if err := b.Set(keys[i], rec, nil); err != nil {
 			return 0, err
 		}
-		changes = append(changes, change{old: cur, new: nv, oldSize: size, newSize: len(rec)})
+		changes = append(changes, change{old: cur, new: nv, oldSize: size, newSize: hintRecordSize(keys[i], len(rec))})
 	}
 	if cursor != nil {
 		if err := b.Set(cursorKey(owner), cursor, nil); err != nil {
@@ -594,7 +670,7 @@ func (s *Store) CloseHintEpisode(p uint32) (bool, error) {
 					_ = it.Close()
 					return false, nil
 				}
-				removed = append(removed, gone{owner: owner, v: hv, size: len(v)})
+				removed = append(removed, gone{owner: owner, v: hv, size: hintRecordSize(it.Key(), len(v))})
 			}
 			if err != nil {
 				_ = it.Close()
@@ -653,7 +729,7 @@ func (s *Store) loadHints() error {
 		if err != nil {
 			return fmt.Errorf("store: hint at %x: %w", it.Key(), err)
 		}
-		s.hints.account(ref.Owner, nil, &hv, 0, len(v))
+		s.hints.account(ref.Owner, nil, &hv, 0, hintRecordSize(it.Key(), len(v)))
 	}
 	return it.Error()
 }

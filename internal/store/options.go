@@ -40,6 +40,15 @@ type Options struct {
 	// other only when they collide. A power of two. Default 1024; zero means
 	// the default.
 	LockStripes int
+	// MaxHintBytesPerOwner caps the bytes (keys and values) of the hints
+	// kept for one owner, and MaxHintBytes those kept for every owner
+	// together; 0 means no cap. A hint write that would grow past either is
+	// refused with a *HintCapError (cairn.ErrOverloaded) and changes
+	// nothing. Writes that do not grow the hints always pass, and nothing
+	// is ever dropped to make room: a hint may be the only other copy of
+	// an acknowledged write. The caps do not apply to the node's own data.
+	MaxHintBytesPerOwner int64
+	MaxHintBytes         int64
 	// Logger receives pebble's own messages. Nil discards them: the package
 	// itself never logs. Fatalf must not return (pebble calls it when it cannot
 	// go on, for example when the WAL cannot be written); with a nil Logger
@@ -130,6 +139,9 @@ func (o Options) Validate() error {
 	}
 	if o.MemTableBytes < minMemTableBytes || o.MemTableBytes > maxMemTableBytes {
 		bad("store: MemTableBytes %d: must be between %d and %d", o.MemTableBytes, minMemTableBytes, uint64(maxMemTableBytes))
+	}
+	if o.MaxHintBytesPerOwner < 0 || o.MaxHintBytes < 0 {
+		bad("store: MaxHintBytesPerOwner %d, MaxHintBytes %d: must be 0 (no cap) or positive", o.MaxHintBytesPerOwner, o.MaxHintBytes)
 	}
 	if o.LockStripes < 1 || o.LockStripes > maxLockStripes || bits.OnesCount(uint(o.LockStripes)) != 1 {
 		bad("store: LockStripes %d: must be a power of two between 1 and %d", o.LockStripes, maxLockStripes)
