@@ -23,7 +23,7 @@ import (
 // fake replica set, with no network and no clock. Each script sets up a
 // cluster and drives one request at a time:
 //
-//	cluster self=n1 primaries=(n1,n2,n3) fallbacks=(n4,n5) [down=(..)] [unreachable=(..)] [broken=(..)] [slowsync=(..)]
+//	cluster self=n1 primaries=(n1,n2,n3) fallbacks=(n4,n5) [down=(..)] [unreachable=(..)] [broken=(..)] [slowsync=(..)] [hintsfull=(..)]
 //	copy n2 a.1=x [vv=a:1]        # a node's own copy; "copy n4 for=n2 ..." is a hint
 //	put [w=2] [pw=..] [dw=..] [strict] [forwarded] [value=v] [context=(a:1,b:2)] [tombstone]
 //	get [r=2] [pr=..] [notfound_ok=false] [strict]
@@ -36,7 +36,9 @@ import (
 //
 // down nodes are down in the view from the start; unreachable ones fail
 // every call as undelivered (and are then marked down); broken ones answer
-// every call with an internal error; a slowsync node's own write reaches
+// every call with an internal error; a hintsfull node refuses every
+// hinted write (its hints are at their cap) as overloaded, writing nothing;
+// a slowsync node's own write reaches
 // its disk only when the script delivers that (-> n1 fsync). Requests last 2 s, so a target is
 // silent after 500 ms. The output is the interaction log: the calls the
 // coordinator makes (->), the answers it gets, the view and observer
@@ -131,7 +133,10 @@ func (h *harness) setup(d *datadriven.TestData) {
 		h.view.down[n] = true
 	}
 	h.replicas = &fakeReplicas{h: h, copies: map[string]dvv.Object{},
-		unreachable: map[string]bool{}, broken: map[string]bool{}, slowSync: map[string]bool{}}
+		unreachable: map[string]bool{}, broken: map[string]bool{}, slowSync: map[string]bool{}, hintsFull: map[string]bool{}}
+	for _, n := range nodes("hintsfull") {
+		h.replicas.hintsFull[n] = true
+	}
 	for _, n := range nodes("slowsync") {
 		h.replicas.slowSync[n] = true
 	}
@@ -376,6 +381,16 @@ type fakeReplicas struct {
 	unreachable map[string]bool
 	broken      map[string]bool
 	slowSync    map[string]bool // their own writes' fsyncs are delivered like answers
+	hintsFull   map[string]bool // their hinted writes are refused: hints at their cap
+}
+
+// hintCap is a hintsfull node's refusal of a write for owner, which
+// changes nothing there.
+func (r *fakeReplicas) hintCap(node, owner string) error {
+	if owner == "" || !r.hintsFull[node] {
+		return nil
+	}
+	return fmt.Errorf("%w: %s keeps hints for %s up to its cap", cairn.ErrOverloaded, node, owner)
 }
 
 func copyName(node, forNode string) string {
@@ -412,6 +427,9 @@ func (r *fakeReplicas) Write(_ context.Context, t quorum.Target, _ Key, obj dvv.
 	if err := r.fault(t.Node); err != nil {
 		return false, err
 	}
+	if err := r.hintCap(t.Node, t.For); err != nil {
+		return false, err
+	}
 	name := copyName(t.Node, t.For)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -424,6 +442,10 @@ func (r *fakeReplicas) Mint(_ context.Context, self quorum.Target, w Write, sync
 		return dvv.Object{}, nil, err
 	}
 	name, actor := copyName(self.Node, self.For), self.Node
+	if err := r.hintCap(self.Node, self.For); err != nil {
+		r.h.logf("mint %s: refused: %v", name, err)
+		return dvv.Object{}, nil, err
+	}
 	if self.For != "" {
 		actor = self.Node + "h" // a fallback mints with its hint actor
 	}

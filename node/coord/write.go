@@ -26,7 +26,9 @@ import (
 // dots, and the client would see its one write as two siblings. When every
 // candidate was unreachable, the targets are chosen again with what the
 // failures taught the view, which may make this node a fallback that
-// coordinates itself: a write needs only W reachable nodes.
+// coordinates itself: a write needs only W reachable nodes. A fallback
+// whose hints for the owner are at their cap writes nothing and hands the
+// write on to the next fallback in the same way.
 //
 // The client's context must name only writes that were made: a vector
 // naming a counter beyond what an actor minted would cover that actor's
@@ -38,11 +40,23 @@ import (
 // the context (a fallback).
 func (c *Coordinator) Put(ctx context.Context, w Write, spec quorum.Spec, route Route, forwarded bool) ([]byte, error) {
 	var tried []cairn.ReplicaOutcome
+	selfFull := false
 	for {
 		targets := quorum.Targets(route.Primaries, route.Fallbacks, c.view.Up, route.Sloppy)
 		candidates := coordinators(targets, c.view.Up)
-		if forwarded || mayCoordinate(c.cfg.Self, candidates) {
-			return c.coordinate(ctx, w, spec, route, targets)
+		if forwarded || (!selfFull && mayCoordinate(c.cfg.Self, candidates)) {
+			vv, err := c.coordinate(ctx, w, spec, route, targets)
+			var full *hintsFullError
+			if forwarded || !errors.As(err, &full) {
+				return vv, err
+			}
+			// This node stands in for every primary and keeps as many
+			// hints as its caps allow. Nothing was written here, so
+			// another fallback may take the write, as a replica write
+			// refused by a full fallback goes to the next one.
+			selfFull = true
+			tried = append(tried, cairn.ReplicaOutcome{Node: c.cfg.Self, Err: Reason(full.err)})
+			continue
 		}
 		fresh := untried(candidates, tried)
 		if len(fresh) == 0 {
@@ -79,6 +93,9 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, spec quorum.Spec,
 	sync := c.cfg.SyncWrites || spec.DW > 0
 	obj, durable, err := c.mint(ctx, self, w, targets, sync)
 	if err != nil {
+		if self.For != "" && errors.Is(err, cairn.ErrOverloaded) {
+			return nil, &hintsFullError{err: err}
+		}
 		return nil, err
 	}
 	// The object goes to the other targets while the local copy reaches
@@ -236,6 +253,14 @@ func (c *Coordinator) catchUp(ctx context.Context, self quorum.Target, k Key, ta
 	}
 	return read, nil
 }
+
+// hintsFullError is a write this node, coordinating as a fallback,
+// refused before writing anything because its hints for the owner are at
+// their cap (Replicas.Mint answered overloaded).
+type hintsFullError struct{ err error }
+
+func (e *hintsFullError) Error() string { return e.err.Error() }
+func (e *hintsFullError) Unwrap() error { return e.err }
 
 // silentAfter is how long a target of this request may stay silent before
 // a fallback is asked too: a fraction of the time the request has.
