@@ -3,14 +3,13 @@ package quorum
 import (
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/dvvtext"
 	"github.com/cockroachdb/datadriven"
 )
 
@@ -113,14 +112,14 @@ func runRead(t *testing.T, d *datadriven.TestData) string {
 		if live, ok := strings.CutPrefix(fields[2], "omitted:"); ok {
 			// reply NODE omitted:LIVE vv=...: a copy too large to send.
 			n, err := strconv.Atoi(live)
-			obj, err2 := parseObject(fields[3:])
+			obj, err2 := dvvtext.ParseObject(fields[3:])
 			if err != nil || err2 != nil {
 				d.Fatalf(t, "want: reply NODE omitted:LIVE vv=...")
 			}
 			r.ReplyOmitted(fields[1], obj.VV, n)
 			return true
 		}
-		obj, err := parseObject(fields[2:])
+		obj, err := dvvtext.ParseObject(fields[2:])
 		if err != nil {
 			d.Fatalf(t, "%v", err)
 		}
@@ -128,14 +127,14 @@ func runRead(t *testing.T, d *datadriven.TestData) string {
 		return true
 	}, func(b *strings.Builder) {
 		obj, nodes := r.Result()
-		fmt.Fprintf(b, "result: %s from [%s]\n", formatObject(obj), strings.Join(nodes, " "))
+		fmt.Fprintf(b, "result: %s from [%s]\n", dvvtext.FormatObject(obj), strings.Join(nodes, " "))
 		var repairs []string
 		for _, tg := range r.Repairs() {
 			repairs = append(repairs, tg.String())
 		}
 		fmt.Fprintf(b, "repairs: [%s]\n", strings.Join(repairs, ", "))
 		if vv, live, ok := r.Omitted(); ok {
-			fmt.Fprintf(b, "omitted: %s live=%d\n", formatObject(dvv.Object{VV: vv}), live)
+			fmt.Fprintf(b, "omitted: %s live=%d\n", dvvtext.FormatObject(dvv.Object{VV: vv}), live)
 		}
 	})
 }
@@ -216,64 +215,4 @@ func describe(err error) string {
 	}
 	return fmt.Sprintf("%s\n    kind=%s need=%d got=%d of=%d timeout=%t\n    replicas: %s",
 		err, qe.Kind, qe.Need, qe.Got, qe.Of, errors.Is(err, cairn.ErrTimeout), strings.Join(outcomes, "; "))
-}
-
-// parseObject reads siblings "actor.counter=value" ("~" for a tombstone) and
-// an optional "vv=actor:counter,..." that defaults to the siblings' dots.
-func parseObject(fields []string) (dvv.Object, error) {
-	var obj dvv.Object
-	var vv dvv.VV
-	for _, f := range fields {
-		if v, ok := strings.CutPrefix(f, "vv="); ok {
-			vv = dvv.VV{}
-			for _, e := range strings.Split(v, ",") {
-				actor, n, ok := strings.Cut(e, ":")
-				c, err := strconv.ParseUint(n, 10, 64)
-				if !ok || err != nil {
-					return dvv.Object{}, fmt.Errorf("bad vector entry %q", e)
-				}
-				vv[actor] = c
-			}
-			continue
-		}
-		dot, value, ok := strings.Cut(f, "=")
-		actor, n, ok2 := strings.Cut(dot, ".")
-		c, err := strconv.ParseUint(n, 10, 64)
-		if !ok || !ok2 || err != nil {
-			return dvv.Object{}, fmt.Errorf("bad sibling %q: want actor.counter=value", f)
-		}
-		s := dvv.Sibling{Dot: dvv.Dot{Actor: actor, Counter: c}, Value: []byte(value)}
-		if value == "~" {
-			s = dvv.Sibling{Dot: s.Dot, Tombstone: true}
-		}
-		obj.Siblings = append(obj.Siblings, s)
-	}
-	if vv == nil {
-		vv = dvv.VV{}
-		for _, s := range obj.Siblings {
-			vv[s.Dot.Actor] = max(vv[s.Dot.Actor], s.Dot.Counter)
-		}
-	}
-	obj.VV = vv
-	slices.SortFunc(obj.Siblings, func(a, b dvv.Sibling) int { return a.Dot.Compare(b.Dot) })
-	return obj, nil
-}
-
-func formatObject(o dvv.Object) string {
-	if o.Empty() {
-		return "{}"
-	}
-	var sibs []string
-	for _, s := range o.Siblings {
-		v := string(s.Value)
-		if s.Tombstone {
-			v = "~"
-		}
-		sibs = append(sibs, fmt.Sprintf("%s.%d=%s", s.Dot.Actor, s.Dot.Counter, v))
-	}
-	var vv []string
-	for _, a := range slices.Sorted(maps.Keys(o.VV)) {
-		vv = append(vv, fmt.Sprintf("%s:%d", a, o.VV[a]))
-	}
-	return "{" + strings.Join(sibs, " ") + " | " + strings.Join(vv, " ") + "}"
 }

@@ -90,17 +90,20 @@ func under(pkg string, roots ...string) bool {
 	return false
 }
 
-// TestFaultnetOnlyFromTests: the fault-injecting network is test support;
-// no production code may be able to cut itself off.
-func TestFaultnetOnlyFromTests(t *testing.T) {
+// TestTestSupportOnlyFromTests: the fault-injecting network and the test
+// scripts' object notation are test support; no production code may be
+// able to cut itself off, or carry a parser it never needs.
+func TestTestSupportOnlyFromTests(t *testing.T) {
 	fset := token.NewFileSet()
-	for _, f := range productionFiles(t, fset) {
-		if f.pkg == "internal/faultnet" {
-			continue
-		}
-		for _, p := range imports(f.file) {
-			if p == module+"/internal/faultnet" {
-				t.Errorf("%s imports internal/faultnet: only tests may", f.name)
+	for _, support := range []string{"internal/faultnet", "internal/dvvtext"} {
+		for _, f := range productionFiles(t, fset) {
+			if f.pkg == support {
+				continue
+			}
+			for _, p := range imports(f.file) {
+				if p == module+"/"+support {
+					t.Errorf("%s imports %s: only tests may", f.name, support)
+				}
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/dvvtext"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/quorum"
 	"github.com/cockroachdb/datadriven"
@@ -172,7 +173,7 @@ func (h *harness) setCopy(d *datadriven.TestData) {
 			sibs = append(sibs, a.String())
 		}
 	}
-	obj, err := parseObject(sibs)
+	obj, err := dvvtext.ParseObject(sibs)
 	if err != nil {
 		d.Fatalf(h.t, "%v", err)
 	}
@@ -223,7 +224,7 @@ func (h *harness) put(d *datadriven.TestData) func(context.Context) string {
 		if derr != nil {
 			return "undecodable context: " + derr.Error()
 		}
-		return "ok, context " + formatVV(decoded)
+		return "ok, context " + dvvtext.FormatVV(decoded)
 	}
 }
 
@@ -234,7 +235,7 @@ func (h *harness) get(d *datadriven.TestData) func(context.Context) string {
 		if err != nil {
 			return describe(err)
 		}
-		return fmt.Sprintf("ok, %s from %v fallbacks %v", formatObject(res.Object), res.Replicas, res.Fallbacks)
+		return fmt.Sprintf("ok, %s from %v fallbacks %v", dvvtext.FormatObject(res.Object), res.Replicas, res.Fallbacks)
 	}
 }
 
@@ -459,7 +460,7 @@ func (r *fakeReplicas) Mint(_ context.Context, self quorum.Target, w Write, sync
 			return dvv.Object{}, nil, err
 		}
 		vv = vv.Clamp(cur.VV)
-		r.h.logf("mint %s: context clamped to {%s}", name, formatVV(vv))
+		r.h.logf("mint %s: context clamped to {%s}", name, dvvtext.FormatVV(vv))
 	}
 	obj, err := cur.Update(vv, actor, w.Value, w.Tombstone, 0)
 	if err != nil {
@@ -467,7 +468,7 @@ func (r *fakeReplicas) Mint(_ context.Context, self quorum.Target, w Write, sync
 		return dvv.Object{}, nil, fmt.Errorf("%w: %w", cairn.ErrInternal, err)
 	}
 	r.copies[name] = obj
-	r.h.logf("mint %s: %s", name, formatObject(obj))
+	r.h.logf("mint %s: %s", name, dvvtext.FormatObject(obj))
 	if !r.slowSync[self.Node] {
 		return obj, nil, nil
 	}
@@ -486,7 +487,7 @@ func (r *fakeReplicas) Forward(_ context.Context, node string, w Write) ([]byte,
 
 func (r *fakeReplicas) dump(h *harness) {
 	for _, name := range slices.Sorted(maps.Keys(r.copies)) {
-		h.logf("%s: %s", name, formatObject(r.copies[name]))
+		h.logf("%s: %s", name, dvvtext.FormatObject(r.copies[name]))
 	}
 }
 
@@ -542,7 +543,7 @@ func describeResult(res result, write bool) string {
 	case !res.copy.Found:
 		return "not found"
 	}
-	return formatObject(res.copy.Object)
+	return dvvtext.FormatObject(res.copy.Object)
 }
 
 // describe spells out a failed request with the facts a QuorumError
@@ -566,69 +567,4 @@ func describe(err error) string {
 	}
 	return fmt.Sprintf("%s\n   kind=%s need=%d got=%d of=%d timeout=%t\n   replicas: %s",
 		err, qe.Kind, qe.Need, qe.Got, qe.Of, errors.Is(err, cairn.ErrTimeout), strings.Join(outcomes, "; "))
-}
-
-// parseObject reads siblings "actor.counter=value" ("~" for a tombstone)
-// and an optional "vv=actor:counter,..." that defaults to the siblings'
-// dots.
-func parseObject(fields []string) (dvv.Object, error) {
-	var obj dvv.Object
-	var vv dvv.VV
-	for _, f := range fields {
-		if v, ok := strings.CutPrefix(f, "vv="); ok {
-			vv = dvv.VV{}
-			for _, e := range strings.Split(v, ",") {
-				actor, n, ok := strings.Cut(e, ":")
-				c, err := strconv.ParseUint(n, 10, 64)
-				if !ok || err != nil {
-					return dvv.Object{}, fmt.Errorf("bad vector entry %q", e)
-				}
-				vv[actor] = c
-			}
-			continue
-		}
-		dot, value, ok := strings.Cut(f, "=")
-		actor, n, ok2 := strings.Cut(dot, ".")
-		c, err := strconv.ParseUint(n, 10, 64)
-		if !ok || !ok2 || err != nil {
-			return dvv.Object{}, fmt.Errorf("bad sibling %q: want actor.counter=value", f)
-		}
-		s := dvv.Sibling{Dot: dvv.Dot{Actor: actor, Counter: c}, Value: []byte(value)}
-		if value == "~" {
-			s = dvv.Sibling{Dot: s.Dot, Tombstone: true}
-		}
-		obj.Siblings = append(obj.Siblings, s)
-	}
-	if vv == nil {
-		vv = dvv.VV{}
-		for _, s := range obj.Siblings {
-			vv[s.Dot.Actor] = max(vv[s.Dot.Actor], s.Dot.Counter)
-		}
-	}
-	obj.VV = vv
-	slices.SortFunc(obj.Siblings, func(a, b dvv.Sibling) int { return a.Dot.Compare(b.Dot) })
-	return obj, nil
-}
-
-func formatObject(o dvv.Object) string {
-	if o.Empty() {
-		return "{}"
-	}
-	var sibs []string
-	for _, s := range o.Siblings {
-		v := string(s.Value)
-		if s.Tombstone {
-			v = "~"
-		}
-		sibs = append(sibs, fmt.Sprintf("%s.%d=%s", s.Dot.Actor, s.Dot.Counter, v))
-	}
-	return "{" + strings.Join(sibs, " ") + " | " + formatVV(o.VV) + "}"
-}
-
-func formatVV(vv dvv.VV) string {
-	var out []string
-	for _, a := range slices.Sorted(maps.Keys(vv)) {
-		out = append(out, fmt.Sprintf("%s:%d", a, vv[a]))
-	}
-	return strings.Join(out, " ")
 }
