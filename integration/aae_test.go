@@ -1,20 +1,17 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/ring"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sync/errgroup"
 )
 
 // aaeStatus is the part of `cairn aae status -o json --trees` these tests
@@ -129,32 +126,8 @@ func TestAAEConvergesTenThousandKeys(t *testing.T) {
 	c.waitMembers(3, "n3")
 
 	const keys = 10_000
-	cl, err := client.New(t.Context(), client.Config{Seeds: []string{n1.addr, c.node("n2").addr}, Routing: client.SeedsOnly})
-	require.NoError(t, err)
-	defer cl.Close()
-	var next atomic.Int64
-	g, ctx := errgroup.WithContext(t.Context())
 	writeStart := time.Now()
-	for range 32 {
-		g.Go(func() error {
-			for i := next.Add(1) - 1; i < keys; i = next.Add(1) - 1 {
-				var err error
-				for try := 0; try < 5; try++ {
-					cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					_, err = cl.Put(cctx, "b", fmt.Appendf(nil, "key-%d", i), fmt.Appendf(nil, "value-%d", i), client.W(2))
-					cancel()
-					if err == nil {
-						break
-					}
-				}
-				if err != nil {
-					return fmt.Errorf("key-%d: %w", i, err)
-				}
-			}
-			return nil
-		})
-	}
-	require.NoError(t, g.Wait())
+	writeKeys(t, []string{n1.addr, c.node("n2").addr}, keys)
 	t.Logf("wrote %d keys with n3 down in %v", keys, time.Since(writeStart))
 	movedBefore, bytesBefore := c.aaeTotals()
 
