@@ -126,6 +126,15 @@ type Config struct {
 	// where nodes reach each other through address translation.
 	VerifyPeerAddress bool `yaml:"verify_peer_address"`
 
+	// CertsDir holds the node's TLS material: ca.crt (the CA bundle),
+	// node.crt and node.key (`cairn cert create-node`). When set, the
+	// data port speaks only TLS 1.3 with mutual authentication, a peer is
+	// believed to be the node its certificate names (VerifyPeerAddress is
+	// then not needed), and the files are read again when they change or
+	// on SIGHUP, so certificates rotate without a restart. Empty: plain
+	// TCP.
+	CertsDir string `yaml:"certs_dir"`
+
 	// GossipProfile picks memberlist's timings: "lan" (the default:
 	// failures detected in about 5 s) or "local" (loopback clusters such as
 	// `cairn dev`: about 2 s, more gossip traffic).

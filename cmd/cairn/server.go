@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cairnkv/cairn/node"
@@ -76,6 +78,7 @@ YAML file given with --config, then the defaults shown below.`,
 	fl.Int64Var(&f.cfg.MaxInFlightBytes, "max-inflight-bytes", d.MaxInFlightBytes, "bytes all client connections may hold together; beyond it requests are answered overloaded")
 	fl.Int64Var(&f.cfg.MaxPeerInFlightBytes, "max-peer-inflight-bytes", d.MaxPeerInFlightBytes, "bytes connections from other nodes may hold together, apart from the clients'")
 	fl.BoolVar(&f.cfg.VerifyPeerAddress, "verify-peer-address", d.VerifyPeerAddress, "refuse a connection naming a member unless it comes from an address that member advertises (off only behind address translation)")
+	fl.StringVar(&f.cfg.CertsDir, "certs-dir", d.CertsDir, "directory of the node's TLS material (ca.crt, node.crt, node.key from `cairn cert`): the data port then speaks only TLS 1.3 with client certificates; reloaded when the files change and on SIGHUP")
 	fl.Int64Var(&f.cfg.Handoff.ReceiveBytesPerSecond, "handoff-receive-rate", d.Handoff.ReceiveBytesPerSecond, "bytes per second of hinted handoff this node accepts from all fallbacks together")
 	fl.DurationVar(&f.cfg.Handoff.Interval, "handoff-interval", d.Handoff.Interval, "how often to look for owners to hand hints back to")
 	fl.BoolVar(&f.cfg.HintedHandoff, "hinted-handoff", d.HintedHandoff, "hand hints back to their owners (false: fallbacks keep them)")
@@ -151,6 +154,7 @@ func (f *serverFlags) resolve(fl *pflag.FlagSet) (node.Config, error) {
 	set("max-inflight-bytes", func() { cfg.MaxInFlightBytes = f.cfg.MaxInFlightBytes })
 	set("max-peer-inflight-bytes", func() { cfg.MaxPeerInFlightBytes = f.cfg.MaxPeerInFlightBytes })
 	set("verify-peer-address", func() { cfg.VerifyPeerAddress = f.cfg.VerifyPeerAddress })
+	set("certs-dir", func() { cfg.CertsDir = f.cfg.CertsDir })
 	set("handoff-receive-rate", func() { cfg.Handoff.ReceiveBytesPerSecond = f.cfg.Handoff.ReceiveBytesPerSecond })
 	set("handoff-interval", func() { cfg.Handoff.Interval = f.cfg.Handoff.Interval })
 	set("hinted-handoff", func() { cfg.HintedHandoff = f.cfg.HintedHandoff })
@@ -227,12 +231,22 @@ func runServer(ctx context.Context, cfg node.Config, logFormat, logLevel string)
 		log.Error("start failed", zap.Error(err))
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("signal received, shutting down")
-	case runErr = <-n.Failed():
-		log.Error("node failed", zap.Error(runErr))
+wait:
+	for {
+		select {
+		case <-hup:
+			n.ReloadTLS()
+		case <-ctx.Done():
+			log.Info("signal received, shutting down")
+			break wait
+		case runErr = <-n.Failed():
+			log.Error("node failed", zap.Error(runErr))
+			break wait
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
