@@ -36,6 +36,9 @@ func (n *Node) startMembership(ctx context.Context) error {
 	}
 	mc.Join = n.cfg.Join
 	mc.Partitions = n.cfg.Partitions
+	if n.keyring != nil {
+		mc.Keyring = n.keyring.ring
+	}
 	mc.State = state
 	mc.Persist = func(state []byte) error { return n.store.PutMeta(ringStateMeta, state) }
 	// memberlist reports changes from the moment it starts, before

@@ -134,6 +134,13 @@ type Config struct {
 	// on SIGHUP, so certificates rotate without a restart. Empty: plain
 	// TCP.
 	CertsDir string `yaml:"certs_dir"`
+	// GossipKeyFile encrypts gossip (memberlist's keyring, AES-GCM): a
+	// JSON array of base64 keys of 16, 24 or 32 bytes, the one in use
+	// first (`cairn keyring generate --out FILE`). A node without one of
+	// the cluster's keys cannot join it. `cairn keyring` changes the keys
+	// of a live cluster and the node rewrites the file. Empty: gossip in
+	// plain text.
+	GossipKeyFile string `yaml:"gossip_key_file"`
 
 	// GossipProfile picks memberlist's timings: "lan" (the default:
 	// failures detected in about 5 s) or "local" (loopback clusters such as

@@ -54,6 +54,7 @@ type Node struct {
 	started    time.Time
 	peerAddrs  *hostCache    // resolves members' hosts for verifyPeer
 	tls        *certs.Source // the data port's TLS material; nil without TLS
+	keyring    *gossipKeyring // gossip encryption; nil when off
 	reloadTLS  chan os.Signal
 	refusals   refusalLog
 
@@ -92,6 +93,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("TLS: %w", err)
 		}
 		n.tls, n.reloadTLS = src, make(chan os.Signal, 1)
+	}
+	if cfg.GossipKeyFile != "" {
+		kr, err := loadGossipKeyring(cfg.GossipKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		n.keyring = kr
 	}
 
 	sopts := store.DefaultOptions(cfg.DataDir, cfg.Name)

@@ -35,6 +35,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newMembersCommand(), newRingCommand(), newStatusCommand(), newHintsCommand(), newAAECommand(), newDebugCommand())
 	root.AddCommand(newBenchCommand())
 	root.AddCommand(newRemoveCommand())
-	root.AddCommand(newCertCommand())
+	root.AddCommand(newCertCommand(), newKeyringCommand())
 	return root
 }

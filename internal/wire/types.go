@@ -56,6 +56,10 @@ const (
 	TypeAAEPushResp   Type = 66
 	TypeAAEStatus     Type = 67
 	TypeAAEStatusResp Type = 68
+
+	// Security.
+	TypeKeyring     Type = 71
+	TypeKeyringResp Type = 72
 )
 
 var typeNames = map[Type]string{
@@ -72,6 +76,7 @@ var typeNames = map[Type]string{
 	TypeHandoff: "handoff", TypeHandoffResp: "handoff_resp", TypeHints: "hints", TypeHintsResp: "hints_resp",
 	TypeAAEQuery: "aae_query", TypeAAEAnswer: "aae_answer", TypeAAEFetch: "aae_fetch", TypeAAEFetchResp: "aae_fetch_resp",
 	TypeAAEPush: "aae_push", TypeAAEPushResp: "aae_push_resp", TypeAAEStatus: "aae_status", TypeAAEStatusResp: "aae_status_resp",
+	TypeKeyring: "keyring", TypeKeyringResp: "keyring_resp",
 }
 
 // String names the type for logs and metric labels. Every unknown type is
