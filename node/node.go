@@ -52,8 +52,8 @@ type Node struct {
 	lastRing   atomic.Pointer[ring.Ring]
 	maxFrame   int // the frame limit of the node's connections
 	started    time.Time
-	peerAddrs  *hostCache    // resolves members' hosts for verifyPeer
-	tls        *certs.Source // the data port's TLS material; nil without TLS
+	peerAddrs  *hostCache     // resolves members' hosts for verifyPeer
+	tls        *certs.Source  // the data port's TLS material; nil without TLS
 	keyring    *gossipKeyring // gossip encryption; nil when off
 	reloadTLS  chan os.Signal
 	refusals   refusalLog
