@@ -228,3 +228,12 @@ func TestCreateNodeInItsOwnDirectory(t *testing.T) {
 	require.NoError(t, err, "ca.crt was copied next to the node's files")
 	require.Equal(t, "n2", src.Identity().Name)
 }
+
+func TestCreateFindsTheCANextToItsKey(t *testing.T) {
+	ca := Options{Dir: t.TempDir()}
+	require.NoError(t, CreateCA(ca))
+	own := t.TempDir()
+	require.NoError(t, CreateClient(Options{Dir: own, CAKeyPath: filepath.Join(ca.Dir, CAKey)}, "alice"))
+	_, err := LoadClient(own, "alice")
+	require.NoError(t, err)
+}

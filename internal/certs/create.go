@@ -58,7 +58,8 @@ type Options struct {
 	Dir string
 	// CADir holds the CA's certificate (ca.crt) when it is not Dir: a
 	// certificate made for another directory (a node's own) is signed by
-	// it, and ca.crt is copied into Dir when Dir has none.
+	// it, and ca.crt is copied into Dir when Dir has none. Empty: Dir's
+	// ca.crt, or else the one next to CAKeyPath.
 	CADir string
 	// CAKeyPath is the CA's private key; empty means ca.key next to the
 	// CA's certificate.
@@ -70,18 +71,24 @@ type Options struct {
 	Overwrite bool
 }
 
-func (o Options) caDir() string {
+// caCertPath finds the CA's certificate: in CADir when given, else in
+// Dir, else next to the CA's key.
+func (o Options) caCertPath() string {
 	if o.CADir != "" {
-		return o.CADir
+		return filepath.Join(o.CADir, CAFile)
 	}
-	return o.Dir
+	own := filepath.Join(o.Dir, CAFile)
+	if _, err := os.Stat(own); err != nil && o.CAKeyPath != "" {
+		return filepath.Join(filepath.Dir(o.CAKeyPath), CAFile)
+	}
+	return own
 }
 
 func (o Options) caKeyPath() string {
 	if o.CAKeyPath != "" {
 		return o.CAKeyPath
 	}
-	return filepath.Join(o.caDir(), CAKey)
+	return filepath.Join(filepath.Dir(o.caCertPath()), CAKey)
 }
 
 // CreateCA makes a new certificate authority: Dir/ca.crt and its key.
@@ -138,7 +145,7 @@ func (o Options) issue(crtFile, keyFile, kind, name string, hosts []string, usag
 	if err := o.refuseExisting(crtPath, keyPath); err != nil {
 		return err
 	}
-	caPath := filepath.Join(o.caDir(), CAFile)
+	caPath := o.caCertPath()
 	ca, caKey, err := loadCA(caPath, o.caKeyPath())
 	if err != nil {
 		return err
