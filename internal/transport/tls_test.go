@@ -16,7 +16,7 @@ import (
 )
 
 // tlsMaterial makes a CA with node n1 and user root in a fresh directory.
-func tlsMaterial(t *testing.T) (node, user *certs.Source) {
+func tlsMaterial(t testing.TB) (node, user *certs.Source) {
 	t.Helper()
 	o := certs.Options{Dir: t.TempDir()}
 	require.NoError(t, certs.CreateCA(o))
