@@ -58,8 +58,8 @@ const (
 	TypeAAEStatusResp Type = 68
 
 	// Security.
-	TypeKeyring     Type = 71
-	TypeKeyringResp Type = 72
+	TypeKeyring     Type = 81
+	TypeKeyringResp Type = 82
 )
 
 var typeNames = map[Type]string{
