@@ -2,6 +2,7 @@ package aae
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/ring"
 	"go.uber.org/zap"
 )
 
@@ -71,57 +73,76 @@ func (a *AAE) pruneLoop(ctx context.Context) {
 	}
 }
 
-// prunePass prunes, at most PruneMaxKeys keys of one partition this node
-// replicates and retired actors of, starting from partition next and
-// from the key after its cursor. It returns the partition to start from
-// next time.
+// prunePass prunes at most PruneMaxKeys keys, reading at most
+// PruneScanKeys objects, of the partitions this node replicates and
+// retired actors of, starting from partition next and from the key after
+// each partition's cursor. It returns the partition to start from next
+// time.
 func (a *AAE) prunePass(ctx context.Context, next uint32, cursor map[uint32]string) uint32 {
 	a.mu.Lock()
 	parts := slices.Sorted(maps.Keys(a.assigned))
 	a.mu.Unlock()
+	if len(parts) == 0 {
+		return 0
+	}
 	start, _ := slices.BinarySearch(parts, next)
+	scanLeft, candLeft := a.cfg.PruneScanKeys, a.cfg.PruneMaxKeys
+	var groups []pruneGroup
+	next = 0
 	for i := range parts {
 		p := parts[(start+i)%len(parts)]
 		retired := a.d.Store.RetiredActors(p)
 		if len(retired) == 0 {
 			continue
 		}
-		cands, last, err := a.pruneCandidates(p, retired, cursor[p])
+		cands, last, scanned, err := a.pruneCandidates(p, retired, cursor[p], scanLeft, candLeft)
 		if err != nil {
 			a.log.Warn("anti-entropy: pruning: cannot read partition", zap.Uint32("partition", p), zap.Error(err))
-			return p + 1
+			next = p + 1
+			break
 		}
-		done := last == ""
-		if done {
-			delete(cursor, p)
-		} else {
+		scanLeft -= scanned
+		candLeft -= len(cands)
+		if len(cands) > 0 {
+			groups = append(groups, pruneGroup{p: p, actors: prunable(cands, retired), cands: cands})
+		}
+		if last != "" {
 			cursor[p] = last
+			next = p
+			break
 		}
-		if len(cands) == 0 {
-			continue
+		delete(cursor, p)
+		next = p + 1
+		if scanLeft <= 0 || candLeft <= 0 {
+			break
 		}
-		if err := a.pruneKeys(ctx, p, prunable(cands, retired), cands); err != nil && ctx.Err() == nil {
-			a.log.Info("anti-entropy: pruning retired actors put off", zap.Uint32("partition", p), zap.Error(err))
-		}
-		if done {
-			return p + 1
-		}
-		return p
 	}
-	return 0
+	if len(groups) > 0 {
+		if err := a.pruneKeys(ctx, groups); err != nil && ctx.Err() == nil {
+			a.log.Info("anti-entropy: pruning retired actors put off", zap.Error(err))
+		}
+	}
+	return next
+}
+
+// pruneGroup is the candidates of one partition and the actors their
+// copies prune.
+type pruneGroup struct {
+	p      uint32
+	actors []string
+	cands  []pruneCandidate
 }
 
 // pruneCandidates reads partition p after the cursor and returns up to
-// PruneMaxKeys keys whose vector names a retired actor no sibling names,
-// reading at most PruneScanKeys objects. last names the last key read
-// when the scan stopped short of the partition's end, for the cursor.
-func (a *AAE) pruneCandidates(p uint32, retired []string, after string) (cands []pruneCandidate, last string, err error) {
+// candLeft keys whose vector names a retired actor no sibling names,
+// reading at most scanLeft objects. last names the last key read when the
+// scan stopped short of the partition's end, for the cursor.
+func (a *AAE) pruneCandidates(p uint32, retired []string, after string, scanLeft, candLeft int) (cands []pruneCandidate, last string, scanned int, err error) {
 	set := make(map[string]bool, len(retired))
 	for _, r := range retired {
 		set[r] = true
 	}
 	isRetired := func(actor string) bool { return set[actor] }
-	scanned := 0
 	err = a.d.Store.ScanPartitionFiltered(p, func(bucket string, key []byte) bool {
 		return after == "" || keyID(bucket, key) > after
 	}, func(bucket string, key []byte, obj dvv.Object) (bool, error) {
@@ -129,13 +150,13 @@ func (a *AAE) pruneCandidates(p uint32, retired []string, after string) (cands [
 		if len(obj.Prunable(isRetired)) > 0 {
 			cands = append(cands, pruneCandidate{bucket: bucket, key: slices.Clone(key), obj: obj})
 		}
-		if scanned >= a.cfg.PruneScanKeys || len(cands) >= a.cfg.PruneMaxKeys {
+		if scanned >= scanLeft || len(cands) >= candLeft {
 			last = keyID(bucket, key)
 			return false, nil
 		}
 		return true, nil
 	})
-	return cands, last, err
+	return cands, last, scanned, err
 }
 
 // prunable returns the retired actors the candidates' vectors name, at
@@ -155,15 +176,19 @@ func prunable(cands []pruneCandidate, retired []string) []string {
 	return out[:min(len(out), maxPruneActors)]
 }
 
-// pruneKeys runs steps 2 to 4 for the candidates of partition p.
-func (a *AAE) pruneKeys(ctx context.Context, p uint32, retired []string, cands []pruneCandidate) error {
+// pruneKeys runs steps 2 to 4 for the candidates of a pass.
+func (a *AAE) pruneKeys(ctx context.Context, groups []pruneGroup) error {
 	ringVersion := a.d.Members.Ring().Version()
 	hints, err := a.hintsWritten(ctx)
 	if err != nil {
 		return err
 	}
-	cands = a.agreed(ctx, p, cands)
-	if len(cands) == 0 {
+	found := 0
+	for i := range groups {
+		groups[i].cands = a.agreed(ctx, groups[i].p, groups[i].cands)
+		found += len(groups[i].cands)
+	}
+	if found == 0 {
 		return nil
 	}
 	timer := time.NewTimer(a.cfg.PruneSettle)
@@ -173,45 +198,58 @@ func (a *AAE) pruneKeys(ctx context.Context, p uint32, retired []string, cands [
 		return ctx.Err()
 	case <-timer.C:
 	}
-	if v := a.d.Members.Ring().Version(); v != ringVersion {
-		return fmt.Errorf("the ring changed (version %d, then %d)", ringVersion, v)
-	}
 	again, err := a.hintsWritten(ctx)
 	if err != nil {
 		return err
 	}
 	if !maps.Equal(hints, again) {
-		return fmt.Errorf("hints were written while the copies settled")
+		return errors.New("hints were written while the copies settled")
 	}
-	var still []pruneCandidate
-	for _, c := range cands {
-		cur, found, err := a.d.Store.Get(p, c.bucket, c.key)
-		if err == nil && found && cur.Equal(c.obj) {
-			still = append(still, c)
+	for i := range groups {
+		g := &groups[i]
+		var still []pruneCandidate
+		for _, c := range g.cands {
+			cur, found, err := a.d.Store.Get(g.p, c.bucket, c.key)
+			if err == nil && found && cur.Equal(c.obj) {
+				still = append(still, c)
+			}
+		}
+		g.cands = a.agreed(ctx, g.p, still)
+	}
+	r := a.d.Members.Ring()
+	if r.Version() != ringVersion {
+		return fmt.Errorf("the ring changed (version %d, then %d)", ringVersion, r.Version())
+	}
+	var errs []error
+	for _, g := range groups {
+		if len(g.cands) == 0 {
+			continue
+		}
+		if err := a.pruneGroup(ctx, r, g); err != nil {
+			errs = append(errs, fmt.Errorf("partition %d: %w", g.p, err))
 		}
 	}
-	cands = a.agreed(ctx, p, still)
-	if v := a.d.Members.Ring().Version(); v != ringVersion {
-		return fmt.Errorf("the ring changed (version %d, then %d)", ringVersion, v)
-	}
-	if len(cands) == 0 {
-		return nil
-	}
-	primaries, _ := a.d.Members.Ring().Preference(p, a.d.Members.ReplicationFactor(a.d.Members.Ring()))
+	return errors.Join(errs...)
+}
+
+// pruneGroup asks the partition's other primaries to prune, then prunes
+// this node's copies.
+func (a *AAE) pruneGroup(ctx context.Context, r *ring.Ring, g pruneGroup) error {
+	primaries, _ := r.Preference(g.p, a.d.Members.ReplicationFactor(r))
 	for _, peer := range primaries {
 		if peer == a.d.Name {
 			continue
 		}
-		if err := a.pushPrune(ctx, peer, p, retired, cands); err != nil {
+		if err := a.pushPrune(ctx, peer, g.p, g.actors, g.cands); err != nil {
 			return fmt.Errorf("prune on %s: %w", peer, err)
 		}
 	}
-	keys, entries, err := a.pruneLocal(p, retired, cands)
+	keys, entries, err := a.pruneLocal(g.p, g.actors, g.cands)
 	if err != nil {
 		return err
 	}
 	a.log.Info("anti-entropy: pruned retired actors from version vectors",
-		zap.Uint32("partition", p), zap.Int("keys", keys), zap.Int("entries", entries), zap.Strings("retired", retired))
+		zap.Uint32("partition", g.p), zap.Int("keys", keys), zap.Int("entries", entries), zap.Strings("retired", g.actors))
 	return nil
 }
 
