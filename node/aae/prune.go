@@ -31,10 +31,11 @@ import (
 //     picks keys whose vector names an actor it retired that no sibling
 //     names (dvv.Object.Prunable).
 //  2. It looks at every copy of those keys in the cluster: every member
-//     of the ring must be alive and answer; each primary's copy, with any
-//     hint it keeps, must equal this node's, and any other member must
-//     hold none or an equal one. This node's own hints for the key too.
-//     It notes how many hints each member has written.
+//     of the ring must be alive and answer, and no node may keep a hint
+//     (pending, or delivered and awaiting its episode's end); each
+//     primary's copy must equal this node's, and any other member must
+//     hold none or an equal one. It notes how many hints each member has
+//     written since it started.
 //  3. It waits PruneSettle, longer than any copy sent between nodes takes
 //     to arrive, and looks again: same ring, this node's copy unchanged,
 //     every copy still equal, and no member has written a hint since.
@@ -255,7 +256,9 @@ func (a *AAE) pruneGroup(ctx context.Context, r *ring.Ring, g pruneGroup) error 
 
 // hintsWritten asks every other member how many hints it has written
 // since it started. It fails unless every member of the ring is alive and
-// answers.
+// answers, and while any node, this one included, keeps a hint: a
+// member's answer to a replica get merges its hints with its data, and
+// the merge would hide a replaced write a hint holds.
 func (a *AAE) hintsWritten(ctx context.Context) (map[string][2]int64, error) {
 	out := map[string][2]int64{}
 	for _, m := range a.d.Members.Ring().Members() {
@@ -269,7 +272,17 @@ func (a *AAE) hintsWritten(ctx context.Context) (map[string][2]int64, error) {
 		if err := a.call(ctx, m, wire.TypeHints, wire.HintsReq{}, &resp); err != nil {
 			return nil, fmt.Errorf("hints of %s: %w", m, err)
 		}
+		for _, o := range resp.Owners {
+			if o.Pending > 0 || o.Delivered > 0 {
+				return nil, fmt.Errorf("%s keeps hints for %s", m, o.Owner)
+			}
+		}
 		out[m] = [2]int64{int64(resp.Stored), resp.Started}
+	}
+	for owner, st := range a.d.Store.HintStats() {
+		if st.Pending > 0 || st.Delivered > 0 {
+			return nil, fmt.Errorf("this node keeps hints for %s", owner)
+		}
 	}
 	return out, nil
 }

@@ -26,6 +26,7 @@ type pruneLink struct {
 
 	mu          sync.Mutex
 	hintsStored uint64
+	keeps       []wire.HintOwner // the hints n2 keeps
 	// writeHintOnAsk makes n2 write a hint just after answering this
 	// many hint counts, as a hint written while a pass settles.
 	writeHintOnAsk int
@@ -38,7 +39,7 @@ func (l *pruneLink) Call(ctx context.Context, _ string, typ wire.Type, req, resp
 	case wire.TypeHints:
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		*resp.(*wire.HintsResp) = wire.HintsResp{Node: "n2", Stored: l.hintsStored, Started: 1}
+		*resp.(*wire.HintsResp) = wire.HintsResp{Node: "n2", Owners: l.keeps, Stored: l.hintsStored, Started: 1}
 		l.asks++
 		if l.asks == l.writeHintOnAsk {
 			l.hintsStored++
@@ -164,6 +165,19 @@ func TestPruneWaitsWhileHintsAreWritten(t *testing.T) {
 	for _, s := range []*store.Store{pp.s1, pp.s2} {
 		require.True(t, pp.get(t, s, p, k).Equal(replaced))
 	}
+	require.Zero(t, pp.n1.stats.prunedEntries.Load())
+}
+
+// TestPruneWaitsWhileAHintIsKept: a hint kept anywhere may hold a
+// replaced write that a replica get's merge with the node's data hides.
+func TestPruneWaitsWhileAHintIsKept(t *testing.T) {
+	pp := newPrunePair(t)
+	const p = 3
+	require.NoError(t, pp.s1.RetireActors(p, []string{"n1.old"}))
+	k := pp.put(t, p, "r", replaced)
+	pp.link.keeps = []wire.HintOwner{{Owner: "n3", Delivered: 1}}
+	pp.n1.prunePass(t.Context(), 0, map[uint32]string{})
+	require.True(t, pp.get(t, pp.s1, p, k).Equal(replaced))
 	require.Zero(t, pp.n1.stats.prunedEntries.Load())
 }
 
