@@ -98,7 +98,9 @@ func (a *AAE) prunePass(ctx context.Context, next uint32, cursor map[uint32]stri
 		}
 		cands, last, scanned, err := a.pruneCandidates(p, retired, cursor[p], scanLeft, candLeft)
 		if err != nil {
-			a.log.Warn("anti-entropy: pruning: cannot read partition", zap.Uint32("partition", p), zap.Error(err))
+			if ctx.Err() == nil {
+				a.log.Warn("anti-entropy: pruning: cannot read partition", zap.Uint32("partition", p), zap.Error(err))
+			}
 			next = p + 1
 			break
 		}
@@ -119,8 +121,11 @@ func (a *AAE) prunePass(ctx context.Context, next uint32, cursor map[uint32]stri
 		}
 	}
 	if len(groups) > 0 {
+		// Put off while the cluster is not quiet (a member down, a hint
+		// kept): usual and retried every pass, so not worth a log line
+		// above debug.
 		if err := a.pruneKeys(ctx, groups); err != nil && ctx.Err() == nil {
-			a.log.Info("anti-entropy: pruning retired actors put off", zap.Error(err))
+			a.log.Debug("anti-entropy: pruning retired actors put off", zap.Error(err))
 		}
 	}
 	return next
