@@ -70,25 +70,31 @@ func TestPruningRetiredActorsAfterUncleanRestarts(t *testing.T) {
 	t.Logf("n1 actors in a vector before pruning: %d", grown)
 
 	// Every vector shrinks to n1's current actor, on every replica.
-	var last string
-	require.Eventually(t, func() bool {
+	shrunk := func() string {
 		c := dial(cl.node("n2"))
 		defer func() { _ = c.Close() }()
 		for i := range keys {
 			_, copies, err := c.DebugReplicas(ctx, "prune", key(i))
 			if err != nil || len(copies) != 3 {
-				last = fmt.Sprintf("key %d: %v", i, err)
-				return false
+				return fmt.Sprintf("key %d: %d copies, %v", i, len(copies), err)
 			}
 			for _, cp := range copies {
 				if n := n1Actors(cp.Context); n != 1 {
-					last = fmt.Sprintf("key %d on %s names %d n1 actors: %v", i, cp.Node, n, cp.Context)
-					return false
+					return fmt.Sprintf("key %d on %s names %d n1 actors: %v", i, cp.Node, n, cp.Context)
 				}
 			}
 		}
-		return true
-	}, 120*time.Second, 250*time.Millisecond, "vectors never shrank: %s", func() string { return last }())
+		return ""
+	}
+	for deadline := time.Now().Add(120 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		why := shrunk()
+		if why == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vectors never shrank within 120s: %s", why)
+		}
+	}
 	for _, name := range []string{"n2", "n3"} {
 		pruned := metricValue(t, cl.node(name).admin, "cairn_vv_pruned_entries_total")
 		t.Logf("%s pruned %v vector entries", name, pruned)
