@@ -95,6 +95,8 @@ YAML file given with --config, then the defaults shown below.`,
 	fl.Float64Var(&f.cfg.AAE.UrgentRepairKeysPerSecond, "aae-urgent-repair-rate", d.AAE.UrgentRepairKeysPerSecond, "keys per second urgent anti-entropy exchanges repair, at most")
 	fl.DurationVar(&f.cfg.AAE.RetryAfter, "aae-retry-after", d.AAE.RetryAfter, "wait before retrying an exchange that failed")
 	fl.DurationVar(&f.cfg.AAE.BusyRetryAfter, "aae-busy-retry-after", d.AAE.BusyRetryAfter, "wait before retrying an exchange that found its partition busy with another")
+	fl.DurationVar(&f.cfg.AAE.PruneInterval, "aae-prune-interval", d.AAE.PruneInterval, "time between two passes pruning the version-vector entries of actors this node retired (0: never prune)")
+	fl.DurationVar(&f.cfg.AAE.PruneSettle, "aae-prune-settle", d.AAE.PruneSettle, "wait between a pruning pass's two looks at every copy of its keys; longer than any copy takes to travel between nodes")
 	fl.Float64Var(&f.cfg.AAE.RebuildKeysPerSecond, "aae-rebuild-rate", d.AAE.RebuildKeysPerSecond, "keys per second read when rebuilding trees from storage")
 	fl.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -171,6 +173,8 @@ func (f *serverFlags) resolve(fl *pflag.FlagSet) (node.Config, error) {
 	set("aae-urgent-max-concurrent", func() { cfg.AAE.UrgentMaxConcurrent = f.cfg.AAE.UrgentMaxConcurrent })
 	set("aae-urgent-repair-rate", func() { cfg.AAE.UrgentRepairKeysPerSecond = f.cfg.AAE.UrgentRepairKeysPerSecond })
 	set("aae-retry-after", func() { cfg.AAE.RetryAfter = f.cfg.AAE.RetryAfter })
+	set("aae-prune-interval", func() { cfg.AAE.PruneInterval = f.cfg.AAE.PruneInterval })
+	set("aae-prune-settle", func() { cfg.AAE.PruneSettle = f.cfg.AAE.PruneSettle })
 	set("aae-busy-retry-after", func() { cfg.AAE.BusyRetryAfter = f.cfg.AAE.BusyRetryAfter })
 	set("aae-rebuild-rate", func() { cfg.AAE.RebuildKeysPerSecond = f.cfg.AAE.RebuildKeysPerSecond })
 	if err := cfg.Validate(); err != nil {

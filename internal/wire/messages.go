@@ -298,8 +298,14 @@ type HintOwner struct {
 // of a TypeHints request is ignored.
 type HintsReq struct{}
 
-// HintsResp lists the hints the asked node keeps, per owner.
+// HintsResp lists the hints the asked node keeps, per owner. Stored
+// counts the hints the node wrote since it started, and Started (Unix
+// nanoseconds) names that start: two answers with the same pair saw no
+// hint written between them. Pruning relies on it (docs/ARCHITECTURE.md,
+// "Pruning retired actors").
 type HintsResp struct {
-	Node   string      `msgpack:"node"`
-	Owners []HintOwner `msgpack:"owners"`
+	Node    string      `msgpack:"node"`
+	Owners  []HintOwner `msgpack:"owners"`
+	Stored  uint64      `msgpack:"stored,omitempty"`
+	Started int64       `msgpack:"started,omitempty"`
 }
