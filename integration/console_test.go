@@ -161,7 +161,20 @@ func TestConsoleInABrowser(t *testing.T) {
 	// third node), which keeps its writes as hints.
 	d := startDevCluster(t, 3, "--n", "2", "--handoff-interval", "500ms")
 	p := &page{t: t, ctx: openBrowser(t, exe), artifacts: artifactsDir(t)}
-	url := fmt.Sprintf("http://127.0.0.1:%d/", d.base+201)
+	// The console's address is the one `cairn dev` (and so `make run`)
+	// prints.
+	var url string
+	require.Eventually(t, func() bool {
+		out, _ := os.ReadFile(filepath.Join(d.dir, "dev.out"))
+		for _, line := range strings.Split(string(out), "\n") {
+			if rest, ok := strings.CutPrefix(line, "Web console: "); ok {
+				url, _, _ = strings.Cut(rest, " ")
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 100*time.Millisecond, "cairn dev printed no console URL")
+	require.Equal(t, fmt.Sprintf("http://127.0.0.1:%d/", d.base+201), url)
 
 	require.NoError(t, p.do(chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("members"))))
 	loadMs, err := eval[float64](p, `(() => { const n = performance.getEntriesByType("navigation")[0]; return n.loadEventEnd - n.startTime; })()`)

@@ -164,7 +164,9 @@ func (c *Console) gather(ctx context.Context, members []Member) (map[string]*Nod
 		}
 		if m.Name == c.d.Name {
 			self := c.self(ctx)
+			mu.Lock()
 			reports[m.Name] = &self
+			mu.Unlock()
 			continue
 		}
 		wg.Go(func() {
