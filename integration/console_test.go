@@ -215,4 +215,8 @@ func TestConsoleInABrowser(t *testing.T) {
 		return rs.length === 2 && rs.every(r => r.dataset.siblings === "2" && r.querySelectorAll(".sibling").length === 2);
 	})()`, 30*time.Second)
 	p.screenshot("5-key-inspector")
+
+	// The whole page after all of it: the overview README shows.
+	p.waitFor("three members alive at the end", `document.querySelectorAll('#members tr[data-node][data-alive="true"][data-answered="true"]').length === 3`, 30*time.Second)
+	p.screenshot("6-overview-after")
 }

@@ -328,8 +328,11 @@ func sumHints(reports map[string]*NodeReport) HintsReport {
 	return h
 }
 
-// gridRank orders grid states by how much they need a person's eye.
-var gridRank = map[byte]int{'.': 0, 's': 1, 'n': 2, 'd': 3, 'r': 4}
+// gridRank orders grid states by how much they need a person's eye. An
+// exchange is recorded by the node that started it only, so a partition
+// one replica exchanged and found in sync is in sync, though its peer
+// reports it never exchanged (by itself).
+var gridRank = map[byte]int{'.': 0, 'n': 1, 's': 2, 'd': 3, 'r': 4}
 
 // gridNames are the states' names in ClusterAAE.Counts.
 var gridNames = map[byte]string{'.': "unreplicated", 's': "in_sync", 'n': "never_exchanged", 'd': "diverged", 'r': "repairing"}

@@ -214,3 +214,14 @@ func TestHandlerServesReadsOnly(t *testing.T) {
 	require.Equal(t, map[string]int{"in_sync": 1, "repairing": 1, "never_exchanged": 1, "unreplicated": 1}, rep.AAE.Counts)
 	require.Empty(t, rep.Unanswered)
 }
+
+func TestCombinedGridShowsTheMostPressingState(t *testing.T) {
+	reports := map[string]*NodeReport{
+		"a": {AAE: AAEReport{Enabled: true, Grid: "sn.rn"}},
+		"b": {AAE: AAEReport{Enabled: true, Grid: "nsdd."}},
+		"c": {AAE: AAEReport{Enabled: false}},
+	}
+	got := combineAAE(reports, 6)
+	require.Equal(t, "ssdrn.", got.Grid, "an exchange one replica started counts for the partition")
+	require.Equal(t, map[string]int{"in_sync": 2, "diverged": 1, "repairing": 1, "never_exchanged": 1, "unreplicated": 1}, got.Counts)
+}

@@ -124,8 +124,8 @@ type HeldQueue struct {
 
 // ClusterAAE is anti-entropy across the answering nodes. Grid combines the
 // nodes' grids partition by partition, the most pressing state winning:
-// repairing, then diverged, then never exchanged, then in sync. Counts
-// counts the grid's states by name.
+// repairing, then diverged, then in sync, then never exchanged (by any
+// answering node). Counts counts the grid's states by name.
 type ClusterAAE struct {
 	Enabled bool           `json:"enabled"`
 	Grid    string         `json:"grid"`
