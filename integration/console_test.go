@@ -186,9 +186,13 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	killed := time.Now()
 	chaos(t, "kill.sh", "--dev", d.dir, "n3")
+	// The page names n3 as not answering from its next refresh, and as
+	// down once gossip agrees: both within 10 s of the kill.
+	p.waitFor("n3 named as not answering", `document.getElementById("banner").textContent.includes("n3 does not answer") &&
+		!!document.querySelector('#members tr[data-node="n3"][data-answered="false"]')`, 10*time.Second-time.Since(killed))
+	t.Logf("n3 named as not answering %v after the kill", time.Since(killed).Round(10*time.Millisecond))
 	p.waitFor("n3 down", `!!document.querySelector('#members tr[data-node="n3"][data-alive="false"]')`, 10*time.Second-time.Since(killed))
 	t.Logf("n3 shown down %v after the kill", time.Since(killed).Round(10*time.Millisecond))
-	p.waitFor("n3 named as not answering", `document.getElementById("banner").textContent.includes("n3 does not answer")`, 10*time.Second)
 	p.screenshot("2-node-down")
 
 	for i, key := range keysWithPrimary(t, "hinted", "n3", 20) {

@@ -92,7 +92,9 @@ function renderMembers(c) {
   const tb = $("members").tBodies[0];
   tb.replaceChildren();
   for (const m of c.members) {
-    const live = m.status === "removed" ? "removed" : m.alive ? "alive" : "down";
+    // Gossip's verdict lags a crash by seconds; a member that stopped
+    // answering is said so at once.
+    const live = m.status === "removed" ? "removed" : !m.alive ? "down" : m.answered ? "alive" : "alive (gossip), not answering";
     const tr = el("tr", { "data-node": m.name, "data-alive": String(m.alive), "data-answered": String(m.answered),
       class: (m.alive ? "alive" : "down") + (m.answered ? "" : " noanswer") });
     tr.append(el("td", { text: m.name }));
