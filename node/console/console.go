@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -232,10 +233,12 @@ func (c *Console) fetchFrom(ctx context.Context, node, addr string) (*NodeReport
 	return &rep, nil
 }
 
+// unwrapURL drops the method and URL net/http wraps an error in: the
+// message names the address already.
 func unwrapURL(err error) error {
-	var u interface{ Unwrap() error }
-	if errors.As(err, &u) && strings.HasPrefix(err.Error(), "Get ") {
-		return u.Unwrap()
+	var u *url.Error
+	if errors.As(err, &u) {
+		return u.Err
 	}
 	return err
 }
