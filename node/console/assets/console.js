@@ -158,10 +158,14 @@ function chart(svg, series, fmt) {
   g.setAttribute("class", "grid");
   g.setAttribute("x1", 0); g.setAttribute("x2", w); g.setAttribute("y1", 12); g.setAttribute("y2", 12);
   svg.append(g);
-  const t = document.createElementNS(ns, "text");
-  t.setAttribute("x", 2); t.setAttribute("y", 10);
-  t.textContent = fmt(top);
-  svg.append(t);
+  // The label is HTML beside the SVG: text inside a stretched viewBox
+  // would be stretched too.
+  let label = svg.previousElementSibling;
+  if (!label || !label.classList.contains("scale")) {
+    label = el("div", { class: "scale" });
+    svg.before(label);
+  }
+  label.textContent = "max " + fmt(top);
   for (const s of series) line(svg, s.cls, s.values, top, w, h);
 }
 
@@ -240,7 +244,11 @@ function onGridHover(ev) {
   $("aae-hover").textContent = s ? "partition " + p + ": " + GRID_NAMES[s] : "\u00a0";
 }
 
+let inspecting = false;
+
 async function inspect(what, user) {
+  if (inspecting && !user) return; // the last refresh's ask is still out
+  inspecting = true;
   const note = $("inspect-note");
   try {
     const q = "/api/v1/key?bucket=" + encodeURIComponent(what.bucket) + "&key=" + encodeURIComponent(what.key);
@@ -255,6 +263,8 @@ async function inspect(what, user) {
     note.textContent = "inspecting " + what.bucket + "/" + what.key + " failed: " + e.message;
     note.className = "err";
     if (user) $("inspector").replaceChildren();
+  } finally {
+    inspecting = false;
   }
 }
 
