@@ -5,10 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/certs"
 	"github.com/cairnkv/cairn/node/console"
 	"github.com/stretchr/testify/require"
 )
@@ -95,5 +97,24 @@ func TestConsoleShowsTheWholeClusterFromAnyNode(t *testing.T) {
 	require.Contains(t, rep.Unanswered, "n3")
 	for _, m := range rep.Members {
 		require.Equal(t, m.Name != "n3", m.Answered, "%s", m.Name)
+	}
+}
+
+// TestConsoleGathersATLSCluster: with the data port on TLS, a member's
+// admin address is still asked of it over the (now mutually
+// authenticated) peer connection, and the console gathers every member.
+func TestConsoleGathersATLSCluster(t *testing.T) {
+	caDir := t.TempDir()
+	require.NoError(t, certs.CreateCA(certs.Options{Dir: caDir}))
+	tc := startCluster(t, 3, func(c *Config) {
+		c.Admin = "127.0.0.1:0"
+		c.CertsDir = filepath.Join(t.TempDir(), c.Name)
+		require.NoError(t, certs.CreateNode(certs.Options{Dir: c.CertsDir, CADir: caDir}, c.Name, nil))
+	})
+	var rep console.ClusterReport
+	require.Equal(t, http.StatusOK, getJSON(t, "http://"+tc.nodes["n2"].AdminAddr()+"/api/v1/cluster", &rep))
+	require.Empty(t, rep.Unanswered)
+	for _, m := range rep.Members {
+		require.True(t, m.Answered, "%s: %s", m.Name, m.Error)
 	}
 }
