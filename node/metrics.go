@@ -36,6 +36,10 @@ type metrics struct {
 	membersAlive  prometheus.Gauge
 }
 
+// latencyBuckets are the request latency histogram's bounds: 100 µs to
+// 13 s, doubling. The console's history keeps the same buckets.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 18)
+
 func newMetrics(n *Node) *metrics {
 	m := &metrics{registry: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -45,7 +49,7 @@ func newMetrics(n *Node) *metrics {
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "cairn_request_duration_seconds",
 		Help:    "Time to serve a request, by message type.",
-		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		Buckets: latencyBuckets,
 	}, []string{"type"})
 	m.siblings = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "cairn_object_siblings",

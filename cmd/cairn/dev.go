@@ -179,6 +179,8 @@ func runDev(ctx context.Context, out io.Writer, k int, dataDir string, base int,
 	}
 	fmt.Fprintf(out, `cairn dev: %d nodes up (data, pid, cmd and logs in %s)
 %s
+Web console: http://%[6]s/ (any node's admin port serves it)
+
 In another terminal:
   %[4]s put demo greeting hello                      # write through n1
   %[4]s put --addr 127.0.0.1:%[5]d demo greeting bonjour  # no context: a second sibling
@@ -186,7 +188,7 @@ In another terminal:
   %[4]s put --context <context> demo greeting hi     # replaces exactly what that get saw
   %[4]s members; %[4]s ring; %[4]s debug replicas demo greeting
 Ctrl-C stops every node.
-`, k, dataDir, devTable(started, base), bin, base+2)
+`, k, dataDir, devTable(started, base), bin, base+2, started[0].admin)
 
 	// Watch for nodes dying on their own; they are not restarted.
 	dead := make(chan string, k)
