@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/membership"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/hashicorp/memberlist"
@@ -182,7 +183,15 @@ func (n *Node) serveKeyring(ctx context.Context, _ transport.Peer, req wire.Keyr
 	if req.Local {
 		return wire.KeyringResp{Nodes: []wire.KeyringNode{local()}}, nil
 	}
-	members := n.ring().Members()
+	// Every member that gossips, joining and leaving ones included (the
+	// ring names active members only): a node left out would be cut off
+	// once the old key is removed.
+	var members []string
+	for _, m := range n.members.Members() {
+		if m.Status != membership.StatusRemoved {
+			members = append(members, m.Name)
+		}
+	}
 	results := make([]wire.KeyringNode, len(members))
 	var g errgroup.Group
 	for i, m := range members {
