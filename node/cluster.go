@@ -151,3 +151,11 @@ func (n *Node) ring() *ring.Ring { return n.members.Ring() }
 func (n *Node) replicationFactor(r *ring.Ring) int {
 	return min(n.cfg.N, len(r.Members()))
 }
+
+// route is where a request for partition p goes while membership may be
+// changing: the primaries and fallbacks reads use (the current owners, or
+// the next ones once p flipped), and the pending replicas writes go to as
+// well (see ring.Placement.Route).
+func (n *Node) route(p uint32, replicas int) (primaries, fallbacks, pending []string) {
+	return n.members.Placement().Route(p, replicas)
+}
