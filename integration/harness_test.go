@@ -142,7 +142,7 @@ func startClusterOf(t *testing.T, bin string, k int, extra ...string) *cluster {
 			}
 		}
 		p.args = append([]string{"server", "--name", name, "--data", p.data, "--listen", p.addr,
-			"--gossip", gossip[i-1], "--admin", p.admin, "--join", strings.Join(join, ","),
+			"--gossip", gossip[i-1], "--admin", p.admin, "--join", strings.Join(join, ","), "--bootstrap",
 			"--log-format", "console", "--log-level", "info", "--gossip-profile", "local", "--rejoin-interval", "1s"}, extra...)
 		c.nodes = append(c.nodes, p)
 		c.start(p)

@@ -36,6 +36,11 @@ func (n *Node) startMembership(ctx context.Context) error {
 	}
 	mc.Join = n.cfg.Join
 	mc.Partitions = n.cfg.Partitions
+	mc.Replicas = n.cfg.N
+	// A node given seeds joins a cluster that may hold data: it owns its
+	// partitions only once they were streamed to it. The nodes of a new
+	// cluster (Bootstrap) have nothing to receive.
+	mc.Joining = len(n.cfg.Join) > 0 && !n.cfg.Bootstrap
 	mc.State = state
 	mc.Persist = func(state []byte) error { return n.store.PutMeta(ringStateMeta, state) }
 	// memberlist reports changes from the moment it starts, before
@@ -108,6 +113,7 @@ func (n *Node) onMembershipChange() {
 	// it first.
 	n.handoff.Poke()
 	n.aae.MembershipChanged(back)
+	n.transfer.Poke()
 }
 
 // peersBack returns the members that are alive now and were not at the

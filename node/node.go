@@ -18,6 +18,7 @@ import (
 	"github.com/cairnkv/cairn/node/aae"
 	"github.com/cairnkv/cairn/node/coord"
 	"github.com/cairnkv/cairn/node/handoff"
+	"github.com/cairnkv/cairn/node/transfer"
 	"github.com/cairnkv/cairn/ring"
 	"go.uber.org/zap"
 )
@@ -38,6 +39,7 @@ type Node struct {
 	members  *membership.Membership
 	handoff  *handoff.Handoff
 	aae      *aae.AAE
+	transfer *transfer.Transfer
 	// membersSet publishes members to membership's own goroutine.
 	membersSet atomic.Bool
 	aliveMu    sync.Mutex
@@ -90,7 +92,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}
 	n.store = st
-	if err := errors.Join(n.startAAE(trees), n.startHandoff()); err != nil {
+	if err := errors.Join(n.startAAE(trees), n.startHandoff(), n.startTransfer()); err != nil {
 		n.closeStore()
 		return nil, err
 	}
@@ -169,6 +171,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.onMembershipChange()
 	n.background(func() { n.handoff.Run(n.lifetime) })
 	n.background(func() { n.aae.Run(n.lifetime) })
+	n.background(func() { n.transfer.Run(n.lifetime) })
 
 	n.wg.Add(1)
 	go func() {

@@ -174,7 +174,8 @@ func startDevNode(exe, dataDir string, i, base int, gossip, extra []string) (*de
 		"--rejoin-interval", "2s",
 	}
 	if len(join) > 0 {
-		args = append(args, "--join", strings.Join(join, ","))
+		// The nodes form a new cluster together: nothing to transfer.
+		args = append(args, "--join", strings.Join(join, ","), "--bootstrap")
 	}
 	args = append(args, extra...)
 	logf, err := os.OpenFile(filepath.Join(dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

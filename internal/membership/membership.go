@@ -437,12 +437,18 @@ func (m *Membership) MarkHave(next uint64, p uint32) {
 }
 
 // Activate makes a joining node active once every partition of its change
-// flipped: the ring in effect becomes the one the data was moved to. It
-// reports whether it did.
+// flipped: the ring in effect becomes the one the data was moved to; or
+// at once when no member is active yet. It reports whether it did.
 func (m *Membership) Activate() bool {
 	return m.updateSelf(func(self *Member) bool {
 		pl := m.Placement()
-		if self.Status != StatusJoining || !pl.Done() || !slices.Contains(pl.Next().Members(), self.Name) {
+		if self.Status != StatusJoining {
+			return false
+		}
+		// With no active member there is nothing to receive: a cluster
+		// whose nodes all started joining (none bootstrapped) forms so.
+		first := len(pl.Cur().Members()) == 0
+		if !first && (!pl.Done() || !slices.Contains(pl.Next().Members(), self.Name)) {
 			return false
 		}
 		self.Status, self.HaveFor, self.Have = StatusActive, 0, ""

@@ -56,6 +56,14 @@ const (
 	TypeAAEPushResp   Type = 66
 	TypeAAEStatus     Type = 67
 	TypeAAEStatusResp Type = 68
+
+	// Ownership transfer (transfer.go).
+	TypeTransferPush     Type = 71
+	TypeTransferPushResp Type = 72
+	TypeTransferDone     Type = 73
+	TypeTransferDoneResp Type = 74
+	TypeTransfers        Type = 75
+	TypeTransfersResp    Type = 76
 )
 
 var typeNames = map[Type]string{
@@ -72,6 +80,9 @@ var typeNames = map[Type]string{
 	TypeHandoff: "handoff", TypeHandoffResp: "handoff_resp", TypeHints: "hints", TypeHintsResp: "hints_resp",
 	TypeAAEQuery: "aae_query", TypeAAEAnswer: "aae_answer", TypeAAEFetch: "aae_fetch", TypeAAEFetchResp: "aae_fetch_resp",
 	TypeAAEPush: "aae_push", TypeAAEPushResp: "aae_push_resp", TypeAAEStatus: "aae_status", TypeAAEStatusResp: "aae_status_resp",
+	TypeTransferPush: "transfer_push", TypeTransferPushResp: "transfer_push_resp",
+	TypeTransferDone: "transfer_done", TypeTransferDoneResp: "transfer_done_resp",
+	TypeTransfers: "transfers", TypeTransfersResp: "transfers_resp",
 }
 
 // String names the type for logs and metric labels. Every unknown type is
