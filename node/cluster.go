@@ -98,6 +98,13 @@ func (n *Node) onMembershipChange() {
 	if prev := n.lastRing.Swap(r); prev == nil || prev.Version() != r.Version() {
 		n.log.Info("ring changed", zap.Strings("members", r.Members()), zap.Uint64("version", r.Version()))
 	}
+	if pl := n.members.Placement(); pl.Changing() {
+		if prev := n.lastChange.Swap(pl.Next().Version()); prev != pl.Next().Version() {
+			n.log.Info("membership change in flight: partitions move to their next owners before reads do",
+				zap.Strings("members", pl.Cur().Members()), zap.Strings("next", pl.Next().Members()),
+				zap.Uint64("next_version", pl.Next().Version()))
+		}
+	}
 	n.metrics.membersAlive.Set(float64(n.aliveCount()))
 	back := n.peersBack()
 	for _, back := range back {

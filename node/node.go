@@ -40,6 +40,9 @@ type Node struct {
 	handoff  *handoff.Handoff
 	aae      *aae.AAE
 	transfer *transfer.Transfer
+	// lastChange is the next ring version of the last membership change
+	// logged.
+	lastChange atomic.Uint64
 	// membersSet publishes members to membership's own goroutine.
 	membersSet atomic.Bool
 	aliveMu    sync.Mutex

@@ -119,6 +119,9 @@ func (t *Transfer) plan() {
 	if pl == nil {
 		return
 	}
+	flipped, moving := pl.Flips()
+	t.m.flipped.Set(float64(flipped))
+	t.m.moving.Set(float64(moving))
 	if t.d.Members.Activate() {
 		t.log.Info("every partition received and flipped: this node is active",
 			zap.Strings("members", pl.Next().Members()))
