@@ -283,7 +283,11 @@ func (t *Transfer) stream(j *job) error {
 	j.totalKeys, j.totalBytes = max(totalKeys, cur.Keys), max(totalBytes, cur.Bytes)
 	t.mu.Unlock()
 	b := &batch{msg: wire.Batch{MaxFrame: t.d.MaxFrame}}
-	flush := func() error {
+	saved := cur.Keys > 0
+	// flush pushes the batch; more says others follow, and only then is
+	// the cursor saved (an fsync): a partition sent in one batch needs
+	// none, since a stream cut short of its done starts that batch over.
+	flush := func(more bool) error {
 		if len(b.objects) == 0 {
 			return nil
 		}
@@ -292,12 +296,15 @@ func (t *Transfer) stream(j *job) error {
 		}
 		last := b.objects[len(b.objects)-1]
 		cur = cursor{Bucket: last.Bucket, Key: last.Key, Keys: cur.Keys + int64(len(b.objects)), Bytes: cur.Bytes + int64(b.size)}
-		raw, err := msgpack.Marshal(&cur)
-		if err != nil {
-			return err
-		}
-		if err := t.d.Store.PutMeta(name, raw); err != nil {
-			return err
+		if more {
+			raw, err := msgpack.Marshal(&cur)
+			if err != nil {
+				return err
+			}
+			if err := t.d.Store.PutMeta(name, raw); err != nil {
+				return err
+			}
+			saved = true
 		}
 		t.mu.Lock()
 		j.keys, j.bytes = cur.Keys, cur.Bytes
@@ -312,7 +319,7 @@ func (t *Transfer) stream(j *job) error {
 			return false, err
 		}
 		if len(b.objects) > 0 && (!b.msg.Fits(obj, bucket, key) || len(b.objects) >= t.cfg.BatchKeys || b.size+size > t.cfg.BatchBytes) {
-			if err := flush(); err != nil {
+			if err := flush(true); err != nil {
 				return false, err
 			}
 		}
@@ -329,7 +336,7 @@ func (t *Transfer) stream(j *job) error {
 		return true, nil
 	})
 	if err == nil {
-		err = flush()
+		err = flush(false)
 	}
 	if err != nil {
 		return err
@@ -339,6 +346,9 @@ func (t *Transfer) stream(j *job) error {
 	if err := t.d.Peers.Call(ctx, to, wire.TypeTransferDone,
 		wire.TransferDoneReq{Partition: p, Next: j.next, Keys: cur.Keys, Bytes: cur.Bytes}, &wire.TransferDoneResp{}); err != nil {
 		return fmt.Errorf("done: %w", err)
+	}
+	if !saved {
+		return nil
 	}
 	if err := t.d.Store.DeleteMeta(name); err != nil {
 		t.log.Warn("transfer: cannot delete a finished cursor", zap.String("cursor", name), zap.Error(err))
