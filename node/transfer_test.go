@@ -126,3 +126,84 @@ func TestTransferRefusesWhatIsNotForThisNode(t *testing.T) {
 	e, _ := n.members.Member("n1")
 	require.Empty(t, e.Have)
 }
+
+// A sender stopped in the middle of a partition resumes after the last
+// batch the target acknowledged; a target stopped in the middle keeps
+// what it received and still joins. Nothing is lost, and nothing comes
+// back as a sibling.
+func TestTransferResumesAfterSenderAndTargetRestart(t *testing.T) {
+	slow := func(cfg *Config) {
+		cfg.Partitions = 8
+		cfg.Transfer.Interval = 50 * time.Millisecond
+		cfg.Transfer.BatchKeys = 4
+		cfg.Transfer.MaxConcurrent = 1
+		cfg.Transfer.BytesPerSecond = 2048
+	}
+	tc := startCluster(t, 3, slow)
+	c := tc.client("n1")
+	ctx := t.Context()
+	const keys = 400
+	key := func(i int) []byte { return []byte(fmt.Sprintf("k%04d", i)) }
+	for i := range keys {
+		_, err := c.Put(ctx, "b", key(i), []byte("some value of a few bytes"), client.W(client.All))
+		require.NoError(t, err)
+	}
+	n4 := tc.join("n4", slow)
+
+	// Wait for a stream that has saved a cursor (more than one batch
+	// acknowledged, more to come), and stop its sender.
+	var sender string
+	require.Eventually(t, func() bool {
+		for _, name := range []string{"n1", "n2", "n3"} {
+			for _, info := range tc.nodes[name].transfer.Local() {
+				if info.State == "streaming" && info.Keys >= 8 && info.Keys < info.TotalKeys {
+					sender = name
+					return true
+				}
+			}
+		}
+		return false
+	}, 60*time.Second, 10*time.Millisecond, "no stream got under way")
+	tc.stop(sender)
+	// And the target, in the middle of its streams from the others.
+	tc.stop("n4")
+	cfg := tc.cfgs[sender]
+	cfg.Transfer.BytesPerSecond = 32 << 20
+	tc.cfgs[sender] = cfg
+	tc.restart("n4")
+	tc.restart(sender)
+	n4 = tc.nodes["n4"]
+	e, _ := n4.members.Member("n4")
+	require.Equal(t, membership.StatusJoining, e.Status, "a restarted joining node is still joining")
+
+	require.Eventually(t, func() bool {
+		for _, n := range tc.nodes {
+			if len(n.ring().Members()) != 4 || n.members.Placement().Changing() {
+				return false
+			}
+		}
+		return true
+	}, 120*time.Second, 20*time.Millisecond, "the join never completed")
+
+	// The restarted sender sent less than its partitions hold: it resumed.
+	var total int64
+	for _, info := range tc.nodes[sender].transfer.Local() {
+		total += info.TotalKeys
+	}
+	sent := registryValue(t, tc.nodes[sender], "cairn_transfer_keys_sent_total")
+	require.Positive(t, total)
+	require.Less(t, sent, float64(total), "the restarted sender started its partition over")
+
+	r := n4.ring()
+	for i := range keys {
+		p := r.KeyPartition("b", key(i))
+		primaries, _ := r.Preference(p, 3)
+		if !slices.Contains(primaries, "n4") {
+			continue
+		}
+		obj, found, err := n4.store.Get(p, "b", key(i))
+		require.NoError(t, err)
+		require.True(t, found, "n4 owns %s but does not hold it", key(i))
+		require.Len(t, obj.Siblings, 1, "%s", key(i))
+	}
+}
