@@ -112,7 +112,11 @@ func (n *Node) startHandoff() error {
 }
 
 func (n *Node) startTransfer() error {
-	t, err := transfer.New(n.cfg.Transfer, transfer.Deps{
+	cfg := n.cfg.Transfer
+	// A write routed before its coordinator knew the change lasts at most
+	// its deadline: the first snapshot waits that long.
+	cfg.Settle = max(cfg.Settle, n.cfg.RequestTimeout)
+	t, err := transfer.New(cfg, transfer.Deps{
 		Name: n.cfg.Name, Store: n.store, Peers: peerCaller{n: n, markDown: true}, Members: membersView{n},
 		CheckKey: n.checkKey, MaxFrame: n.cfg.maxFrame(), Now: n.now, Logger: n.log, Registry: n.metrics.registry,
 	})

@@ -29,6 +29,13 @@ type Config struct {
 	// RetryAfter is how long a stream that failed waits before it is
 	// tried again (from its cursor). Default 2 s.
 	RetryAfter time.Duration `yaml:"retry_after"`
+	// Settle is how long a sender waits, once every live node knows the
+	// change, before it takes its first snapshot: a write whose route was
+	// chosen before its coordinator knew the change (and so does not go to
+	// the targets) has finished by then, and is in the snapshot. It must
+	// be at least the longest write deadline the cluster expects; node
+	// raises it to its request timeout. Default 3 s.
+	Settle time.Duration `yaml:"settle"`
 }
 
 // maxBatchKeys bounds a push a node accepts.
@@ -37,7 +44,8 @@ const maxBatchKeys = 1024
 // DefaultConfig returns the defaults each field documents.
 func DefaultConfig() Config {
 	return Config{Interval: time.Second, MaxConcurrent: 2, BytesPerSecond: 32 << 20,
-		BatchKeys: 256, BatchBytes: 1 << 20, CallTimeout: 30 * time.Second, RetryAfter: 2 * time.Second}
+		BatchKeys: 256, BatchBytes: 1 << 20, CallTimeout: 30 * time.Second, RetryAfter: 2 * time.Second,
+		Settle: 3 * time.Second}
 }
 
 // Validate reports every problem at once.
@@ -64,6 +72,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryAfter <= 0 {
 		bad("retry_after %v: must be positive", c.RetryAfter)
+	}
+	if c.Settle < 0 {
+		bad("settle %v: must not be negative", c.Settle)
 	}
 	return errors.Join(errs...)
 }

@@ -37,6 +37,10 @@ type Transfer struct {
 
 	mu   sync.Mutex
 	jobs map[jobKey]*job // this change's streams from this node
+	// known is the change every live node was last seen to know, and
+	// since when (see Config.Settle).
+	known      uint64
+	knownSince time.Time
 
 	ctx  context.Context // Run's; the streams end with it
 	poke chan struct{}
@@ -134,7 +138,17 @@ func (t *Transfer) plan() {
 			delete(t.jobs, k) // a change that is over
 		}
 	}
+	now := t.d.Now()
 	if !pl.Changing() || !t.d.Members.PeersKnow(next) {
+		t.known = 0
+		return
+	}
+	if t.known != next {
+		t.known, t.knownSince = next, now
+		t.log.Info("every live node knows the change; streams start once writes routed before it are done",
+			zap.Strings("next", pl.Next().Members()), zap.Duration("settle", t.cfg.Settle))
+	}
+	if now.Sub(t.knownSince) < t.cfg.Settle {
 		return
 	}
 	running := 0
@@ -143,7 +157,6 @@ func (t *Transfer) plan() {
 			running++
 		}
 	}
-	now := t.d.Now()
 	for p := range uint32(pl.Cur().Partitions()) {
 		if running >= t.cfg.MaxConcurrent {
 			return
