@@ -48,6 +48,8 @@ func (v membersView) Placement() *ring.Placement { return v.n.members.Placement(
 
 func (v membersView) PeersKnow(next uint64) bool { return v.n.members.PeersKnow(next) }
 
+func (v membersView) PeersAt(ring uint64) bool { return v.n.members.PeersAt(ring) }
+
 func (v membersView) Holds(node string, next uint64, p uint32) bool {
 	m, ok := v.n.members.Member(node)
 	return ok && m.Holds(next, p)

@@ -94,6 +94,32 @@ func TestJoinTransfersEveryPartitionBeforeOwning(t *testing.T) {
 	}
 	require.Positive(t, held)
 
+	// The old owners drop the copies moved away, and keep the rest.
+	require.Eventually(t, func() bool {
+		for _, name := range []string{"n1", "n2", "n3"} {
+			for i := range before + during {
+				p := r.KeyPartition("b", key(i))
+				primaries, _ := r.Preference(p, 3)
+				_, found, err := tc.nodes[name].store.Get(p, "b", key(i))
+				require.NoError(t, err)
+				if found != slices.Contains(primaries, name) {
+					return false
+				}
+			}
+		}
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "old owners hold what they no longer own, or lost what they own")
+	var dropped float64
+	for _, name := range []string{"n1", "n2", "n3"} {
+		dropped += registryValue(t, tc.nodes[name], "cairn_transfer_partitions_dropped_total")
+	}
+	require.Positive(t, dropped)
+	for i := range before + during {
+		obj, err := c.Get(ctx, "b", key(i), client.R(client.All))
+		require.NoError(t, err)
+		require.True(t, obj.Found, "%s", key(i))
+	}
+
 	var sent int
 	for _, name := range []string{"n1", "n2", "n3"} {
 		for _, info := range tc.nodes[name].transfer.Local() {

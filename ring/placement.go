@@ -122,6 +122,18 @@ func (pl *Placement) Targets(p uint32) []string {
 	return minus(next, cur)
 }
 
+// Leaving returns p's current owners that are not next owners: those that
+// hold a copy they may drop once the change is over. None when no change
+// is in flight.
+func (pl *Placement) Leaving(p uint32) []string {
+	if !pl.Changing() {
+		return nil
+	}
+	cur, _ := pl.cur.Preference(p, pl.n)
+	next, _ := pl.next.Preference(p, pl.n)
+	return minus(cur, next)
+}
+
 // Route returns the replicas a request for partition p goes to. Reads use
 // primaries and fallbacks only: Cur's until p flipped, Next's after.
 // Writes also go to pending: the owners on the other side of the change

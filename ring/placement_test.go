@@ -86,6 +86,7 @@ func TestPlacementMovesReadsOnlyAfterEveryTargetHolds(t *testing.T) {
 		np, _ := next.Preference(p, 3)
 		prim, _, pending := pl.Route(p, 3)
 		require.Equal(t, np, prim, "reads moved to the next owners")
+		require.ElementsMatch(t, minus(cp, np), pl.Leaving(p))
 		for _, x := range cp {
 			if !slices.Contains(np, x) {
 				require.Contains(t, pending, x, "a leaving owner still gets writes until the change ends")

@@ -412,6 +412,19 @@ func (m *Membership) PeersKnow(next uint64) bool {
 	return true
 }
 
+// PeersAt reports whether every live peer advertises v as the version of
+// the ring it builds: none of them routes by an older one.
+func (m *Membership) PeersAt(v uint64) bool {
+	m.liveMu.RLock()
+	defer m.liveMu.RUnlock()
+	for name := range m.alive {
+		if m.peerRing[name] != v {
+			return false
+		}
+	}
+	return true
+}
+
 // MarkHave records in this node's own entry that it received all of
 // partition p for the change to the ring of version next, and spreads it.
 // A mark for a change that is no longer in flight is ignored.

@@ -22,6 +22,7 @@ type Store interface {
 	GetMeta(name string) ([]byte, bool, error)
 	PutMeta(name string, value []byte) error
 	DeleteMeta(name string) error
+	DropPartition(p uint32) error
 }
 
 // Peers calls another node by name.
@@ -38,6 +39,9 @@ type Members interface {
 	// PeersKnow reports whether every live peer advertises the change to
 	// the ring of version next.
 	PeersKnow(next uint64) bool
+	// PeersAt reports whether every live peer builds the ring of version
+	// v (the ring in effect), so none reads by an older one.
+	PeersAt(v uint64) bool
 	// Holds reports whether node confirmed it holds partition p for the
 	// change to next.
 	Holds(node string, next uint64, p uint32) bool

@@ -8,6 +8,7 @@ type metrics struct {
 	received prometheus.Counter
 	streams  *prometheus.CounterVec
 	active   prometheus.Gauge
+	dropped  prometheus.Counter
 	moving   prometheus.Gauge
 	flipped  prometheus.Gauge
 }
@@ -24,12 +25,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Partition streams this node ended, by result (done, failed)."}, []string{"result"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cairn_transfer_active",
 			Help: "Partition streams this node is sending now."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "cairn_transfer_partitions_dropped_total",
+			Help: "Partition copies this node dropped after a change moved them to other owners."}),
 		moving: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cairn_transfer_partitions_moving",
 			Help: "Partitions that have data to move in the membership change in flight, as this node sees it (0: none in flight)."}),
 		flipped: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cairn_transfer_partitions_flipped",
 			Help: "Partitions of the change in flight whose reads moved to their next owners."}),
 	}
-	for _, c := range []prometheus.Collector{m.keys, m.bytes, m.received, m.streams, m.active, m.moving, m.flipped} {
+	for _, c := range []prometheus.Collector{m.keys, m.bytes, m.received, m.streams, m.active, m.dropped, m.moving, m.flipped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/pace"
 	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/cairnkv/cairn/ring"
 	"github.com/vmihailenco/msgpack/v5"
 	"go.uber.org/zap"
 )
@@ -41,6 +42,12 @@ type Transfer struct {
 	// since when (see Config.Settle).
 	known      uint64
 	knownSince time.Time
+	// inFlight is the change last seen in flight; drop lists the
+	// partitions it moved away from this node, to drop once the ring of
+	// version dropAt is in effect everywhere (see dropMoved).
+	inFlight *ring.Placement
+	drop     []uint32
+	dropAt   uint64
 
 	ctx  context.Context // Run's; the streams end with it
 	poke chan struct{}
@@ -139,6 +146,7 @@ func (t *Transfer) plan() {
 		}
 	}
 	now := t.d.Now()
+	t.dropMoved(pl)
 	if !pl.Changing() || !t.d.Members.PeersKnow(next) {
 		t.known = 0
 		return
@@ -197,6 +205,49 @@ func (t *Transfer) plan() {
 			go t.run(j)
 		}
 	}
+}
+
+// dropMoved drops this node's copies of the partitions a completed change
+// moved away from it. A change completes only when its joining node saw
+// every partition flipped (every next owner confirmed) and made itself
+// active, which makes the ring it moved to the one in effect: so when the
+// ring in effect becomes the Next of the change last seen in flight, the
+// partitions this node was leaving are held by their next owners. It drops
+// them once every live peer builds that ring too, so no node reads them
+// here any more and every write goes to their new owners. A node that
+// restarts in between forgets them and keeps the copies: safe, only space
+// is lost.
+func (t *Transfer) dropMoved(pl *ring.Placement) {
+	if pl.Changing() {
+		t.inFlight = pl
+		return
+	}
+	if last := t.inFlight; last != nil && pl.Cur().Version() == last.Next().Version() {
+		t.inFlight = nil
+		t.drop, t.dropAt = nil, last.Next().Version()
+		for p := range uint32(last.Cur().Partitions()) {
+			if slices.Contains(last.Leaving(p), t.d.Name) {
+				t.drop = append(t.drop, p)
+			}
+		}
+	}
+	if len(t.drop) == 0 || pl.Cur().Version() != t.dropAt || !t.d.Members.PeersAt(t.dropAt) {
+		return
+	}
+	for len(t.drop) > 0 {
+		p := t.drop[0]
+		if slices.Contains(pl.Sources(p), t.d.Name) {
+			t.drop = t.drop[1:] // owned again: keep it
+			continue
+		}
+		if err := t.d.Store.DropPartition(p); err != nil {
+			t.log.Warn("transfer: cannot drop a partition moved away; will retry", zap.Uint32("partition", p), zap.Error(err))
+			return
+		}
+		t.m.dropped.Inc()
+		t.drop = t.drop[1:]
+	}
+	t.log.Info("dropped the copies of the partitions the change moved away", zap.Uint64("ring_version", t.dropAt))
 }
 
 // sender reports whether this node sends a partition whose current owners
