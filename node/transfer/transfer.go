@@ -270,7 +270,6 @@ func (t *Transfer) sender(sources []string) bool {
 func (t *Transfer) run(j *job) {
 	defer t.wg.Done()
 	defer t.m.active.Dec()
-	t.log.Info("transfer started", zap.Uint32("partition", j.key.p), zap.String("to", j.key.to))
 	err := t.stream(j)
 	t.mu.Lock()
 	j.running = false
@@ -346,6 +345,8 @@ func (t *Transfer) stream(j *job) error {
 	j.keys, j.bytes = cur.Keys, cur.Bytes
 	j.totalKeys, j.totalBytes = max(totalKeys, cur.Keys), max(totalBytes, cur.Bytes)
 	t.mu.Unlock()
+	t.log.Info("transfer started", zap.Uint32("partition", p), zap.String("to", to),
+		zap.Int64("total_keys", totalKeys), zap.Int64("resumed_after_keys", cur.Keys))
 	b := &batch{msg: wire.Batch{MaxFrame: t.d.MaxFrame}}
 	saved := cur.Keys > 0
 	// flush pushes the batch; more says others follow, and only then is
