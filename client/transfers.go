@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/cairnkv/cairn"
+
 	"github.com/cairnkv/cairn/internal/wire"
 )
 
@@ -69,4 +71,15 @@ func orEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// Leave asks member name (alive) to leave the ring: its partitions are
+// streamed to the members that will own them, reads move partition by
+// partition, and once none is left the member is removed and its process
+// exits. It returns once the member is leaving; Transfers shows progress.
+func (c *Client) Leave(ctx context.Context, name string) error {
+	if name == "" {
+		return cairn.InvalidArgument("leave: a member name is required")
+	}
+	return c.call(ctx, wire.TypeLeave, wire.LeaveReq{Name: name}, &wire.LeaveResp{})
 }

@@ -366,15 +366,18 @@ func TestJoinReadsRightAfterMembersShowsFive(t *testing.T) {
 	require.Zero(t, failed)
 }
 
-// A sender killed with SIGKILL in the middle of a partition resumes after
-// its last acknowledged batch once restarted; the join completes with
-// every key readable throughout, no sibling made of a resent object, and
-// replicas identical.
-func TestTransferResumesAfterSenderKillNine(t *testing.T) {
+// A joining node killed with SIGKILL in the middle of receiving a
+// partition keeps what it acknowledged; once it is back its sender
+// resumes after the last acknowledged batch (its cursor), and the join
+// completes with every key readable throughout, no sibling made of a
+// resent object, and replicas identical. (A sender stopped and restarted
+// mid-partition resumes likewise: node's
+// TestTransferResumesAfterSenderAndTargetRestart.)
+func TestTransferResumesAfterTargetKillNine(t *testing.T) {
 	const keys = 3000
 	conf := filepath.Join(t.TempDir(), "slow.yaml")
 	// Small batches and a slow pace: each partition takes several batches
-	// and the change lasts long enough to kill a sender in the middle.
+	// and the change lasts long enough to kill the target in the middle.
 	require.NoError(t, os.WriteFile(conf, []byte("transfer:\n  batch_keys: 4\n  bytes_per_second: 2048\n  max_concurrent: 1\n"), 0o644))
 	c := startCluster(t, 3, "--partitions", "64", "--config", conf)
 	var seeds []string
@@ -385,31 +388,31 @@ func TestTransferResumesAfterSenderKillNine(t *testing.T) {
 	r := startReader(t, seeds, seq(keys, 11))
 	newcomer := c.joinNodes4(conf)
 
-	var victim *proc
+	var sender *proc
 	deadline := time.Now().Add(2 * time.Minute)
-	for victim == nil {
+	for sender == nil {
 		require.True(t, time.Now().Before(deadline), "no stream got past its first batch")
 		for _, tr := range c.transfers(c.nodes[0]).Transfers {
 			if tr.State == "streaming" && tr.Keys >= 8 && tr.Keys < tr.TotalKeys {
-				victim = c.node(tr.From)
+				sender = c.node(tr.From)
 				break
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	before, err := os.ReadFile(victim.log)
+	before, err := os.ReadFile(sender.log)
 	require.NoError(t, err)
-	c.kill(victim)
-	c.waitPortsFree(victim)
-	c.start(victim)
-	c.waitReady(victim)
+	c.kill(newcomer)
+	c.waitPortsFree(newcomer)
+	c.start(newcomer)
+	c.waitReady(newcomer)
 
 	c.waitChangeDone(4, 5*time.Minute)
 	r.finish()
 	t.Logf("reader during the change: %d rounds, %d reads, %d not found, %d failed", r.rounds, r.reads, len(r.notFound), r.failed)
 	require.Empty(t, r.notFound)
 
-	after, err := os.ReadFile(victim.log)
+	after, err := os.ReadFile(sender.log)
 	require.NoError(t, err)
 	resumed := 0
 	for _, line := range strings.Split(string(after[len(before):]), "\n") {
@@ -417,7 +420,7 @@ func TestTransferResumesAfterSenderKillNine(t *testing.T) {
 			resumed++
 		}
 	}
-	require.Positive(t, resumed, "%s, restarted, resumed no stream from its cursor", victim.name)
+	require.Positive(t, resumed, "%s resumed no stream from its cursor after the target came back", sender.name)
 
 	var all []string
 	for _, p := range c.nodes {

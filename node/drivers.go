@@ -59,6 +59,16 @@ func (v membersView) MarkHave(next uint64, p uint32) { v.n.members.MarkHave(next
 
 func (v membersView) Activate() bool { return v.n.members.Activate() }
 
+// Depart takes a leaving node out of the ring once its partitions moved,
+// and tells whoever runs the node that it may exit.
+func (v membersView) Depart() bool {
+	if !v.n.members.Depart() {
+		return false
+	}
+	v.n.leftOnce.Do(func() { close(v.n.left) })
+	return true
+}
+
 // checkKey holds a key a peer names to the rules of a replica request: a
 // valid key of the partition named, on this node's ring.
 func (n *Node) checkKey(p uint32, bucket string, key []byte) error {

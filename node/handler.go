@@ -37,6 +37,7 @@ func (n *Node) handlers() map[wire.Type]handler {
 		wire.TypeTransferPush:  decoding(wire.TransferPushReq{}, n.transfer.ServePush),
 		wire.TypeTransferDone:  decoding(wire.TransferDoneReq{}, n.transfer.ServeDone),
 		wire.TypeTransfers:     decoding(wire.TransfersReq{}, n.transfer.ServeTransfers),
+		wire.TypeLeave:         decoding(wire.LeaveReq{}, n.serveLeave),
 	}
 }
 

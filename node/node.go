@@ -43,6 +43,9 @@ type Node struct {
 	// lastChange is the next ring version of the last membership change
 	// logged.
 	lastChange atomic.Uint64
+	// left is closed once this node left the ring (cairn leave).
+	left     chan struct{}
+	leftOnce sync.Once
 	// membersSet publishes members to membership's own goroutine.
 	membersSet atomic.Bool
 	aliveMu    sync.Mutex
@@ -80,7 +83,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	n := &Node{cfg: cfg, log: log, now: time.Now, serveErr: make(chan error, 2)}
+	n := &Node{cfg: cfg, log: log, now: time.Now, serveErr: make(chan error, 2), left: make(chan struct{})}
 	n.started = n.now()
 	n.lifetime, n.stop = context.WithCancel(context.Background())
 	n.metrics = newMetrics(n)
@@ -216,6 +219,11 @@ func (n *Node) GossipAddr() string { return n.members.GossipAddr() }
 
 // Name is the node's name.
 func (n *Node) Name() string { return n.cfg.Name }
+
+// Left is closed once the node left the ring (an operator's leave, its
+// partitions moved to the other members): it owns nothing, and the daemon
+// exits.
+func (n *Node) Left() <-chan struct{} { return n.left }
 
 // Failed delivers the error of a server goroutine that stopped on its own;
 // the daemon exits on it.

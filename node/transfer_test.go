@@ -233,3 +233,61 @@ func TestTransferResumesAfterSenderAndTargetRestart(t *testing.T) {
 		require.Len(t, obj.Siblings, 1, "%s", key(i))
 	}
 }
+
+// A live member that leaves streams its partitions to their next owners,
+// keeps serving meanwhile, and is removed once every partition flipped;
+// then its process may exit (Left). No key is lost.
+func TestLeaveMovesEveryPartitionThenLeaves(t *testing.T) {
+	tc := startCluster(t, 4, smallRing)
+	c := tc.client("n1")
+	ctx := t.Context()
+	const keys = 300
+	key := func(i int) []byte { return []byte(fmt.Sprintf("k%04d", i)) }
+	for i := range keys {
+		_, err := c.Put(ctx, "b", key(i), []byte("v"), client.W(client.All))
+		require.NoError(t, err)
+	}
+	require.NoError(t, c.Leave(ctx, "n4"), "handed to n4 by n1")
+	e, _ := tc.nodes["n4"].members.Member("n4")
+	require.Equal(t, membership.StatusLeaving, e.Status)
+	select {
+	case <-tc.nodes["n4"].Left():
+	case <-time.After(60 * time.Second):
+		t.Fatal("n4 never left")
+	}
+	require.Eventually(t, func() bool {
+		for _, name := range []string{"n1", "n2", "n3"} {
+			n := tc.nodes[name]
+			if !slices.Equal(n.ring().Members(), []string{"n1", "n2", "n3"}) || n.members.Placement().Changing() {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 20*time.Millisecond)
+	tc.stop("n4")
+	r := tc.nodes["n1"].ring()
+	for i := range keys {
+		p := r.KeyPartition("b", key(i))
+		primaries, _ := r.Preference(p, 3)
+		for _, owner := range primaries {
+			_, found, err := tc.nodes[owner].store.Get(p, "b", key(i))
+			require.NoError(t, err)
+			require.True(t, found, "%s owns %s but does not hold it", owner, key(i))
+		}
+	}
+	e, _ = tc.nodes["n1"].members.Member("n4")
+	require.Equal(t, membership.StatusRemoved, e.Status)
+
+	err := c.Leave(ctx, "n9")
+	require.ErrorIs(t, err, cairn.ErrNotFound)
+	err = c.Leave(ctx, "n4")
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument, "a member that left cannot leave again")
+}
+
+func TestTheLastMemberCannotLeave(t *testing.T) {
+	tc := startCluster(t, 1, smallRing)
+	err := tc.client("n1").Leave(t.Context(), "n1")
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	e, _ := tc.nodes["n1"].members.Member("n1")
+	require.Equal(t, membership.StatusActive, e.Status)
+}

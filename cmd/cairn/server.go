@@ -239,6 +239,8 @@ func runServer(ctx context.Context, cfg node.Config, logFormat, logLevel string)
 		log.Info("signal received, shutting down")
 	case runErr = <-n.Failed():
 		log.Error("node failed", zap.Error(runErr))
+	case <-n.Left():
+		log.Info("left the ring: every partition moved to the other members; shutting down")
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

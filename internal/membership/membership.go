@@ -143,8 +143,9 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 
 	m.mu.Lock()
 	m.self = &Member{Name: cfg.Name, Addr: m.cfg.DataAddr, Gossip: m.gossip, Status: StatusActive}
-	if cur, ok := m.state.members[cfg.Name]; ok && cur.Status == StatusJoining {
-		m.self.Status, m.self.HaveFor, m.self.Have = StatusJoining, cur.HaveFor, cur.Have
+	if cur, ok := m.state.members[cfg.Name]; ok && (cur.Status == StatusJoining || cur.Status == StatusLeaving) {
+		// A restart in the middle of a change goes on with it.
+		m.self.Status, m.self.HaveFor, m.self.Have = cur.Status, cur.HaveFor, cur.Have
 	} else if !ok && cfg.Joining {
 		m.self.Status = StatusJoining
 	}
@@ -278,16 +279,18 @@ func (m *Membership) apply(in []Member) {
 // Ring hands out the same *ring.Ring while membership is stable, and the
 // placement whenever anything changed (a flip is a change of a Have).
 func (m *Membership) rebuildRingLocked() {
-	active := m.state.active()
-	if m.ring.Load() == nil || !slices.Equal(active, m.ringMembers) {
-		m.ringMembers = active
-		m.ring.Store(m.mustRing(active))
+	owners := m.state.owners()
+	if m.ring.Load() == nil || !slices.Equal(owners, m.ringMembers) {
+		m.ringMembers = owners
+		m.ring.Store(m.mustRing(owners))
 	}
 	cur := m.ring.Load()
-	next := active
+	next := owners
 	if j, ok := m.state.joiner(); ok {
-		next = append(slices.Clone(active), j)
+		next = append(slices.Clone(owners), j)
 		slices.Sort(next)
+	} else if l, ok := m.state.leaver(); ok && len(owners) > 1 {
+		next = slices.DeleteFunc(slices.Clone(owners), func(n string) bool { return n == l })
 	}
 	if m.next == nil || !slices.Equal(next, m.nextMembers) {
 		m.nextMembers = next
@@ -390,8 +393,10 @@ func (m *Membership) advertisedMeta() []byte {
 	return nil
 }
 
-// Ring returns the ring over the active members. It is immutable; the same
-// value comes back until the active set changes.
+// Ring returns the ring in effect: over the active members and those
+// leaving (they own their partitions until the change moving them away
+// completes). It is immutable; the same value comes back until that set
+// changes.
 func (m *Membership) Ring() *ring.Ring { return m.ring.Load() }
 
 // Placement returns where partitions are while a change is in flight: the
@@ -465,6 +470,42 @@ func (m *Membership) Activate() bool {
 			return false
 		}
 		self.Status, self.HaveFor, self.Have = StatusActive, 0, ""
+		return true
+	})
+}
+
+// Leave makes this active node leaving: its partitions move to the other
+// members (one change at a time, after any join in flight), and once
+// every one flipped Depart takes it out of the ring.
+func (m *Membership) Leave() error {
+	var err error
+	m.updateSelf(func(self *Member) bool {
+		switch {
+		case self.Status == StatusLeaving:
+			return false
+		case self.Status != StatusActive:
+			err = cairn.InvalidArgument("leave %s: it is %s; only an active member can leave", self.Name, self.Status)
+			return false
+		case len(m.state.owners()) < 2:
+			err = cairn.InvalidArgument("leave %s: it is the last member; nothing could take its partitions", self.Name)
+			return false
+		}
+		self.Status, self.HaveFor, self.Have = StatusLeaving, 0, ""
+		return true
+	})
+	return err
+}
+
+// Depart takes a leaving node out of the ring once every partition of its
+// change flipped: its entry becomes removed (final), and the ring in
+// effect becomes the one its data moved to. It reports whether it did.
+func (m *Membership) Depart() bool {
+	return m.updateSelf(func(self *Member) bool {
+		pl := m.Placement()
+		if self.Status != StatusLeaving || !pl.Changing() || !pl.Done() || slices.Contains(pl.Next().Members(), self.Name) {
+			return false
+		}
+		self.Status, self.HaveFor, self.Have = StatusRemoved, 0, ""
 		return true
 	})
 }

@@ -161,11 +161,25 @@ func (s state) joiner() (string, bool) {
 	return first, first != ""
 }
 
-// active returns the names of active members, sorted: the ring's member set.
-func (s state) active() []string {
+// leaver returns the leaving member with the least name: the change in
+// flight when no member is joining.
+func (s state) leaver() (string, bool) {
+	var first string
+	for name, e := range s.members {
+		if e.Status == StatusLeaving && (first == "" || name < first) {
+			first = name
+		}
+	}
+	return first, first != ""
+}
+
+// owners returns the names of the members that own partitions now, sorted:
+// the active ones and those leaving, which own theirs until the change
+// that moves them away completes.
+func (s state) owners() []string {
 	var names []string
 	for name, e := range s.members {
-		if e.Status == StatusActive {
+		if e.Status == StatusActive || e.Status == StatusLeaving {
 			names = append(names, name)
 		}
 	}

@@ -85,7 +85,7 @@ func TestMergeReportsOnlyChanges(t *testing.T) {
 		entry("a", StatusActive, 2),  // same: ignored
 	})
 	require.Equal(t, []Member{entry("b", StatusRemoved, 3), entry("c", StatusActive, 1)}, changed)
-	require.Equal(t, []string{"a", "c"}, s.active())
+	require.Equal(t, []string{"a", "c"}, s.owners())
 }
 
 // Nodes receive the same entries in different orders, some of them several

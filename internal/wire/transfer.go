@@ -70,3 +70,13 @@ type TransfersResp struct {
 	Transfers   []TransferInfo `msgpack:"transfers"`
 	Unreachable []string       `msgpack:"unreachable"`
 }
+
+// LeaveReq asks member Name to leave the ring: its partitions move to the
+// other members, then it is removed and exits. Any node takes it and hands
+// it to the member, which must be alive.
+type LeaveReq struct {
+	Name string `msgpack:"name"`
+}
+
+// LeaveResp acknowledges that the member is leaving.
+type LeaveResp struct{}

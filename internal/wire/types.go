@@ -64,6 +64,8 @@ const (
 	TypeTransferDoneResp Type = 74
 	TypeTransfers        Type = 75
 	TypeTransfersResp    Type = 76
+	TypeLeave            Type = 77
+	TypeLeaveResp        Type = 78
 )
 
 var typeNames = map[Type]string{
@@ -83,6 +85,7 @@ var typeNames = map[Type]string{
 	TypeTransferPush: "transfer_push", TypeTransferPushResp: "transfer_push_resp",
 	TypeTransferDone: "transfer_done", TypeTransferDoneResp: "transfer_done_resp",
 	TypeTransfers: "transfers", TypeTransfersResp: "transfers_resp",
+	TypeLeave: "leave", TypeLeaveResp: "leave_resp",
 }
 
 // String names the type for logs and metric labels. Every unknown type is

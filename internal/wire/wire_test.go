@@ -62,6 +62,8 @@ func messages() map[Type]any {
 		TypeTransferDone:     &TransferDoneReq{Partition: 5, Next: 9, Keys: 10, Bytes: 100},
 		TypeTransferDoneResp: &TransferDoneResp{},
 		TypeTransfers:        &TransfersReq{Local: true},
+		TypeLeave:            &LeaveReq{Name: "n4"},
+		TypeLeaveResp:        &LeaveResp{},
 		TypeTransfersResp: &TransfersResp{Changing: true, Members: []string{"n1"}, Next: []string{"n1", "n2"}, Flipped: 1, Moving: 2,
 			Transfers:   []TransferInfo{{Partition: 3, From: "n1", To: "n2", State: "streaming", Keys: 1, Bytes: 2, TotalKeys: 3, TotalBytes: 4, KeysPerSec: 5, BytesPerSec: 6, EtaMs: 7}},
 			Unreachable: []string{"n3"}},
@@ -155,6 +157,10 @@ func newOf(msg any) any {
 		return &TransferDoneReq{}
 	case *TransferDoneResp:
 		return &TransferDoneResp{}
+	case *LeaveReq:
+		return &LeaveReq{}
+	case *LeaveResp:
+		return &LeaveResp{}
 	case *TransfersReq:
 		return &TransfersReq{}
 	case *TransfersResp:

@@ -50,6 +50,9 @@ type Members interface {
 	// Activate makes this node active if it is joining and every
 	// partition flipped; it reports whether it did.
 	Activate() bool
+	// Depart takes this node out of the ring if it is leaving and every
+	// partition of its change flipped; it reports whether it did.
+	Depart() bool
 }
 
 // Deps is what a Transfer uses, and nothing else.

@@ -137,6 +137,10 @@ func (t *Transfer) plan() {
 		t.log.Info("every partition received and flipped: this node is active",
 			zap.Strings("members", pl.Next().Members()))
 	}
+	if t.d.Members.Depart() {
+		t.log.Info("every partition moved away and flipped: this node left the ring",
+			zap.Strings("members", pl.Next().Members()))
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	next := pl.Next().Version()
