@@ -62,10 +62,13 @@ type memberStatus struct {
 	Alive  bool   `json:"alive"`
 }
 
-// changeDone reports whether every node lists k members, all active, and
-// has no change in flight.
+// changeDone reports whether every running node lists k members, all
+// active or removed, and has no change in flight.
 func (c *cluster) changeDone(k int) (bool, string) {
 	for _, p := range c.nodes {
+		if !c.running(p) {
+			continue
+		}
 		out, _, err := c.cli("members", "--addr", p.addr, "-o", "json")
 		if err != nil {
 			return false, fmt.Sprintf("%s: members: %v", p.name, err)
@@ -75,7 +78,7 @@ func (c *cluster) changeDone(k int) (bool, string) {
 			return false, fmt.Sprintf("%s lists %d members", p.name, len(ms.Members))
 		}
 		for _, m := range ms.Members {
-			if m.Status != "active" {
+			if m.Status != "active" && m.Status != "removed" {
 				return false, fmt.Sprintf("%s sees %s %s", p.name, m.Name, m.Status)
 			}
 		}
@@ -451,4 +454,42 @@ func (c *cluster) joinNodes4(conf string) *proc {
 	c.t.Helper()
 	p := c.joinNodesWith([]string{"--config", conf, "--partitions", "64"}, "n4")
 	return p[0]
+}
+
+// `cairn leave` on a live member of a 4-node cluster: its partitions move
+// to the other three while a reader checks a sample, its process exits
+// cleanly once it owns nothing, and every key reads as found after.
+func TestLeaveShrinksFourToThree(t *testing.T) {
+	const keys = 2000
+	c := startCluster(t, 4)
+	var seeds []string
+	for _, p := range c.nodes[:3] {
+		seeds = append(seeds, p.addr)
+	}
+	writeAll(t, seeds, keys)
+	r := startReader(t, seeds, seq(keys, 5))
+	leaver := c.node("n4")
+	out := c.mustCLI("leave", "--addr", c.nodes[0].addr, "n4")
+	require.Contains(t, string(out), "n4 is leaving")
+	select {
+	case <-leaver.exit:
+	case <-time.After(5 * time.Minute):
+		t.Fatal("n4 did not exit after leaving")
+	}
+	require.Zero(t, leaver.cmd.ProcessState.ExitCode(), "n4 exits cleanly")
+	c.waitChangeDone(4, 2*time.Minute)
+	r.finish()
+	t.Logf("reader during the change: %d rounds, %d reads, %d not found, %d failed", r.rounds, r.reads, len(r.notFound), r.failed)
+	require.Empty(t, r.notFound)
+	ring := c.ring()
+	require.Equal(t, []string{"n1", "n2", "n3"}, ring.Members)
+	cl, err := client.New(t.Context(), client.Config{Seeds: seeds})
+	require.NoError(t, err)
+	defer cl.Close()
+	nf, failed := readCheck(t.Context(), cl, seq(keys, 1))
+	require.Empty(t, nf)
+	require.Zero(t, failed)
+	_, errOut, err := c.cli("leave", "--addr", c.nodes[0].addr, "n4")
+	require.Error(t, err, "a member that left cannot leave again")
+	require.Contains(t, string(errOut), "removed")
 }
