@@ -15,7 +15,8 @@ test:
 	$(GO) test -race -count=1 -timeout 40m $(TESTFLAGS) $(PKGS)
 
 # A local 3-node cluster on ports 7101-7103 (data), 7201-7203 (gossip) and
-# 7301-7303 (admin); Ctrl-C stops it.
+# 7301-7303 (admin, with the web console at /: cairn dev prints its URL);
+# Ctrl-C stops it.
 run: build
 	./$(BIN) dev --nodes 3 --data ./data --base-port 7100
 

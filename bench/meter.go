@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,8 @@ type AdminMeter struct {
 	Seeds []string
 	// Cluster is the cluster name of the data port's handshake.
 	Cluster string
+	// TLS is the data port's client TLS configuration; nil for plain TCP.
+	TLS *tls.Config
 	// Admin, when set, names the admin addresses (host:port) to read, and
 	// nothing is learnt from the cluster.
 	Admin []string
@@ -80,7 +83,7 @@ func (m *AdminMeter) discover(ctx context.Context) ([]adminNode, error) {
 		}
 		return nodes, nil
 	}
-	c, err := client.New(ctx, client.Config{Seeds: m.Seeds, Cluster: m.Cluster, Routing: client.SeedsOnly})
+	c, err := client.New(ctx, client.Config{Seeds: m.Seeds, Cluster: m.Cluster, TLS: m.TLS, Routing: client.SeedsOnly})
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +118,7 @@ func (m *AdminMeter) discover(ctx context.Context) ([]adminNode, error) {
 // askAdmin asks the node at data address addr for its admin address, and
 // makes it one to connect to.
 func (m *AdminMeter) askAdmin(ctx context.Context, addr string) (string, error) {
-	c, err := client.New(ctx, client.Config{Seeds: []string{addr}, Cluster: m.Cluster, Routing: client.SeedsOnly})
+	c, err := client.New(ctx, client.Config{Seeds: []string{addr}, Cluster: m.Cluster, TLS: m.TLS, Routing: client.SeedsOnly})
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cairnkv/cairn"
@@ -140,4 +142,44 @@ func (c *Client) RemoveMember(ctx context.Context, name string, force bool) (uin
 	// now, so the client routes by the new ring when this returns.
 	c.refreshRing(addr)
 	return resp.RingVersion, nil
+}
+
+// KeyringNode is one node's gossip keyring (base64 keys, the one in use
+// first) after a keyring operation, or why the operation failed there.
+type KeyringNode struct {
+	Node    string   `json:"node"`
+	Primary string   `json:"primary,omitempty"`
+	Keys    []string `json:"keys,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// Keyring lists or changes the gossip encryption keys of every member,
+// through whichever node answers: op is "list", "install", "use" or
+// "remove", key a base64 key (unused by list). Rotating a live cluster's
+// key is install everywhere, use everywhere, remove the old one
+// everywhere; each step can be repeated. It returns every member's
+// keyring; an error names the members the operation failed on.
+func (c *Client) Keyring(ctx context.Context, op, key string) ([]KeyringNode, error) {
+	switch op {
+	case "list", "install", "use", "remove":
+	default:
+		return nil, cairn.InvalidArgument("keyring: unknown operation %q (list, install, use or remove)", op)
+	}
+	var resp wire.KeyringResp
+	if _, err := c.callAt(ctx, wire.TypeKeyring, wire.KeyringReq{Op: op, Key: key}, &resp); err != nil {
+		return nil, err
+	}
+	nodes := make([]KeyringNode, len(resp.Nodes))
+	var failed []string
+	for i, n := range resp.Nodes {
+		nodes[i] = KeyringNode(n)
+		if n.Error != "" {
+			failed = append(failed, n.Node+": "+n.Error)
+		}
+	}
+	if len(failed) > 0 {
+		return nodes, fmt.Errorf("keyring %s failed on %d of %d members (repeat it once they are back): %s",
+			op, len(failed), len(nodes), strings.Join(failed, "; "))
+	}
+	return nodes, nil
 }

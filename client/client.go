@@ -2,8 +2,10 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -94,6 +96,20 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	tcfg.DialTimeout = cfg.DialTimeout
 	tcfg.HandshakeTimeout = cfg.DialTimeout
 	tcfg.ConnsPerAddr = cfg.ConnsPerNode
+	if cfg.TLS != nil {
+		base := cfg.TLS.Clone()
+		tcfg.ClientTLS = func(addr string) (*tls.Config, error) {
+			c := base.Clone()
+			if c.ServerName == "" {
+				host, _, err := net.SplitHostPort(addr)
+				if err != nil {
+					return nil, err
+				}
+				c.ServerName = host
+			}
+			return c, nil
+		}
+	}
 	c := &Client{
 		cfg: cfg, pool: transport.NewPool(tcfg), now: time.Now,
 		health:     newHealth(cfg.NodeBackoff, cfg.MaxNodeBackoff),

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -60,6 +61,13 @@ type Config struct {
 	// RequestTimeout is the deadline of a call whose context has none.
 	// Default 5s.
 	RequestTimeout time.Duration
+
+	// TLS, if set, is used for every connection, for nodes started with
+	// --certs-dir: it must hold the cluster's CA and a client
+	// certificate. ServerName is set to the dialled host when empty.
+	// TLSFromCertsDir builds it from a directory made with `cairn cert`.
+	// Nil: plain TCP.
+	TLS *tls.Config
 
 	// Routing picks the node each call goes to. Default TokenAware.
 	Routing Routing

@@ -116,6 +116,7 @@ type cluster struct {
 	base  int
 	dir   string
 	nodes []*proc
+	env   []string // added to the CLI's environment (CAIRN_CERTS_DIR of a secure cluster)
 }
 
 func startCluster(t *testing.T, k int, extra ...string) *cluster {
@@ -126,7 +127,13 @@ func startCluster(t *testing.T, k int, extra ...string) *cluster {
 // startClusterOf is startCluster with the servers run from bin.
 func startClusterOf(t *testing.T, bin string, k int, extra ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, bin: bin, base: freeBase(t, k), dir: t.TempDir()}
+	return startClusterIn(t, &cluster{t: t, bin: bin, base: freeBase(t, k), dir: t.TempDir()}, k, extra...)
+}
+
+// startClusterIn starts c's k servers; "{node}" in an extra argument
+// stands for each node's name, as in `cairn dev --server-arg`.
+func startClusterIn(t *testing.T, c *cluster, k int, extra ...string) *cluster {
+	t.Helper()
 	var gossip []string
 	for i := 1; i <= k; i++ {
 		gossip = append(gossip, fmt.Sprintf("127.0.0.1:%d", c.base+100+i))
@@ -141,9 +148,12 @@ func startClusterOf(t *testing.T, bin string, k int, extra ...string) *cluster {
 				join = append(join, g)
 			}
 		}
-		p.args = append([]string{"server", "--name", name, "--data", p.data, "--listen", p.addr,
+		p.args = []string{"server", "--name", name, "--data", p.data, "--listen", p.addr,
 			"--gossip", gossip[i-1], "--admin", p.admin, "--join", strings.Join(join, ","), "--bootstrap",
-			"--log-format", "console", "--log-level", "info", "--gossip-profile", "local", "--rejoin-interval", "1s"}, extra...)
+			"--log-format", "console", "--log-level", "info", "--gossip-profile", "local", "--rejoin-interval", "1s"}
+		for _, a := range extra {
+			p.args = append(p.args, strings.ReplaceAll(a, "{node}", name))
+		}
 		c.nodes = append(c.nodes, p)
 		c.start(p)
 	}
@@ -299,6 +309,9 @@ func (c *cluster) cli(args ...string) ([]byte, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, cairnBin, args...)
+	if len(c.env) > 0 {
+		cmd.Env = append(os.Environ(), c.env...)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -118,10 +118,15 @@ func TestHostileClients(t *testing.T) {
 		require.NoError(t, err)
 		require.ElementsMatch(t, []string{"a", "b"}, siblingValues(obj))
 
+		// A refusal needs every primary's answer to the coordinator's
+		// catch-up, which waits a quarter of the request's time: a long
+		// deadline keeps a loaded machine from making a primary look
+		// silent (the context would be clamped instead).
+		patient := client.Timeout(30 * time.Second)
 		for _, counter := range []uint64{1 << 40, 1<<63 - 1, math.MaxUint64} {
-			_, err := c.Put(ctx, "hostile", key, []byte("evil"), client.Causal(forge(t, obj.Context, counter)), client.W(client.All))
+			_, err := c.Put(ctx, "hostile", key, []byte("evil"), client.Causal(forge(t, obj.Context, counter)), client.W(client.All), patient)
 			require.ErrorIs(t, err, client.ErrInvalidArgument, "counter %d", counter)
-			_, err = c.Delete(ctx, "hostile", key, client.Causal(forge(t, obj.Context, counter)))
+			_, err = c.Delete(ctx, "hostile", key, client.Causal(forge(t, obj.Context, counter)), patient)
 			require.ErrorIs(t, err, client.ErrInvalidArgument, "counter %d", counter)
 		}
 		// Three writes without a context afterwards: each is a sibling

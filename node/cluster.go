@@ -36,6 +36,9 @@ func (n *Node) startMembership(ctx context.Context) error {
 	}
 	mc.Join = n.cfg.Join
 	mc.Partitions = n.cfg.Partitions
+	if n.keyring != nil {
+		mc.Keyring = n.keyring.ring
+	}
 	mc.Replicas = n.cfg.N
 	// A node given seeds joins a cluster that may hold data: it owns its
 	// partitions only once they were streamed to it. The nodes of a new

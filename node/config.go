@@ -136,6 +136,28 @@ type Config struct {
 	// where nodes reach each other through address translation.
 	VerifyPeerAddress bool `yaml:"verify_peer_address"`
 
+	// CertsDir holds the node's TLS material: ca.crt (the CA bundle),
+	// node.crt and node.key (`cairn cert create-node`). When set, the
+	// data port speaks only TLS 1.3 with mutual authentication, a peer is
+	// believed to be the node its certificate names (VerifyPeerAddress is
+	// then not needed), and the files are read again when they change or
+	// on SIGHUP, so certificates rotate without a restart. Empty: plain
+	// TCP.
+	CertsDir string `yaml:"certs_dir"`
+	// GossipKeyFile encrypts gossip (memberlist's keyring, AES-GCM): a
+	// JSON array of base64 keys of 16, 24 or 32 bytes, the one in use
+	// first (`cairn keyring generate --out FILE`). A node without one of
+	// the cluster's keys cannot join it. `cairn keyring` changes the keys
+	// of a live cluster and the node rewrites the file. Empty: gossip in
+	// plain text.
+	GossipKeyFile string `yaml:"gossip_key_file"`
+	// Insecure lets a node whose data or gossip address is reachable from
+	// other machines (anything but loopback) run without CertsDir or
+	// GossipKeyFile. Without it such a node refuses to start: anyone who
+	// reached its ports could read and write every key, or join the
+	// cluster and be given partitions. Loopback-only nodes need neither.
+	Insecure bool `yaml:"insecure"`
+
 	// GossipProfile picks memberlist's timings: "lan" (the default:
 	// failures detected in about 5 s) or "local" (loopback clusters such as
 	// `cairn dev`: about 2 s, more gossip traffic).
@@ -269,6 +291,9 @@ func (c Config) Validate() error {
 	if c.Cluster == "" {
 		bad("cluster: a name is required")
 	}
+	if err := c.checkSecure(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Partitions < 1 || c.Partitions&(c.Partitions-1) != 0 || c.Partitions > 1<<16 {
 		bad("partitions %d: must be a power of two between 1 and 65536", c.Partitions)
 	}
@@ -340,4 +365,38 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkSecure refuses a node reachable from other machines that would run
+// without TLS or without gossip encryption, unless Insecure says so.
+func (c Config) checkSecure() error {
+	if c.Insecure || (c.CertsDir != "" && c.GossipKeyFile != "") {
+		return nil
+	}
+	for _, a := range []struct{ flag, addr string }{{"listen", c.Listen}, {"gossip", c.Gossip}} {
+		host, _, err := net.SplitHostPort(a.addr)
+		if err != nil || loopbackHost(host) {
+			continue
+		}
+		var missing []string
+		if c.CertsDir == "" {
+			missing = append(missing, "TLS (--certs-dir: `cairn cert create-ca`, `cairn cert create-node`)")
+		}
+		if c.GossipKeyFile == "" {
+			missing = append(missing, "gossip encryption (--gossip-key-file: `cairn keyring generate --out FILE`)")
+		}
+		return fmt.Errorf("--%s %s is reachable from other machines, and this node has no %s: "+
+			"anyone reaching it could read and write every key or join the cluster. Give them (docs/SECURITY.md), "+
+			"listen on 127.0.0.1, or pass --insecure to run without them", a.flag, a.addr, strings.Join(missing, " and no "))
+	}
+	return nil
+}
+
+// loopbackHost reports whether host can only be reached from this machine.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -30,6 +30,7 @@ func (n *Node) handlers() map[wire.Type]handler {
 		wire.TypeDebugReplicas: decoding(wire.DebugReplicasReq{}, n.serveDebugReplicas),
 		wire.TypeRingState:     bodiless(n.serveRingState),
 		wire.TypeRemoveMember:  decoding(wire.RemoveMemberReq{}, n.serveRemoveMember),
+		wire.TypeKeyring:       decoding(wire.KeyringReq{}, n.serveKeyring),
 		wire.TypeAAEQuery:      decoding(wire.AAEQueryReq{}, n.aae.ServeQuery),
 		wire.TypeAAEFetch:      decoding(wire.AAEFetchReq{}, n.aae.ServeFetch),
 		wire.TypeAAEPush:       decoding(wire.AAEPushReq{}, n.aae.ServePush),

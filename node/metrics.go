@@ -27,6 +27,7 @@ type metrics struct {
 	omitted       prometheus.Counter
 	connEvents    *prometheus.CounterVec
 	refusals      *prometheus.CounterVec
+	tlsReloads    *prometheus.CounterVec
 	forwarded     prometheus.Counter
 	remoteGets    prometheus.Counter
 	readRepairs   *prometheus.CounterVec
@@ -34,6 +35,10 @@ type metrics struct {
 	contextAhead  *prometheus.CounterVec
 	membersAlive  prometheus.Gauge
 }
+
+// latencyBuckets are the request latency histogram's bounds: 100 µs to
+// 13 s, doubling. The console's history keeps the same buckets.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 18)
 
 func newMetrics(n *Node) *metrics {
 	m := &metrics{registry: prometheus.NewRegistry()}
@@ -44,7 +49,7 @@ func newMetrics(n *Node) *metrics {
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "cairn_request_duration_seconds",
 		Help:    "Time to serve a request, by message type.",
-		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		Buckets: latencyBuckets,
 	}, []string{"type"})
 	m.siblings = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "cairn_object_siblings",
@@ -69,8 +74,12 @@ func newMetrics(n *Node) *metrics {
 	}, []string{"kind"})
 	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cairn_refusals_total",
-		Help: "Connections and requests the node refused to protect itself, by reason: client_conn_limit, peer_conn_limit, source_conn_limit (connection caps), handshake_evicted (a silent socket closed to make room), peer_unverified (a hello naming a member from an address it does not advertise), client_inflight_bytes and peer_inflight_bytes (a request answered overloaded: the byte budget was spent), hint_owner_bytes and hint_node_bytes (a hinted write answered overloaded: the hints kept for its owner, or for every owner, are at their cap).",
+		Help: "Connections and requests the node refused to protect itself, by reason: client_conn_limit, peer_conn_limit, source_conn_limit (connection caps), handshake_evicted (a silent socket closed to make room), peer_unverified (a hello naming a member from an address it does not advertise), tls_handshake (a connection whose TLS handshake failed: no TLS, a certificate from another CA or none), client_inflight_bytes and peer_inflight_bytes (a request answered overloaded: the byte budget was spent), hint_owner_bytes and hint_node_bytes (a hinted write answered overloaded: the hints kept for its owner, or for every owner, are at their cap).",
 	}, []string{"reason"})
+	m.tlsReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_tls_reloads_total",
+		Help: "Times the node read changed TLS material from its certificates directory, by result: ok (new connections use it) or failed (the previous material stays in use).",
+	}, []string{"result"})
 	inflight := func(side string, read func() int64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "cairn_inflight_bytes",
@@ -106,7 +115,7 @@ func newMetrics(n *Node) *metrics {
 	m.registry.MustRegister(m.refusals,
 		inflight("client", func() int64 { c, _ := n.server.InFlightBytes(); return c }),
 		inflight("peer", func() int64 { _, p := n.server.InFlightBytes(); return p }))
-	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.refused, m.omitted, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.contextAhead, m.membersAlive, storeStats,
+	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.refused, m.omitted, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.contextAhead, m.membersAlive, m.tlsReloads, storeStats,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(trafficCounters(n)...)
 	return m

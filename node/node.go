@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/certs"
 	"github.com/cairnkv/cairn/internal/membership"
 	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/transport"
@@ -57,7 +60,10 @@ type Node struct {
 	lastRing   atomic.Pointer[ring.Ring]
 	maxFrame   int // the frame limit of the node's connections
 	started    time.Time
-	peerAddrs  *hostCache // resolves members' hosts for verifyPeer
+	peerAddrs  *hostCache     // resolves members' hosts for verifyPeer
+	tls        *certs.Source  // the data port's TLS material; nil without TLS
+	keyring    *gossipKeyring // gossip encryption; nil when off
+	reloadTLS  chan os.Signal
 	refusals   refusalLog
 
 	// lifetime ends when Shutdown begins; background work (replica calls
@@ -87,6 +93,22 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.started = n.now()
 	n.lifetime, n.stop = context.WithCancel(context.Background())
 	n.metrics = newMetrics(n)
+	if cfg.CertsDir != "" {
+		// Before anything is opened: a node that cannot speak TLS must
+		// not start, or it would start without it.
+		src, err := certs.LoadNode(cfg.CertsDir, cfg.Name)
+		if err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		n.tls, n.reloadTLS = src, make(chan os.Signal, 1)
+	}
+	if cfg.GossipKeyFile != "" {
+		kr, err := loadGossipKeyring(cfg.GossipKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		n.keyring = kr
+	}
 
 	sopts := store.DefaultOptions(cfg.DataDir, cfg.Name)
 	sopts.NoSyncWrites = cfg.NoSyncWrites
@@ -134,7 +156,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	tcfg.MaxPeerConnBytes = 4 * cfg.MaxConnBytes
 	tcfg.MaxInFlightBytes = cfg.MaxInFlightBytes
 	tcfg.MaxPeerInFlightBytes = cfg.MaxPeerInFlightBytes
-	if cfg.VerifyPeerAddress {
+	if n.tls != nil {
+		tcfg.ServerTLS = n.tls.ServerConfig()
+		tcfg.ClientTLS = n.tls.ClientConfig
+		tcfg.VerifyPeer = n.verifyPeer
+	} else if cfg.VerifyPeerAddress {
 		n.peerAddrs = newHostCache(n.now)
 		tcfg.VerifyPeer = n.verifyPeer
 	}
@@ -177,6 +203,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.onMembershipChange()
 	n.background(func() { n.handoff.Run(n.lifetime) })
 	n.background(func() { n.aae.Run(n.lifetime) })
+	if n.tls != nil {
+		n.background(func() { n.tls.Watch(n.lifetime, tlsReloadInterval, n.reloadTLS, n.tlsReloaded) })
+	}
 	n.background(func() { n.transfer.Run(n.lifetime) })
 
 	n.wg.Add(1)
@@ -201,6 +230,35 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		zap.String("name", cfg.Name), zap.String("listen", n.Addr()),
 		zap.String("admin", n.AdminAddr()), zap.String("data", cfg.DataDir))
 	return n, nil
+}
+
+// tlsReloadInterval is how often a node looks whether its certificate
+// files changed.
+const tlsReloadInterval = 5 * time.Second
+
+// ReloadTLS makes the node read its certificate files again now (the
+// server does it on SIGHUP); a node without TLS ignores it.
+func (n *Node) ReloadTLS() {
+	if n.reloadTLS == nil {
+		return
+	}
+	select {
+	case n.reloadTLS <- syscall.SIGHUP:
+	default:
+	}
+}
+
+func (n *Node) tlsReloaded(changed bool, err error) {
+	if err != nil {
+		n.metrics.tlsReloads.WithLabelValues("failed").Inc()
+		n.log.Error("TLS material not reloaded: the node keeps using the previous certificate", zap.String("dir", n.cfg.CertsDir), zap.Error(err))
+		return
+	}
+	if changed {
+		n.metrics.tlsReloads.WithLabelValues("ok").Inc()
+		n.log.Info("TLS material reloaded: new connections use it", zap.String("dir", n.cfg.CertsDir),
+			zap.Time("certificate_expires", n.tls.NotAfter()))
+	}
 }
 
 // Addr is the data address the node listens on.

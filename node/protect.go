@@ -2,31 +2,43 @@ package node
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/certs"
 	"github.com/cairnkv/cairn/internal/transport"
 )
 
-// verifyPeer is the transport's check of a hello that names a node. Until
-// connections carry TLS identities, the name is believed only from an
-// address the member advertises: its data host or its gossip host. A node
-// that just joined may dial before gossip has told this one about it, so
-// an unknown name or an address that does not match is looked up again
-// until ctx ends (shortly before the handshake's deadline). A refusal
-// costs nothing a write relies on: the caller sees a replica it could not
-// reach, which a coordinator fails over from, and hints wait for a later
-// delivery.
-func (n *Node) verifyPeer(ctx context.Context, name string, remote net.Addr) error {
-	ta, ok := remote.(*net.TCPAddr)
-	if !ok {
-		return fmt.Errorf("connection from %v, not TCP", remote)
+// verifyPeer is the transport's check of a hello that names a node. With
+// TLS, the name must be the one the connection's certificate carries (the
+// CA vouched for it), and a member's. Without TLS, the name is believed
+// only from an address the member advertises: its data host or its gossip
+// host. A node that just joined may dial before gossip has told this one
+// about it, so an unknown name or an address that does not match is looked
+// up again until ctx ends (shortly before the handshake's deadline). A
+// refusal costs nothing a write relies on: the caller sees a replica it
+// could not reach, which a coordinator fails over from, and hints wait for
+// a later delivery.
+func (n *Node) verifyPeer(ctx context.Context, name string, remote net.Addr, cert *x509.Certificate) error {
+	check := func() error { return n.peerAt(ctx, name, remote) }
+	if n.tls != nil {
+		id, ok := certs.IdentityOf(cert)
+		if want := (certs.Identity{Kind: certs.KindNode, Name: name}); !ok || id != want {
+			return fmt.Errorf("the connection's certificate is not node %s's (it is for %v)", name, id)
+		}
+		check = func() error {
+			if _, ok := n.members.Member(name); !ok {
+				return fmt.Errorf("no member named %q is known to %s", name, n.cfg.Name)
+			}
+			return nil
+		}
 	}
 	for {
-		err := n.peerAt(ctx, name, ta.IP)
+		err := check()
 		if err == nil {
 			return nil
 		}
@@ -41,7 +53,12 @@ func (n *Node) verifyPeer(ctx context.Context, name string, remote net.Addr) err
 // peerRecheck is how often verifyPeer looks again at membership.
 const peerRecheck = 50 * time.Millisecond
 
-func (n *Node) peerAt(ctx context.Context, name string, ip net.IP) error {
+func (n *Node) peerAt(ctx context.Context, name string, remote net.Addr) error {
+	ta, ok := remote.(*net.TCPAddr)
+	if !ok {
+		return fmt.Errorf("connection from %v, not TCP", remote)
+	}
+	ip := ta.IP
 	m, ok := n.members.Member(name)
 	if !ok {
 		return fmt.Errorf("no member named %q is known to %s", name, n.cfg.Name)
@@ -125,6 +142,8 @@ func refusalReason(ev transport.Event) string {
 		return "idle_client_evicted"
 	case transport.EventPeerRefused:
 		return "peer_unverified"
+	case transport.EventTLSFailed:
+		return "tls_handshake"
 	case transport.EventOverloaded:
 		if ev.Node != "" {
 			return "peer_inflight_bytes"

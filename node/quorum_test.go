@@ -146,7 +146,7 @@ func TestWritesAreForwardedToAReplica(t *testing.T) {
 }
 
 func TestNodesListeningOnAllInterfacesGossipADialableAddress(t *testing.T) {
-	tc := startCluster(t, 2, func(c *Config) { c.Listen = "0.0.0.0:0" })
+	tc := startCluster(t, 2, func(c *Config) { c.Listen, c.Insecure = "0.0.0.0:0", true })
 	for _, m := range tc.nodes["n1"].members.Members() {
 		require.True(t, strings.HasPrefix(m.Addr, "127.0.0.1:"), "%s gossips %s", m.Name, m.Addr)
 	}

@@ -103,7 +103,7 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 		vv := w.Context
 		if a, ahead := vv.Exceeds(cur.VV); ahead {
 			if !w.ClampContext {
-				return dvv.Object{}, false, &coord.ContextAheadError{Actor: a, Counter: vv[a], Held: cur.VV[a]}
+				return dvv.Object{}, false, &coord.ContextAheadError{Actor: a, Counter: vv[a], Held: cur.VV[a], Pruned: r.pruned(vv, cur.VV)}
 			}
 			vv = vv.Clamp(cur.VV)
 		}
@@ -168,6 +168,19 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 		}
 		return true, nil
 	}, nil
+}
+
+// pruned reports whether every actor ctx names beyond v is one this node
+// knows retired and v does not name at all: entries a prune dropped
+// (docs/ARCHITECTURE.md, "Pruning retired actors"), which the coordinator
+// clamps rather than refuses.
+func (r *replicaSet) pruned(ctx, v dvv.VV) bool {
+	for a, c := range ctx {
+		if c > v[a] && (v[a] > 0 || !r.store.IsRetired(a)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Forward hands a write to node to coordinate, marked forwarded so that it

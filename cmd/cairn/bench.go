@@ -149,11 +149,16 @@ func runBench(cmd *cobra.Command, cf *connFlags, qf *consistencyFlags, bf *bench
 	}
 	seeds := splitList(cf.addr)
 	cfg.Settings.Targets = seeds
-	cfg.Meter = &bench.AdminMeter{Seeds: seeds, Cluster: cf.cluster, Admin: splitList(bf.admin)}
+	ccfg, err := cf.config(seeds)
+	if err != nil {
+		return err
+	}
+	cfg.Meter = &bench.AdminMeter{Seeds: seeds, Cluster: cf.cluster, TLS: ccfg.TLS, Admin: splitList(bf.admin)}
 
 	dialCtx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 	defer cancel()
-	c, err := client.New(dialCtx, client.Config{Seeds: seeds, Cluster: cf.cluster, RequestTimeout: cfg.RequestTimeout})
+	ccfg.RequestTimeout = cfg.RequestTimeout
+	c, err := client.New(dialCtx, ccfg)
 	if err != nil {
 		return err
 	}

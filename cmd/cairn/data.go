@@ -15,9 +15,11 @@ import (
 
 // connFlags are shared by every command that talks to a node.
 type connFlags struct {
-	addr    string
-	cluster string
-	output  string
+	addr     string
+	cluster  string
+	output   string
+	certsDir string
+	user     string
 }
 
 func (c *connFlags) register(cmd *cobra.Command) {
@@ -27,7 +29,26 @@ func (c *connFlags) register(cmd *cobra.Command) {
 	}
 	cmd.Flags().StringVar(&c.addr, "addr", def, "node data address host:port, or several comma-separated (tried in order) (default $CAIRN_ADDR, else 127.0.0.1:7101)")
 	cmd.Flags().StringVar(&c.cluster, "cluster", "cairn", "cluster name")
+	cmd.Flags().StringVar(&c.certsDir, "certs-dir", os.Getenv("CAIRN_CERTS_DIR"), "directory holding ca.crt and client.USER.crt/.key, for nodes that speak TLS (default $CAIRN_CERTS_DIR; empty: plain TCP)")
+	user := os.Getenv("CAIRN_USER")
+	if user == "" {
+		user = "root"
+	}
+	cmd.Flags().StringVar(&c.user, "user", user, "identity whose client certificate to present (default $CAIRN_USER, else root)")
 	outputFlag(cmd, &c.output)
+}
+
+// config is the client configuration the flags describe, TLS included.
+func (c *connFlags) config(seeds []string) (client.Config, error) {
+	cfg := client.Config{Seeds: seeds, Cluster: c.cluster}
+	if c.certsDir != "" {
+		t, err := client.TLSFromCertsDir(c.certsDir, c.user)
+		if err != nil {
+			return client.Config{}, fmt.Errorf("invalid argument: --certs-dir: %w", err)
+		}
+		cfg.TLS = t
+	}
+	return cfg, nil
 }
 
 // dial connects to --addr only (SeedsOnly): a one-shot command saves
@@ -44,7 +65,12 @@ func (c *connFlags) dial(ctx context.Context) (*client.Client, error) {
 			seeds = append(seeds, a)
 		}
 	}
-	return client.New(ctx, client.Config{Seeds: seeds, Cluster: c.cluster, Routing: client.SeedsOnly})
+	cfg, err := c.config(seeds)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Routing = client.SeedsOnly
+	return client.New(ctx, cfg)
 }
 
 // consistencyFlags are the per-request options of DESIGN section 11.

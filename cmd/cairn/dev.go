@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/certs"
+	"github.com/cairnkv/cairn/node"
 	"github.com/spf13/cobra"
 )
 
@@ -25,6 +29,7 @@ func newDevCommand() *cobra.Command {
 		dataDir  string
 		basePort int
 		extra    []string
+		secure   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -42,14 +47,76 @@ restart it from its cmd file). Ctrl-C or SIGTERM stops every node cleanly.`,
 			if basePort < 1 || basePort+200+nodes > 65535 {
 				return fmt.Errorf("invalid argument: --base-port %d: ports up to base+200+nodes must fit below 65536", basePort)
 			}
-			return runDev(cmd.Context(), cmd.OutOrStdout(), nodes, dataDir, basePort, extra)
+			if secure {
+				secured, err := devSecurity(dataDir, nodes)
+				if err != nil {
+					return err
+				}
+				extra = append(secured, extra...)
+			}
+			return runDev(cmd.Context(), cmd.OutOrStdout(), nodes, dataDir, basePort, extra, secure)
 		},
 	}
 	cmd.Flags().IntVar(&nodes, "nodes", 3, "number of nodes K")
 	cmd.Flags().StringVar(&dataDir, "data", "./data", "directory for the nodes' data, pid, cmd and log files")
 	cmd.Flags().IntVar(&basePort, "base-port", 7100, "base port P")
-	cmd.Flags().StringArrayVar(&extra, "server-arg", nil, "extra argument passed to every cairn server (repeatable)")
+	cmd.Flags().StringArrayVar(&extra, "server-arg", nil, "extra argument passed to every cairn server (repeatable); {node} in it stands for the node's name")
+	cmd.Flags().BoolVar(&secure, "secure", false, "make a throw-away CA, node and client certificates (DIR/certs, DIR/nI/certs) and a gossip key, and run the nodes with TLS and encrypted gossip; clients use CAIRN_CERTS_DIR=DIR/certs")
 	return cmd
+}
+
+// devSecurity makes what a secure dev cluster needs under dataDir, keeping
+// whatever an earlier run made: a CA and user root's certificate in
+// DIR/certs, each node's certificate in DIR/nI/certs, and a gossip key
+// file per node (each node rewrites its own). It returns the server
+// arguments that use them; "{node}" stands for the node's name.
+func devSecurity(dataDir string, k int) ([]string, error) {
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	caDir := filepath.Join(dataDir, "certs")
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	if !exists(filepath.Join(caDir, certs.CAFile)) {
+		if err := certs.CreateCA(certs.Options{Dir: caDir}); err != nil {
+			return nil, err
+		}
+	}
+	if crt, _ := certs.ClientFiles("root"); !exists(filepath.Join(caDir, crt)) {
+		if err := certs.CreateClient(certs.Options{Dir: caDir}, "root"); err != nil {
+			return nil, err
+		}
+	}
+	keyFile := filepath.Join(dataDir, "gossip.keys")
+	if !exists(keyFile) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := node.WriteGossipKeyFile(keyFile, []string{base64.StdEncoding.EncodeToString(key)}); err != nil {
+			return nil, err
+		}
+	}
+	for i := 1; i <= k; i++ {
+		name := fmt.Sprintf("n%d", i)
+		dir := filepath.Join(dataDir, name, "certs")
+		if !exists(filepath.Join(dir, certs.NodeCert)) {
+			if err := certs.CreateNode(certs.Options{Dir: dir, CADir: caDir}, name, nil); err != nil {
+				return nil, err
+			}
+		}
+		own := filepath.Join(dataDir, name, "gossip.keys")
+		if !exists(own) {
+			raw, err := os.ReadFile(keyFile)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(own, raw, 0o600); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return []string{"--certs-dir", filepath.Join(dataDir, "{node}", "certs"), "--gossip-key-file", filepath.Join(dataDir, "{node}", "gossip.keys")}, nil
 }
 
 type devNode struct {
@@ -59,7 +126,7 @@ type devNode struct {
 	exit  chan error
 }
 
-func runDev(ctx context.Context, out io.Writer, k int, dataDir string, base int, extra []string) error {
+func runDev(ctx context.Context, out io.Writer, k int, dataDir string, base int, extra []string, secure bool) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
@@ -106,8 +173,14 @@ func runDev(ctx context.Context, out io.Writer, k int, dataDir string, base int,
 			bin = "./" + rel
 		}
 	}
+	if secure {
+		fmt.Fprintf(out, "cairn dev: TLS and encrypted gossip on; clients need: export CAIRN_CERTS_DIR=%s\n",
+			filepath.Join(dataDir, "certs"))
+	}
 	fmt.Fprintf(out, `cairn dev: %d nodes up (data, pid, cmd and logs in %s)
 %s
+Web console: http://%[6]s/ (any node's admin port serves it)
+
 In another terminal:
   %[4]s put demo greeting hello                      # write through n1
   %[4]s put --addr 127.0.0.1:%[5]d demo greeting bonjour  # no context: a second sibling
@@ -115,7 +188,7 @@ In another terminal:
   %[4]s put --context <context> demo greeting hi     # replaces exactly what that get saw
   %[4]s members; %[4]s ring; %[4]s debug replicas demo greeting
 Ctrl-C stops every node.
-`, k, dataDir, devTable(started, base), bin, base+2)
+`, k, dataDir, devTable(started, base), bin, base+2, started[0].admin)
 
 	// Watch for nodes dying on their own; they are not restarted.
 	dead := make(chan string, k)
@@ -177,7 +250,9 @@ func startDevNode(exe, dataDir string, i, base int, gossip, extra []string) (*de
 		// The nodes form a new cluster together: nothing to transfer.
 		args = append(args, "--join", strings.Join(join, ","), "--bootstrap")
 	}
-	args = append(args, extra...)
+	for _, a := range extra {
+		args = append(args, strings.ReplaceAll(a, "{node}", name))
+	}
 	logf, err := os.OpenFile(filepath.Join(dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cairnkv/cairn/node"
@@ -76,6 +78,9 @@ YAML file given with --config, then the defaults shown below.`,
 	fl.Int64Var(&f.cfg.MaxInFlightBytes, "max-inflight-bytes", d.MaxInFlightBytes, "bytes all client connections may hold together; beyond it requests are answered overloaded")
 	fl.Int64Var(&f.cfg.MaxPeerInFlightBytes, "max-peer-inflight-bytes", d.MaxPeerInFlightBytes, "bytes connections from other nodes may hold together, apart from the clients'")
 	fl.BoolVar(&f.cfg.VerifyPeerAddress, "verify-peer-address", d.VerifyPeerAddress, "refuse a connection naming a member unless it comes from an address that member advertises (off only behind address translation)")
+	fl.StringVar(&f.cfg.CertsDir, "certs-dir", d.CertsDir, "directory of the node's TLS material (ca.crt, node.crt, node.key from `cairn cert`): the data port then speaks only TLS 1.3 with client certificates; reloaded when the files change and on SIGHUP")
+	fl.StringVar(&f.cfg.GossipKeyFile, "gossip-key-file", d.GossipKeyFile, "JSON array of base64 gossip keys, the one in use first (`cairn keyring generate --out FILE`): gossip is then encrypted; `cairn keyring` rotates the keys and the node rewrites the file")
+	fl.BoolVar(&f.cfg.Insecure, "insecure", d.Insecure, "run on an address other machines can reach without TLS and gossip encryption (refused otherwise)")
 	fl.Int64Var(&f.cfg.Handoff.ReceiveBytesPerSecond, "handoff-receive-rate", d.Handoff.ReceiveBytesPerSecond, "bytes per second of hinted handoff this node accepts from all fallbacks together")
 	fl.DurationVar(&f.cfg.Handoff.Interval, "handoff-interval", d.Handoff.Interval, "how often to look for owners to hand hints back to")
 	fl.BoolVar(&f.cfg.Bootstrap, "bootstrap", false, "this node is one of a cluster being created: own partitions at once, with no transfer (never for a node joining a cluster holding data)")
@@ -94,6 +99,8 @@ YAML file given with --config, then the defaults shown below.`,
 	fl.Float64Var(&f.cfg.AAE.UrgentRepairKeysPerSecond, "aae-urgent-repair-rate", d.AAE.UrgentRepairKeysPerSecond, "keys per second urgent anti-entropy exchanges repair, at most")
 	fl.DurationVar(&f.cfg.AAE.RetryAfter, "aae-retry-after", d.AAE.RetryAfter, "wait before retrying an exchange that failed")
 	fl.DurationVar(&f.cfg.AAE.BusyRetryAfter, "aae-busy-retry-after", d.AAE.BusyRetryAfter, "wait before retrying an exchange that found its partition busy with another")
+	fl.DurationVar(&f.cfg.AAE.PruneInterval, "aae-prune-interval", d.AAE.PruneInterval, "time between two passes pruning the version-vector entries of actors this node retired (0: never prune)")
+	fl.DurationVar(&f.cfg.AAE.PruneSettle, "aae-prune-settle", d.AAE.PruneSettle, "wait between a pruning pass's two looks at every copy of its keys; longer than any copy takes to travel between nodes")
 	fl.Float64Var(&f.cfg.AAE.RebuildKeysPerSecond, "aae-rebuild-rate", d.AAE.RebuildKeysPerSecond, "keys per second read when rebuilding trees from storage")
 	fl.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -154,6 +161,9 @@ func (f *serverFlags) resolve(fl *pflag.FlagSet) (node.Config, error) {
 	set("max-inflight-bytes", func() { cfg.MaxInFlightBytes = f.cfg.MaxInFlightBytes })
 	set("max-peer-inflight-bytes", func() { cfg.MaxPeerInFlightBytes = f.cfg.MaxPeerInFlightBytes })
 	set("verify-peer-address", func() { cfg.VerifyPeerAddress = f.cfg.VerifyPeerAddress })
+	set("certs-dir", func() { cfg.CertsDir = f.cfg.CertsDir })
+	set("gossip-key-file", func() { cfg.GossipKeyFile = f.cfg.GossipKeyFile })
+	set("insecure", func() { cfg.Insecure = f.cfg.Insecure })
 	set("handoff-receive-rate", func() { cfg.Handoff.ReceiveBytesPerSecond = f.cfg.Handoff.ReceiveBytesPerSecond })
 	set("handoff-interval", func() { cfg.Handoff.Interval = f.cfg.Handoff.Interval })
 	set("hinted-handoff", func() { cfg.HintedHandoff = f.cfg.HintedHandoff })
@@ -171,6 +181,8 @@ func (f *serverFlags) resolve(fl *pflag.FlagSet) (node.Config, error) {
 	set("aae-urgent-max-concurrent", func() { cfg.AAE.UrgentMaxConcurrent = f.cfg.AAE.UrgentMaxConcurrent })
 	set("aae-urgent-repair-rate", func() { cfg.AAE.UrgentRepairKeysPerSecond = f.cfg.AAE.UrgentRepairKeysPerSecond })
 	set("aae-retry-after", func() { cfg.AAE.RetryAfter = f.cfg.AAE.RetryAfter })
+	set("aae-prune-interval", func() { cfg.AAE.PruneInterval = f.cfg.AAE.PruneInterval })
+	set("aae-prune-settle", func() { cfg.AAE.PruneSettle = f.cfg.AAE.PruneSettle })
 	set("aae-busy-retry-after", func() { cfg.AAE.BusyRetryAfter = f.cfg.AAE.BusyRetryAfter })
 	set("aae-rebuild-rate", func() { cfg.AAE.RebuildKeysPerSecond = f.cfg.AAE.RebuildKeysPerSecond })
 	if err := cfg.Validate(); err != nil {
@@ -233,14 +245,25 @@ func runServer(ctx context.Context, cfg node.Config, logFormat, logLevel string)
 		log.Error("start failed", zap.Error(err))
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("signal received, shutting down")
-	case runErr = <-n.Failed():
-		log.Error("node failed", zap.Error(runErr))
-	case <-n.Left():
-		log.Info("left the ring: every partition moved to the other members; shutting down")
+wait:
+	for {
+		select {
+		case <-hup:
+			n.ReloadTLS()
+		case <-ctx.Done():
+			log.Info("signal received, shutting down")
+			break wait
+		case runErr = <-n.Failed():
+			log.Error("node failed", zap.Error(runErr))
+			break wait
+		case <-n.Left():
+			log.Info("left the ring: every partition moved to the other members; shutting down")
+			break wait
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

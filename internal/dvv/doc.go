@@ -25,5 +25,11 @@
 // earlier for that key. A node that starts holding a partition with no data
 // takes a fresh actor id (see internal/store).
 //
+// A third operation shrinks vectors: Prune drops the entries of retired
+// actors no sibling names (Prunable lists them). It is safe only when the
+// actor never mints again and no copy anywhere holds a replaced write of
+// it; node/aae establishes that (docs/ARCHITECTURE.md, "Pruning retired
+// actors"), since a copy the package cannot see decides it.
+//
 // The package is pure: no I/O, no clock, no randomness. Times are inputs.
 package dvv

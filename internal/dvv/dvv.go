@@ -309,3 +309,51 @@ func (o Object) Equal(b Object) bool {
 	}
 	return true
 }
+
+// Prunable returns, sorted, the actors of o's vector that retired reports
+// retired and that no sibling's dot names: the entries Prune may drop.
+// It is a pure function of the object, so equal copies agree on it.
+func (o Object) Prunable(retired func(actor string) bool) []string {
+	var out []string
+	for a, c := range o.VV {
+		if c > 0 && retired(a) && !o.names(a) {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Prune returns o without the version-vector entries of actors, and how
+// many it dropped. An entry a sibling's dot names is kept: dropping it
+// would leave a sibling its own vector does not cover. o is not changed.
+//
+// Prune is only safe under the rule docs/ARCHITECTURE.md argues
+// ("Pruning retired actors"): each actor is retired (it will never mint
+// again), and no copy of the key anywhere, stored or in flight, holds a
+// sibling with one of its dots that o does not hold. A copy that did
+// would have its sibling kept by the next Sync, since the pruned vector no
+// longer covers it: a write that was replaced would come back. The same
+// object pruned of the same actors gives the same object, so replicas
+// that prune alike stay equal.
+func (o Object) Prune(actors []string) (Object, int) {
+	out := Object{Siblings: slices.Clone(o.Siblings), VV: o.VV.Clone()}
+	dropped := 0
+	for _, a := range actors {
+		if out.VV[a] > 0 && !o.names(a) {
+			delete(out.VV, a)
+			dropped++
+		}
+	}
+	return out, dropped
+}
+
+// names reports whether a sibling's dot names the actor.
+func (o Object) names(actor string) bool {
+	for _, s := range o.Siblings {
+		if s.Dot.Actor == actor {
+			return true
+		}
+	}
+	return false
+}

@@ -72,6 +72,12 @@ type Config struct {
 	// event. Nil discards them.
 	LogOutput io.Writer
 
+	// Keyring, when set, encrypts and authenticates gossip (AES-GCM with
+	// its primary key; any of its keys decrypts): a node without one of
+	// the keys can neither join nor read the cluster's gossip. Nil: plain
+	// gossip. The caller may change the keys while the node runs.
+	Keyring *memberlist.Keyring
+
 	// Memberlist, when set, adjusts memberlist's configuration (built from
 	// memberlist.DefaultLANConfig) before memberlist starts; tests shorten
 	// timings and swap the Transport through it. Name, Label, Delegate and

@@ -198,6 +198,10 @@ func (m *Membership) memberlistConfig() (*memberlist.Config, error) {
 	}
 	mlc.Name = m.cfg.Name
 	mlc.Label = m.cfg.Cluster
+	if m.cfg.Keyring != nil {
+		mlc.Keyring = m.cfg.Keyring
+		mlc.GossipVerifyIncoming, mlc.GossipVerifyOutgoing = true, true
+	}
 	d := &delegate{m}
 	mlc.Delegate = d
 	mlc.Events = d

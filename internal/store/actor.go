@@ -28,6 +28,9 @@ func (s *Store) startIncarnation() error {
 	defer b.Close()
 	if s.uncleanStart {
 		for _, kind := range []byte{incarnationActor, incarnationHintActor} {
+			if _, err := s.recordRetiredActors(b, kind, nil); err != nil {
+				return fmt.Errorf("store: record retired actors: %w", err)
+			}
 			start := []byte{prefixIncarnation, kind}
 			if err := b.DeleteRange(start, upperBound(start), nil); err != nil {
 				return fmt.Errorf("store: retire actors: %w", err)
@@ -40,7 +43,7 @@ func (s *Store) startIncarnation() error {
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("store: start incarnation: %w", err)
 	}
-	return nil
+	return s.loadRetired()
 }
 
 // Actor returns this node's actor id for partition p, creating and
@@ -143,6 +146,10 @@ func (s *Store) dropPartitionLocked(p uint32) (pendingSync, error) {
 	if err := b.DeleteRange(start, upperBound(start), nil); err != nil {
 		return pendingSync{}, errors.Join(err, b.Close())
 	}
+	retired, err := s.recordRetiredActors(b, incarnationActor, &p)
+	if err != nil {
+		return pendingSync{}, errors.Join(err, b.Close())
+	}
 	if err := b.Delete(actorKey(p), nil); err != nil {
 		return pendingSync{}, errors.Join(err, b.Close())
 	}
@@ -151,6 +158,9 @@ func (s *Store) dropPartitionLocked(p uint32) (pendingSync, error) {
 		return pendingSync{}, err
 	}
 	s.actors.Delete(p)
+	for _, a := range retired {
+		s.retired.add(p, a)
+	}
 	if h := s.opts.OnPartitionDrop; h != nil {
 		h(p)
 	}

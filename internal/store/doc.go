@@ -21,6 +21,7 @@
 //	| 'i' | 'a' | partition (4B) |                                 actor id (UTF-8)
 //	| 'i' | 'h' | partition (4B) |                                 hint actor id (UTF-8)
 //	| 'i' | 'r' |                                                  running marker
+//	| 'i' | 'x' | partition (4B) | actor id                         retired actor (empty value; retired.go)
 //	+-----+-----+---------------------+-------+----------------+------------------+--------+-----+
 //	| 'h' | 'r' | uvarint(len(owner)) | owner | partition (4B) | uvarint(len(b))  | bucket | key |  hint record
 //	| 'h' | 'c' | owner                                                                         delivery cursor
@@ -101,7 +102,10 @@
 // gets a fresh actor on its next write (Stats.UncleanStart says so). A fresh
 // directory and DropPartition also mean fresh actors. This is how the store
 // keeps DESIGN section 3's rule that an actor id belongs to one incarnation of
-// one node's copy of one partition.
+// one node's copy of one partition. The ids it retires are recorded
+// ('i' 'x', RetiredActors), with those a peer says it pruned (RetireActors):
+// anti-entropy may prune a retired actor's version-vector entries, and only
+// a retired actor's (docs/ARCHITECTURE.md, "Pruning retired actors").
 //
 // # Must never
 //

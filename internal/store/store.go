@@ -37,6 +37,7 @@ type Store struct {
 	closeOnce   sync.Once
 
 	uncleanStart bool
+	retired      retiredSet
 	counters     counters
 	hints        hintState
 }

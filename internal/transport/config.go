@@ -2,6 +2,8 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"time"
 
@@ -64,11 +66,21 @@ type Config struct {
 	// clients': a client flood never refuses replica traffic.
 	MaxPeerInFlightBytes int64
 	// VerifyPeer, if set, checks a hello that names a node: an error
-	// refuses the connection as unauthorized. ctx ends shortly before the
-	// handshake's deadline, so a check may wait that long for what it
-	// needs to learn (a member that just joined). Without it any
-	// connection naming a node is taken for that peer.
-	VerifyPeer func(ctx context.Context, node string, remote net.Addr) error
+	// refuses the connection as unauthorized. cert is the certificate the
+	// far side proved it holds in the TLS handshake, nil without TLS.
+	// ctx ends shortly before the handshake's deadline, so a check may
+	// wait that long for what it needs to learn (a member that just
+	// joined). Without it any connection naming a node is taken for that
+	// peer.
+	VerifyPeer func(ctx context.Context, node string, remote net.Addr, cert *x509.Certificate) error
+	// ServerTLS, if set, makes a server speak TLS: a connection's TLS
+	// handshake comes first, within HandshakeTimeout, and the protocol's
+	// own handshake runs inside it. A far side that does not start TLS is
+	// answered, in plain text, with an error saying the node needs it.
+	ServerTLS *tls.Config
+	// ClientTLS, if set, makes a pool dial with TLS: it gives the
+	// configuration of one dial to addr.
+	ClientTLS func(addr string) (*tls.Config, error)
 	// IdleTimeout closes a server connection that completes no frame for
 	// this long. A pool replaces its connections after half of it unused,
 	// so they are never the ones the server is about to close.
@@ -182,10 +194,11 @@ const (
 	EventOverloaded                         // a request answered "overloaded": the in-flight byte budget was spent
 	EventPaused                             // reading a connection paused: it holds MaxConnBytes
 	EventIdleEvicted                        // an idle client connection closed to make room for a new one (IdleEvictAfter)
+	EventTLSFailed                          // the TLS handshake failed: no TLS, an unknown CA, no or a bad certificate
 )
 
 var eventNames = [...]string{"accepted", "closed", "rejected_limit", "handshake_failed", "protocol_error", "idle_timeout", "dial_failed",
-	"rejected_peer_limit", "rejected_source", "handshake_evicted", "peer_refused", "overloaded", "paused", "idle_evicted"}
+	"rejected_peer_limit", "rejected_source", "handshake_evicted", "peer_refused", "overloaded", "paused", "idle_evicted", "tls_failed"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) {

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -327,7 +328,7 @@ func TestHandshakeDeadlineClosesSilentSockets(t *testing.T) {
 
 func TestVerifyPeerRefusesANodeItDoesNotRecognise(t *testing.T) {
 	ts := startServer(t, func(c *Config) {
-		c.VerifyPeer = func(_ context.Context, node string, remote net.Addr) error {
+		c.VerifyPeer = func(_ context.Context, node string, remote net.Addr, _ *x509.Certificate) error {
 			if node == "impostor" {
 				return fmt.Errorf("member %s is not at %v", node, remote)
 			}

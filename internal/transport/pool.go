@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -197,6 +198,11 @@ func (p *Pool) connect(ctx context.Context, addr string) (*clientConn, error) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	if p.cfg.ClientTLS != nil {
+		if c, err = p.startTLS(ctx, c, addr); err != nil {
+			return nil, err
+		}
+	}
 	br := bufio.NewReaderSize(c, 32<<10)
 	if err := p.handshake(ctx, c, br); err != nil {
 		_ = c.Close()
@@ -216,6 +222,28 @@ func (p *Pool) connect(ctx context.Context, addr string) (*clientConn, error) {
 		cc.readLoop()
 	}()
 	return cc, nil
+}
+
+// startTLS runs the TLS handshake of a new connection to addr, within
+// HandshakeTimeout and ctx; it closes the connection when it fails.
+func (p *Pool) startTLS(ctx context.Context, c net.Conn, addr string) (net.Conn, error) {
+	cfg, err := p.cfg.ClientTLS(addr)
+	if err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("TLS configuration for %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.HandshakeTimeout)
+	defer cancel()
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = c.Close()
+		var plain tls.RecordHeaderError
+		if errors.As(err, &plain) {
+			return nil, fmt.Errorf("%w: %s does not speak TLS (is the node running without --certs-dir?): %v", cairn.ErrProtocol, addr, err)
+		}
+		return nil, fmt.Errorf("%w: TLS handshake with %s: %v", cairn.ErrUnauthorized, addr, err)
+	}
+	return tc, nil
 }
 
 func (p *Pool) handshake(ctx context.Context, c net.Conn, br *bufio.Reader) error {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"container/list"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -32,6 +34,9 @@ type Handler interface {
 type Peer struct {
 	Node string
 	Addr string
+	// Cert is the certificate the far side proved it holds in the TLS
+	// handshake; nil without TLS.
+	Cert *x509.Certificate
 }
 
 // maxHelloFrame bounds the first frame of a connection, before the far side
@@ -292,7 +297,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // serverConn is one accepted connection.
 type serverConn struct {
 	s        *Server
-	conn     net.Conn
+	conn     net.Conn // the socket: deadlines and Close go here
+	rw       net.Conn // what reads and writes go through: conn, or TLS over it
 	remote   string
 	source   string // the remote IP: what MaxConnsPerSource counts by
 	peer     Peer
@@ -337,7 +343,7 @@ func newServerConn(s *Server, c net.Conn) *serverConn {
 	if host, _, err := net.SplitHostPort(remote); err == nil {
 		source = host
 	}
-	return &serverConn{s: s, conn: c, remote: remote, source: source, ctx: ctx, cancel: cancel,
+	return &serverConn{s: s, conn: c, rw: c, remote: remote, source: source, ctx: ctx, cancel: cancel,
 		inflight: make(chan struct{}, s.cfg.MaxInFlight), room: make(chan struct{}, 1)}
 }
 
@@ -365,9 +371,12 @@ func (sc *serverConn) kill() {
 func (sc *serverConn) serve() {
 	defer sc.cancel()
 	defer sc.conn.Close()
+	if sc.s.cfg.ServerTLS != nil && !sc.startTLS() {
+		return
+	}
 	// The handshake reads through a buffer just large enough for a
 	// hello: a socket that never completes one costs little.
-	br := bufio.NewReaderSize(sc.conn, maxHelloFrame+64)
+	br := bufio.NewReaderSize(sc.rw, maxHelloFrame+64)
 	if !sc.handshake(br) {
 		return
 	}
@@ -381,7 +390,7 @@ func (sc *serverConn) serve() {
 		sc.budget, sc.maxHeld = &sc.s.budgets[1], int64(cfg.MaxPeerConnBytes)
 	}
 	sc.estimate.Store(max(sc.maxHeld>>initialEstimateShift, minEstimate))
-	sc.w = newWriter(sc.conn, cfg.WriteTimeout, func(error) {
+	sc.w = newWriter(sc.rw, cfg.WriteTimeout, func(error) {
 		// The far side is gone or stopped reading: nobody will read the
 		// answers of the requests still running, so tell them to stop
 		// (a reader waiting for room learns it this way too).
@@ -622,7 +631,7 @@ func (sc *serverConn) handshake(br *bufio.Reader) bool {
 		}
 		return false
 	}
-	if _, err := sc.conn.Write(wire.Preamble[:]); err != nil {
+	if _, err := sc.rw.Write(wire.Preamble[:]); err != nil {
 		return failed(err)
 	}
 	if err := wire.ReadPreamble(br); err != nil {
@@ -653,12 +662,12 @@ func (sc *serverConn) handshake(br *bufio.Reader) bool {
 		sc.refuse(err)
 		return failed(err)
 	}
-	sc.peer = Peer{Node: hello.Node, Addr: sc.remote}
+	sc.peer.Node, sc.peer.Addr = hello.Node, sc.remote
 	if hello.Node != "" && cfg.VerifyPeer != nil {
 		// The check may wait, but leaves time to answer before the
 		// handshake's deadline.
 		ctx, cancel := context.WithDeadline(sc.ctx, deadline.Add(-cfg.HandshakeTimeout/4))
-		verr := cfg.VerifyPeer(ctx, hello.Node, sc.conn.RemoteAddr())
+		verr := cfg.VerifyPeer(ctx, hello.Node, sc.conn.RemoteAddr(), sc.peer.Cert)
 		cancel()
 		if verr != nil {
 			err := fmt.Errorf("%w: the hello names node %q: %v", cairn.ErrUnauthorized, hello.Node, verr)
@@ -673,7 +682,7 @@ func (sc *serverConn) handshake(br *bufio.Reader) bool {
 	}
 	frame, err := wire.AppendFrame(nil, f.ID, wire.TypeHelloOK, wire.HelloOK{Node: cfg.Node, Version: wire.Version}, maxHelloFrame)
 	if err == nil {
-		_, err = sc.conn.Write(frame)
+		_, err = sc.rw.Write(frame)
 	}
 	if err != nil {
 		return failed(err)
@@ -683,5 +692,37 @@ func (sc *serverConn) handshake(br *bufio.Reader) bool {
 
 func (sc *serverConn) refuse(err error) {
 	frame, _ := wire.AppendFrame(nil, 0, wire.TypeError, wire.ErrorFor(err), maxHelloFrame)
-	_, _ = sc.conn.Write(frame)
+	_, _ = sc.rw.Write(frame)
+}
+
+// errTLSRequired is what a far side that did not start TLS is told.
+var errTLSRequired = fmt.Errorf("%w: this node accepts only TLS connections: connect with the cluster's CA and a client certificate (--certs-dir)", cairn.ErrUnauthorized)
+
+// startTLS runs the TLS handshake of a server that speaks TLS, within
+// HandshakeTimeout, and keeps the certificate the far side proved it
+// holds. A far side speaking the protocol in plain text gets the
+// protocol's own refusal, in plain text, so that it can say why instead of
+// seeing the connection drop.
+func (sc *serverConn) startTLS() bool {
+	cfg := sc.s.cfg
+	_ = sc.conn.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
+	defer func() { _ = sc.conn.SetDeadline(time.Time{}) }()
+	tc := tls.Server(sc.conn, cfg.ServerTLS)
+	if err := tc.HandshakeContext(sc.ctx); err != nil {
+		var plain tls.RecordHeaderError
+		if errors.As(err, &plain) && plain.Conn != nil {
+			frame, _ := wire.AppendFrame(append([]byte(nil), wire.Preamble[:]...), 0, wire.TypeError, wire.ErrorFor(errTLSRequired), maxHelloFrame)
+			_, _ = plain.Conn.Write(frame)
+			err = fmt.Errorf("the far side does not speak TLS: %w", err)
+		}
+		if !sc.evicted.Load() {
+			cfg.emit(EventTLSFailed, sc.remote, err)
+		}
+		return false
+	}
+	sc.rw = tc
+	if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
+		sc.peer.Cert = certs[0]
+	}
+	return true
 }

@@ -56,6 +56,10 @@ type writer struct {
 	onFail func(error)   // told once when a write fails
 	iov    net.Buffers   // reused for each batch's writev
 	out    net.Buffers   // what of iov remains to be written
+	// flat, for a connection that cannot take a writev (TLS), gathers a
+	// batch into one write, so it still goes out as one record and one
+	// system call instead of one per frame.
+	flat []byte
 
 	sent *atomic.Uint64 // counts the bytes written, when set
 	// release, when set, is given back what the frames of a batch cost
@@ -176,6 +180,9 @@ func (w *writer) run() {
 
 func (w *writer) write(batch []queued) error {
 	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	if _, vectored := w.conn.(*net.TCPConn); !vectored && len(batch) > 1 {
+		return w.writeFlat(batch)
+	}
 	w.iov = w.iov[:0]
 	for _, f := range batch {
 		w.iov = append(w.iov, *f.buf)
@@ -192,6 +199,31 @@ func (w *writer) write(batch []queued) error {
 	// until the answer is in the socket, so a client that does not read
 	// keeps its connection at its cap instead of emptying it into the
 	// writer's queue.
+	w.releaseAll(batch)
+	return err
+}
+
+// maxFlat bounds the batch writeFlat copies into one buffer; the frames
+// beyond it go in further writes, and the buffer kept between batches
+// stays this small.
+const maxFlat = 256 << 10
+
+func (w *writer) writeFlat(batch []queued) error {
+	var err error
+	var n int
+	for i := 0; i < len(batch) && err == nil; {
+		w.flat = w.flat[:0]
+		for ; i < len(batch) && (len(w.flat) == 0 || len(w.flat)+len(*batch[i].buf) <= maxFlat); i++ {
+			w.flat = append(w.flat, *batch[i].buf...)
+		}
+		n, err = w.conn.Write(w.flat)
+		if w.sent != nil {
+			w.sent.Add(uint64(n))
+		}
+	}
+	if cap(w.flat) > maxFlat {
+		w.flat = nil
+	}
 	w.releaseAll(batch)
 	return err
 }

@@ -90,9 +90,18 @@ type AAEFetchResp struct {
 // AAEPushReq asks the responder to sync objects into its own copies of
 // keys of Partition (dvv sync: nothing is overwritten). The answer comes
 // after they are durable.
+//
+// With Prune set it is a prune instead (docs/ARCHITECTURE.md, "Pruning
+// retired actors"): Prune lists actors the initiator retired (their ids
+// begin with its name), and the responder drops their entries from the
+// vector of each key whose copy equals the object pushed (the initiator's
+// own copy, which every copy of the key in the cluster equalled twice,
+// a settle time apart). A copy that differs is left alone; nothing is
+// synced.
 type AAEPushReq struct {
 	Partition uint32      `msgpack:"partition"`
 	Objects   []AAEObject `msgpack:"objects"`
+	Prune     []string    `msgpack:"prune,omitempty"`
 }
 
 // AAEPushResp counts the objects that changed the responder's copies.

@@ -235,6 +235,30 @@ type RemoveMemberResp struct {
 	RingVersion uint64 `msgpack:"ring_version"`
 }
 
+// KeyringReq lists or changes the gossip encryption keys (base64, 16, 24
+// or 32 bytes): Op is list, install, use or remove. The answering node
+// applies it to itself and to every member it reaches, unless Local is
+// set (that fan-out's own calls).
+type KeyringReq struct {
+	Op    string `msgpack:"op"`
+	Key   string `msgpack:"key,omitempty"`
+	Local bool   `msgpack:"local,omitempty"`
+}
+
+// KeyringNode is one node's keyring after a keyring request, or why the
+// request failed there.
+type KeyringNode struct {
+	Node    string   `msgpack:"node"`
+	Primary string   `msgpack:"primary,omitempty"`
+	Keys    []string `msgpack:"keys,omitempty"`
+	Error   string   `msgpack:"error,omitempty"`
+}
+
+// KeyringResp answers a keyring request, node by node.
+type KeyringResp struct {
+	Nodes []KeyringNode `msgpack:"nodes"`
+}
+
 // HandoffItem is one hinted object handed to its owner.
 type HandoffItem struct {
 	Partition uint32     `msgpack:"partition"`
@@ -274,8 +298,14 @@ type HintOwner struct {
 // of a TypeHints request is ignored.
 type HintsReq struct{}
 
-// HintsResp lists the hints the asked node keeps, per owner.
+// HintsResp lists the hints the asked node keeps, per owner. Stored
+// counts the hints the node wrote since it started, and Started (Unix
+// nanoseconds) names that start: two answers with the same pair saw no
+// hint written between them. Pruning relies on it (docs/ARCHITECTURE.md,
+// "Pruning retired actors").
 type HintsResp struct {
-	Node   string      `msgpack:"node"`
-	Owners []HintOwner `msgpack:"owners"`
+	Node    string      `msgpack:"node"`
+	Owners  []HintOwner `msgpack:"owners"`
+	Stored  uint64      `msgpack:"stored,omitempty"`
+	Started int64       `msgpack:"started,omitempty"`
 }

@@ -66,6 +66,10 @@ const (
 	TypeTransfersResp    Type = 76
 	TypeLeave            Type = 77
 	TypeLeaveResp        Type = 78
+
+	// Security.
+	TypeKeyring     Type = 81
+	TypeKeyringResp Type = 82
 )
 
 var typeNames = map[Type]string{
@@ -86,6 +90,7 @@ var typeNames = map[Type]string{
 	TypeTransferDone: "transfer_done", TypeTransferDoneResp: "transfer_done_resp",
 	TypeTransfers: "transfers", TypeTransfersResp: "transfers_resp",
 	TypeLeave: "leave", TypeLeaveResp: "leave_resp",
+	TypeKeyring: "keyring", TypeKeyringResp: "keyring_resp",
 }
 
 // String names the type for logs and metric labels. Every unknown type is

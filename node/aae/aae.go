@@ -62,6 +62,7 @@ type partExchange struct {
 
 type counters struct {
 	exchanges, failures, fetched, pushed, sent, received, rebuilds atomic.Uint64
+	prunedEntries, prunedKeys                                      atomic.Uint64
 }
 
 // New builds this node's anti-entropy. It runs before the node accepts
@@ -146,6 +147,9 @@ func (a *AAE) Run(ctx context.Context) {
 	defer wg.Wait()
 	if len(a.rebuilding) > 0 {
 		wg.Go(func() { a.rebuildTrees(ctx) })
+	}
+	if a.cfg.PruneInterval > 0 {
+		wg.Go(func() { a.pruneLoop(ctx) })
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

@@ -81,6 +81,21 @@ type Config struct {
 	// keys and 8 MiB per second.
 	RebuildKeysPerSecond  float64 `yaml:"rebuild_keys_per_second"`
 	RebuildBytesPerSecond float64 `yaml:"rebuild_bytes_per_second"`
+	// PruneInterval is the time between two pruning passes: each looks
+	// for keys whose version vectors name actors this node retired, and
+	// prunes them where every copy in the cluster agrees (see
+	// docs/ARCHITECTURE.md, "Pruning retired actors"). 0 turns pruning
+	// off. Default 1 minute.
+	PruneInterval time.Duration `yaml:"prune_interval"`
+	// PruneSettle is how long a pass waits between its two looks at every
+	// copy of its keys; it must exceed the longest a copy sent between
+	// nodes can take to arrive (a peer call's deadline is seconds).
+	// Default 2 minutes, at least 1 second.
+	PruneSettle time.Duration `yaml:"prune_settle"`
+	// PruneScanKeys bounds the objects one pass reads, and PruneMaxKeys
+	// the keys it prunes. Defaults 20,000 and 256 (at most 1,024).
+	PruneScanKeys int `yaml:"prune_scan_keys"`
+	PruneMaxKeys  int `yaml:"prune_max_keys"`
 }
 
 // maxBatchKeys is the most keys a peer may fetch or push in one message.
@@ -112,6 +127,11 @@ func DefaultConfig() Config {
 
 		RebuildKeysPerSecond:  rb.KeysPerSecond,
 		RebuildBytesPerSecond: rb.BytesPerSecond,
+
+		PruneInterval: time.Minute,
+		PruneSettle:   2 * time.Minute,
+		PruneScanKeys: 20_000,
+		PruneMaxKeys:  256,
 	}
 }
 
@@ -148,6 +168,20 @@ func (c Config) Validate() error {
 	}
 	if c.BatchBytes < 1 || c.BatchBytes > 16<<20 {
 		errs = append(errs, fmt.Errorf("aae: batch_bytes %d: must be between 1 and 16 MiB", c.BatchBytes))
+	}
+	if c.PruneInterval < 0 {
+		errs = append(errs, fmt.Errorf("aae: prune_interval %v: must not be negative (0 turns pruning off)", c.PruneInterval))
+	}
+	if c.PruneInterval > 0 {
+		if c.PruneSettle < time.Second {
+			errs = append(errs, fmt.Errorf("aae: prune_settle %v: must be at least 1s", c.PruneSettle))
+		}
+		if c.PruneScanKeys < 1 {
+			errs = append(errs, fmt.Errorf("aae: prune_scan_keys %d: must be at least 1", c.PruneScanKeys))
+		}
+		if c.PruneMaxKeys < 1 || c.PruneMaxKeys > maxBatchKeys {
+			errs = append(errs, fmt.Errorf("aae: prune_max_keys %d: must be between 1 and %d", c.PruneMaxKeys, maxBatchKeys))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -27,6 +27,12 @@ type Store interface {
 	DeleteAAERecords() error
 	ObjectPartitions() ([]uint32, error)
 	Stats() store.Stats
+	// Pruning (prune.go): the actors this node retired, those peers
+	// pruned, and the hints this node keeps.
+	RetiredActors(p uint32) []string
+	RetireActors(p uint32, actors []string) error
+	HintStats() map[string]store.HintOwnerStats
+	GetHint(r store.HintRef) (dvv.Object, bool, error)
 }
 
 // Peers calls another node by name. node's implementation resolves the

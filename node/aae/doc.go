@@ -23,10 +23,20 @@
 // waiting for the rebuild after a crash is rebuilt when an exchange needs
 // it, so exchanges never wait for the whole rebuild.
 //
+// It also prunes the version-vector entries of actors this node retired
+// (prune.go; docs/ARCHITECTURE.md, "Pruning retired actors"): a pass
+// every PruneInterval, bounded in objects read and keys pruned, prunes a
+// key only after every copy of it in the cluster equalled this node's
+// twice, PruneSettle apart, with no hint kept or written anywhere, and
+// each copy only if it still equals the one looked at.
+//
 // It must never overwrite an object (every repair is a DVV sync, so
 // concurrent writes become siblings), compare a tree that writes have
 // outlived (saved trees are deleted once loaded, before the first write),
 // answer a connection that is not a peer or a key outside the partition
 // named, let two exchanges repair one partition of a node at once (the
-// lease), or hold a lock across a network call.
+// lease), or hold a lock across a network call. It must never prune an
+// actor it did not retire (or, for a peer, one not named after the
+// peer), an entry a sibling names, or a copy that differs from the one
+// every replica agreed on.
 package aae

@@ -191,6 +191,9 @@ func (a *AAE) ServePush(ctx context.Context, peer transport.Peer, req wire.AAEPu
 			return wire.AAEPushResp{}, err
 		}
 	}
+	if len(req.Prune) > 0 {
+		return a.servePrune(ctx, peer, req)
+	}
 	if !a.acquire(p, peer.Node) {
 		return wire.AAEPushResp{}, errPartitionBusy(p)
 	}

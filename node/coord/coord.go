@@ -156,6 +156,10 @@ type ContextAheadError struct {
 	Actor   string
 	Counter uint64
 	Held    uint64
+	// Pruned says every actor the context is ahead in is one the copy's
+	// node knows retired and the copy no longer names: a prune dropped
+	// its entry, and a context read before the prune still names it.
+	Pruned bool
 }
 
 func (e *ContextAheadError) Error() string {

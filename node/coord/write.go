@@ -163,6 +163,12 @@ next:
 //   - A primary refuses the write as an invalid argument; nothing is
 //     written. A context read from a replica that is unreachable now is
 //     refused too; reading the key again gives one that is accepted.
+//   - A context ahead only in actors this node knows retired and its
+//     copy no longer names was read before a prune dropped them
+//     (docs/ARCHITECTURE.md, "Pruning retired actors"): it is clamped,
+//     which drops exactly those entries. A retired actor never mints
+//     again and the prune left no sibling of it, so they cover nothing
+//     the write could replace.
 //   - A fallback (self.For set) coordinates only when no primary is up, so
 //     the copies that could vouch for the context are out of reach: it
 //     clamps the context to what its copy holds and writes. The write then
@@ -193,7 +199,7 @@ func (c *Coordinator) mint(ctx context.Context, self quorum.Target, w Write, tar
 		return obj, durable, nil
 	case !errors.As(err, &ahead):
 		return dvv.Object{}, nil, err
-	case self.For == "" && allPrimariesRead(self, targets, read):
+	case self.For == "" && allPrimariesRead(self, targets, read) && !ahead.Pruned:
 		c.obs.ContextAhead(read, ContextRefused)
 		return dvv.Object{}, nil, cairn.InvalidArgument("context names writes no reachable replica has seen: "+
 			"actor %q counter %d, replicas hold %d; read the key again for a current context", ahead.Actor, ahead.Counter, ahead.Held)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnkv/cairn"
@@ -46,6 +47,11 @@ type Handoff struct {
 	receiveMu sync.Mutex
 	receive   *pace.Bucket
 
+	// stored counts the hints written since started (Unix nanoseconds),
+	// for ServeHints: pruning asks whether any was written in a while.
+	stored  atomic.Uint64
+	started int64
+
 	m metrics
 }
 
@@ -74,7 +80,7 @@ func New(cfg Config, d Deps) (*Handoff, error) {
 		results: make(chan roundResult, cfg.MaxConcurrent),
 		planner: hints.Planner{MaxConcurrent: cfg.MaxConcurrent, BackoffBase: int64(cfg.RetryBase), BackoffMax: int64(cfg.RetryMax)},
 		toClose: map[uint32]bool{}, drains: map[string]*drain{}, failures: map[string]int{}, active: map[string]bool{},
-		receive: receive,
+		receive: receive, started: d.Now().UnixNano(),
 	}
 	if h.m, err = newMetrics(d.Registry, h); err != nil {
 		return nil, err
@@ -93,7 +99,10 @@ func (h *Handoff) Poke() {
 
 // HintStored counts a write this node stored as a hint while standing in
 // for an unreachable primary (node's write paths call it).
-func (h *Handoff) HintStored() { h.m.stored.Inc() }
+func (h *Handoff) HintStored() {
+	h.stored.Add(1)
+	h.m.stored.Inc()
+}
 
 // Run plans delivery rounds until ctx ends, then waits for the rounds in
 // flight. With delivery off it returns at once.

@@ -69,7 +69,7 @@ func (h *Handoff) admit(bytes int64) (ok bool, wait, credit int64) {
 
 // ServeHints reports the hints this node keeps, owner by owner.
 func (h *Handoff) ServeHints(_ context.Context, _ transport.Peer, _ wire.HintsReq) (wire.HintsResp, error) {
-	resp := wire.HintsResp{Node: h.d.Name}
+	resp := wire.HintsResp{Node: h.d.Name, Stored: h.stored.Load(), Started: h.started}
 	now := h.d.Now().UnixNano()
 	for owner, st := range h.d.Store.HintStats() {
 		o := wire.HintOwner{Owner: owner, Pending: st.Pending, Delivered: st.Delivered, Bytes: st.Bytes,

@@ -1,0 +1,19 @@
+package client
+
+import (
+	"crypto/tls"
+
+	"github.com/cairnkv/cairn/internal/certs"
+)
+
+// TLSFromCertsDir returns the TLS configuration of user's identity in a
+// certificates directory made with `cairn cert`: dir/ca.crt and
+// dir/client.USER.crt with its key. The server must present a cairn node
+// certificate signed by that CA.
+func TLSFromCertsDir(dir, user string) (*tls.Config, error) {
+	src, err := certs.LoadClient(dir, user)
+	if err != nil {
+		return nil, err
+	}
+	return src.ClientTemplate(), nil
+}

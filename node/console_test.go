@@ -1,0 +1,120 @@
+package node
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/certs"
+	"github.com/cairnkv/cairn/node/console"
+	"github.com/stretchr/testify/require"
+)
+
+func getJSON(t *testing.T, u string, into any) int {
+	t.Helper()
+	resp, err := http.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if into != nil && resp.StatusCode == http.StatusOK {
+		require.NoError(t, json.Unmarshal(body, into), "%s", body)
+	}
+	return resp.StatusCode
+}
+
+// TestConsoleShowsTheWholeClusterFromAnyNode: three in-process nodes with
+// admin ports. Each node's console gathers the others through their admin
+// ports; a stopped node is named as not answering, and the key inspector
+// shows what `cairn debug replicas` shows.
+func TestConsoleShowsTheWholeClusterFromAnyNode(t *testing.T) {
+	tc := startCluster(t, 3, func(c *Config) { c.Admin = "127.0.0.1:0" })
+	admin := func(name string) string { return "http://" + tc.nodes[name].AdminAddr() }
+
+	for _, name := range tc.names {
+		var rep console.ClusterReport
+		require.Equal(t, http.StatusOK, getJSON(t, admin(name)+"/api/v1/cluster", &rep))
+		require.Equal(t, name, rep.Via)
+		require.Len(t, rep.Members, 3)
+		for _, m := range rep.Members {
+			require.True(t, m.Answered, "%s via %s: %s", m.Name, name, m.Error)
+			require.True(t, m.Alive)
+			require.Equal(t, tc.nodes[m.Name].AdminAddr(), m.Admin)
+		}
+		require.Len(t, rep.AAE.Grid, rep.Ring.Partitions)
+	}
+
+	c := tc.client("n1")
+	_, err := c.Put(t.Context(), "b", []byte("k"), []byte("one"))
+	require.NoError(t, err)
+	_, err = c.Put(t.Context(), "b", []byte("k"), []byte("two"))
+	require.NoError(t, err)
+	// W=2 answers before the third copy lands: a replica behind the others
+	// is named as differing until it catches up.
+	var key console.KeyReport
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		key = console.KeyReport{}
+		require.Equal(t, http.StatusOK, getJSON(t, admin("n2")+"/api/v1/key?bucket=b&key=k", &key))
+		require.Len(t, key.Replicas, 3)
+		behind := 0
+		for _, r := range key.Replicas {
+			if len(r.Siblings) != 2 {
+				behind++
+				require.Contains(t, key.Differing, r.Node)
+			}
+		}
+		if behind == 0 {
+			break
+		}
+		require.False(t, time.Now().After(deadline), "the key inspector never showed two siblings on every replica: %+v", key)
+	}
+	require.Empty(t, key.Differing)
+	long := url.QueryEscape(strings.Repeat("k", tc.cfgs["n1"].MaxKeySize+1))
+	require.Equal(t, http.StatusBadRequest, getJSON(t, admin("n1")+"/api/v1/key?bucket=b&key="+long, nil), "a key past the node's limit is refused")
+
+	// The puts show in the history, sampled once a second.
+	require.Eventually(t, func() bool {
+		var rep console.ClusterReport
+		if resp, err := http.Get(admin("n3") + "/api/v1/cluster"); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&rep)
+			_ = resp.Body.Close()
+		}
+		var puts uint64
+		for _, n := range rep.Series.Ops["put"].Rate {
+			puts += n
+		}
+		return puts >= 2
+	}, 10*time.Second, 100*time.Millisecond, "the puts never showed in the series")
+
+	tc.stop("n3")
+	var rep console.ClusterReport
+	require.Equal(t, http.StatusOK, getJSON(t, admin("n1")+"/api/v1/cluster", &rep))
+	require.Contains(t, rep.Unanswered, "n3")
+	for _, m := range rep.Members {
+		require.Equal(t, m.Name != "n3", m.Answered, "%s", m.Name)
+	}
+}
+
+// TestConsoleGathersATLSCluster: with the data port on TLS, a member's
+// admin address is still asked of it over the (now mutually
+// authenticated) peer connection, and the console gathers every member.
+func TestConsoleGathersATLSCluster(t *testing.T) {
+	caDir := t.TempDir()
+	require.NoError(t, certs.CreateCA(certs.Options{Dir: caDir}))
+	tc := startCluster(t, 3, func(c *Config) {
+		c.Admin = "127.0.0.1:0"
+		c.CertsDir = filepath.Join(t.TempDir(), c.Name)
+		require.NoError(t, certs.CreateNode(certs.Options{Dir: c.CertsDir, CADir: caDir}, c.Name, nil))
+	})
+	var rep console.ClusterReport
+	require.Equal(t, http.StatusOK, getJSON(t, "http://"+tc.nodes["n2"].AdminAddr()+"/api/v1/cluster", &rep))
+	require.Empty(t, rep.Unanswered)
+	for _, m := range rep.Members {
+		require.True(t, m.Answered, "%s: %s", m.Name, m.Error)
+	}
+}
