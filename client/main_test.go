@@ -74,6 +74,9 @@ func nodeConfig(name, dir string) node.Config {
 	cfg := node.DefaultConfig()
 	cfg.Name = name
 	cfg.DataDir = dir
+	// The nodes form a new cluster, and a node the tests add joins
+	// holding nothing to wait for: no ownership transfer.
+	cfg.Bootstrap = true
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Gossip = "127.0.0.1:0"
 	cfg.Admin = "127.0.0.1:0"

@@ -99,7 +99,9 @@ func buildTopology(resp wire.RingStateResp, prev *topology, now time.Time) *topo
 		if m.Addr != "" {
 			t.byAddr[m.Addr] = m.Name
 		}
-		if m.Status == "active" {
+		// A leaving member owns its partitions until the change moving
+		// them away completes: it is in the node's ring.
+		if m.Status == "active" || m.Status == "leaving" {
 			active = append(active, m.Name)
 			if m.Alive && m.Addr != "" {
 				t.live = append(t.live, m.Addr)

@@ -149,7 +149,7 @@ func startClusterIn(t *testing.T, c *cluster, k int, extra ...string) *cluster {
 			}
 		}
 		p.args = []string{"server", "--name", name, "--data", p.data, "--listen", p.addr,
-			"--gossip", gossip[i-1], "--admin", p.admin, "--join", strings.Join(join, ","),
+			"--gossip", gossip[i-1], "--admin", p.admin, "--join", strings.Join(join, ","), "--bootstrap",
 			"--log-format", "console", "--log-level", "info", "--gossip-profile", "local", "--rejoin-interval", "1s"}
 		for _, a := range extra {
 			p.args = append(p.args, strings.ReplaceAll(a, "{node}", name))

@@ -131,6 +131,7 @@ func startIdleCluster(b *testing.B, keys int) []*Node {
 			cfg.Join = []string{nodes[0].GossipAddr()}
 		}
 		cfg.Logger = zap.NewNop()
+		cfg.Bootstrap = true
 		n, err := Start(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/membership"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/node/coord"
@@ -147,4 +149,46 @@ func (n *Node) serveRemoveMember(_ context.Context, _ transport.Peer, req wire.R
 	}
 	n.log.Info("member removed by an operator", zap.String("member", req.Name), zap.Bool("force", req.Force))
 	return wire.RemoveMemberResp{RingVersion: n.ring().Version()}, nil
+}
+
+// leaveTimeout bounds handing a leave to the member that leaves.
+const leaveTimeout = 5 * time.Second
+
+// serveLeave makes a member leave: this node when it is the one named,
+// else the named member, which must be alive (only a member changes its
+// own entry; a dead one is removed with remove).
+func (n *Node) serveLeave(ctx context.Context, _ transport.Peer, req wire.LeaveReq) (wire.LeaveResp, error) {
+	if req.Name == "" {
+		return wire.LeaveResp{}, cairn.InvalidArgument("leave: a member name is required")
+	}
+	m, ok := n.members.Member(req.Name)
+	if !ok {
+		return wire.LeaveResp{}, fmt.Errorf("leave %.64q: no such member: %w", req.Name, cairn.ErrNotFound)
+	}
+	if req.Name == n.cfg.Name {
+		if err := n.members.Leave(); err != nil {
+			return wire.LeaveResp{}, err
+		}
+		n.log.Info("leaving the ring: partitions move to the other members, then this node exits")
+		n.transfer.Poke()
+		return wire.LeaveResp{}, nil
+	}
+	if m.Status == membership.StatusRemoved || !n.members.Alive(req.Name) {
+		return wire.LeaveResp{}, cairn.InvalidArgument(
+			"leave %s: it is %s and %s; only a live member can leave (remove a dead one)", req.Name, m.Status, aliveWord(n.members.Alive(req.Name)))
+	}
+	cctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	defer cancel()
+	var resp wire.LeaveResp
+	if err := (peerCaller{n: n}).Call(cctx, req.Name, wire.TypeLeave, req, &resp); err != nil {
+		return wire.LeaveResp{}, fmt.Errorf("leave %s: %w", req.Name, err)
+	}
+	return resp, nil
+}
+
+func aliveWord(alive bool) string {
+	if alive {
+		return "alive"
+	}
+	return "not alive"
 }

@@ -39,6 +39,11 @@ func (n *Node) startMembership(ctx context.Context) error {
 	if n.keyring != nil {
 		mc.Keyring = n.keyring.ring
 	}
+	mc.Replicas = n.cfg.N
+	// A node given seeds joins a cluster that may hold data: it owns its
+	// partitions only once they were streamed to it. The nodes of a new
+	// cluster (Bootstrap) have nothing to receive.
+	mc.Joining = len(n.cfg.Join) > 0 && !n.cfg.Bootstrap
 	mc.State = state
 	mc.Persist = func(state []byte) error { return n.store.PutMeta(ringStateMeta, state) }
 	// memberlist reports changes from the moment it starts, before
@@ -96,6 +101,13 @@ func (n *Node) onMembershipChange() {
 	if prev := n.lastRing.Swap(r); prev == nil || prev.Version() != r.Version() {
 		n.log.Info("ring changed", zap.Strings("members", r.Members()), zap.Uint64("version", r.Version()))
 	}
+	if pl := n.members.Placement(); pl.Changing() {
+		if prev := n.lastChange.Swap(pl.Next().Version()); prev != pl.Next().Version() {
+			n.log.Info("membership change in flight: partitions move to their next owners before reads do",
+				zap.Strings("members", pl.Cur().Members()), zap.Strings("next", pl.Next().Members()),
+				zap.Uint64("next_version", pl.Next().Version()))
+		}
+	}
 	n.metrics.membersAlive.Set(float64(n.aliveCount()))
 	back := n.peersBack()
 	for _, back := range back {
@@ -111,6 +123,7 @@ func (n *Node) onMembershipChange() {
 	// it first.
 	n.handoff.Poke()
 	n.aae.MembershipChanged(back)
+	n.transfer.Poke()
 }
 
 // peersBack returns the members that are alive now and were not at the
@@ -153,4 +166,12 @@ func (n *Node) ring() *ring.Ring { return n.members.Ring() }
 // configured N, or the whole ring when the cluster has fewer nodes.
 func (n *Node) replicationFactor(r *ring.Ring) int {
 	return min(n.cfg.N, len(r.Members()))
+}
+
+// route is where a request for partition p goes while membership may be
+// changing: the primaries and fallbacks reads use (the current owners, or
+// the next ones once p flipped), and the pending replicas writes go to as
+// well (see ring.Placement.Route).
+func (n *Node) route(p uint32, replicas int) (primaries, fallbacks, pending []string) {
+	return n.members.Placement().Route(p, replicas)
 }

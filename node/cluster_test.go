@@ -40,6 +40,7 @@ func startCluster(t *testing.T, k int, tune func(*Config)) *testCluster {
 		cfg.RejoinInterval = 300 * time.Millisecond
 		cfg.tuneMemberlist = faultnet.FastTimings
 		cfg.Logger = zaptest.NewLogger(t).Named(name)
+		cfg.Bootstrap = true // a new cluster: nothing to transfer
 		if i > 1 {
 			cfg.Join = []string{tc.nodes["n1"].GossipAddr()}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/node/aae"
 	"github.com/cairnkv/cairn/node/handoff"
+	"github.com/cairnkv/cairn/node/transfer"
 	"github.com/cairnkv/cairn/ring"
 	"github.com/hashicorp/memberlist"
 	"go.uber.org/zap"
@@ -36,8 +37,17 @@ type Config struct {
 	// (bound to 0.0.0.0, behind NAT, in a container). Empty: the listen
 	// host, or when that is unspecified a private IP of the machine.
 	Advertise string `yaml:"advertise"`
-	// Join lists gossip addresses of nodes to join at start.
+	// Join lists gossip addresses of nodes to join at start. A node that
+	// is not yet in the ring state joins as joining: it owns partitions
+	// only once their data was streamed to it (see Transfer), unless
+	// Bootstrap is set.
 	Join []string `yaml:"join"`
+	// Bootstrap marks a node of a cluster being created: it takes its
+	// share of partitions at once, with no transfer, since there is no
+	// data to move. `cairn dev` sets it for the nodes it starts. Never set
+	// it on a node joining a cluster that holds data: its keys would read
+	// as not found until anti-entropy copied them.
+	Bootstrap bool `yaml:"bootstrap"`
 	// Cluster is the cluster name every connection's handshake must carry.
 	Cluster string `yaml:"cluster"`
 
@@ -175,6 +185,8 @@ type Config struct {
 	ReadAll bool `yaml:"read_all"`
 	// AAE configures active anti-entropy (Merkle-tree exchanges).
 	AAE aae.Config `yaml:"aae"`
+	// Transfer paces ownership transfer during membership changes.
+	Transfer transfer.Config `yaml:"transfer"`
 
 	// Logger receives the node's logs; nil means no logs.
 	Logger *zap.Logger `yaml:"-"`
@@ -213,6 +225,7 @@ func DefaultConfig() Config {
 		HintedHandoff:        true,
 		ReadRepair:           true,
 		AAE:                  aae.DefaultConfig(),
+		Transfer:             transfer.DefaultConfig(),
 		RejoinInterval:       10 * time.Second,
 		MaxConns:             t.MaxConns,
 		MaxPeerConns:         t.MaxPeerConns,
@@ -325,7 +338,7 @@ func (c Config) Validate() error {
 	if c.RejoinInterval <= 0 {
 		bad("rejoin_interval %v: must be positive", c.RejoinInterval)
 	}
-	errs = append(errs, c.Handoff.Validate(), c.AAE.Validate())
+	errs = append(errs, c.Handoff.Validate(), c.AAE.Validate(), c.Transfer.Validate())
 	for _, v := range []struct {
 		name string
 		n    int

@@ -9,6 +9,7 @@ import (
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/node/aae"
 	"github.com/cairnkv/cairn/node/handoff"
+	"github.com/cairnkv/cairn/node/transfer"
 	"github.com/cairnkv/cairn/ring"
 )
 
@@ -42,6 +43,31 @@ func (v membersView) Removed(node string) bool {
 func (v membersView) Ring() *ring.Ring { return v.n.ring() }
 
 func (v membersView) ReplicationFactor(r *ring.Ring) int { return v.n.replicationFactor(r) }
+
+func (v membersView) Placement() *ring.Placement { return v.n.members.Placement() }
+
+func (v membersView) PeersKnow(next uint64) bool { return v.n.members.PeersKnow(next) }
+
+func (v membersView) PeersAt(ring uint64) bool { return v.n.members.PeersAt(ring) }
+
+func (v membersView) Holds(node string, next uint64, p uint32) bool {
+	m, ok := v.n.members.Member(node)
+	return ok && m.Holds(next, p)
+}
+
+func (v membersView) MarkHave(next uint64, p uint32) { v.n.members.MarkHave(next, p) }
+
+func (v membersView) Activate() bool { return v.n.members.Activate() }
+
+// Depart takes a leaving node out of the ring once its partitions moved,
+// and tells whoever runs the node that it may exit.
+func (v membersView) Depart() bool {
+	if !v.n.members.Depart() {
+		return false
+	}
+	v.n.leftOnce.Do(func() { close(v.n.left) })
+	return true
+}
 
 // checkKey holds a key a peer names to the rules of a replica request: a
 // valid key of the partition named, on this node's ring.
@@ -94,5 +120,21 @@ func (n *Node) startHandoff() error {
 		return fmt.Errorf("hinted handoff: %w", err)
 	}
 	n.handoff = h
+	return nil
+}
+
+func (n *Node) startTransfer() error {
+	cfg := n.cfg.Transfer
+	// A write routed before its coordinator knew the change lasts at most
+	// its deadline: the first snapshot waits that long.
+	cfg.Settle = max(cfg.Settle, n.cfg.RequestTimeout)
+	t, err := transfer.New(cfg, transfer.Deps{
+		Name: n.cfg.Name, Store: n.store, Peers: peerCaller{n: n, markDown: true}, Members: membersView{n},
+		CheckKey: n.checkKey, MaxFrame: n.cfg.maxFrame(), Now: n.now, Logger: n.log, Registry: n.metrics.registry,
+	})
+	if err != nil {
+		return fmt.Errorf("ownership transfer: %w", err)
+	}
+	n.transfer = t
 	return nil
 }

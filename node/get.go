@@ -26,7 +26,7 @@ func (n *Node) get(ctx context.Context, req wire.GetReq) (wire.GetResp, error) {
 	ctx, cancel := n.requestContext(ctx, req.Opts.TimeoutMs)
 	defer cancel()
 	p := r.KeyPartition(req.Bucket, req.Key)
-	primaries, fallbacks := r.Preference(p, spec.N)
+	primaries, fallbacks, _ := n.route(p, spec.N)
 	if !slices.Contains(primaries, n.cfg.Name) {
 		n.metrics.remoteGets.Inc()
 	}

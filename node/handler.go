@@ -35,6 +35,10 @@ func (n *Node) handlers() map[wire.Type]handler {
 		wire.TypeAAEFetch:      decoding(wire.AAEFetchReq{}, n.aae.ServeFetch),
 		wire.TypeAAEPush:       decoding(wire.AAEPushReq{}, n.aae.ServePush),
 		wire.TypeAAEStatus:     decoding(wire.AAEStatusReq{}, n.aae.ServeStatus),
+		wire.TypeTransferPush:  decoding(wire.TransferPushReq{}, n.transfer.ServePush),
+		wire.TypeTransferDone:  decoding(wire.TransferDoneReq{}, n.transfer.ServeDone),
+		wire.TypeTransfers:     decoding(wire.TransfersReq{}, n.transfer.ServeTransfers),
+		wire.TypeLeave:         decoding(wire.LeaveReq{}, n.serveLeave),
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/cairnkv/cairn/node/aae"
 	"github.com/cairnkv/cairn/node/coord"
 	"github.com/cairnkv/cairn/node/handoff"
+	"github.com/cairnkv/cairn/node/transfer"
 	"github.com/cairnkv/cairn/ring"
 	"go.uber.org/zap"
 )
@@ -41,6 +42,13 @@ type Node struct {
 	members  *membership.Membership
 	handoff  *handoff.Handoff
 	aae      *aae.AAE
+	transfer *transfer.Transfer
+	// lastChange is the next ring version of the last membership change
+	// logged.
+	lastChange atomic.Uint64
+	// left is closed once this node left the ring (cairn leave).
+	left     chan struct{}
+	leftOnce sync.Once
 	// membersSet publishes members to membership's own goroutine.
 	membersSet atomic.Bool
 	aliveMu    sync.Mutex
@@ -81,7 +89,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	n := &Node{cfg: cfg, log: log, now: time.Now, serveErr: make(chan error, 2)}
+	n := &Node{cfg: cfg, log: log, now: time.Now, serveErr: make(chan error, 2), left: make(chan struct{})}
 	n.started = n.now()
 	n.lifetime, n.stop = context.WithCancel(context.Background())
 	n.metrics = newMetrics(n)
@@ -112,7 +120,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}
 	n.store = st
-	if err := errors.Join(n.startAAE(trees), n.startHandoff()); err != nil {
+	if err := errors.Join(n.startAAE(trees), n.startHandoff(), n.startTransfer()); err != nil {
 		n.closeStore()
 		return nil, err
 	}
@@ -198,6 +206,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.tls != nil {
 		n.background(func() { n.tls.Watch(n.lifetime, tlsReloadInterval, n.reloadTLS, n.tlsReloaded) })
 	}
+	n.background(func() { n.transfer.Run(n.lifetime) })
 
 	n.wg.Add(1)
 	go func() {
@@ -268,6 +277,11 @@ func (n *Node) GossipAddr() string { return n.members.GossipAddr() }
 
 // Name is the node's name.
 func (n *Node) Name() string { return n.cfg.Name }
+
+// Left is closed once the node left the ring (an operator's leave, its
+// partitions moved to the other members): it owns nothing, and the daemon
+// exits.
+func (n *Node) Left() <-chan struct{} { return n.left }
 
 // Failed delivers the error of a server goroutine that stopped on its own;
 // the daemon exits on it.

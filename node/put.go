@@ -49,10 +49,10 @@ func (n *Node) write(ctx context.Context, bucket string, key, value []byte, tomb
 	ctx, cancel := n.requestContext(ctx, opts.TimeoutMs)
 	defer cancel()
 	p := r.KeyPartition(bucket, key)
-	primaries, fallbacks := r.Preference(p, spec.N)
+	primaries, fallbacks, pending := n.route(p, spec.N)
 	w := coord.Write{Key: coord.Key{Partition: p, Bucket: bucket, Key: key}, Value: value,
 		Tombstone: tombstone, Context: vv, Opts: opts}
-	route := coord.Route{Primaries: primaries, Fallbacks: fallbacks, Sloppy: !opts.NoSloppy}
+	route := coord.Route{Primaries: primaries, Fallbacks: fallbacks, Pending: pending, Sloppy: !opts.NoSloppy}
 	return n.coord.Put(ctx, w, spec, route, forwarded)
 }
 

@@ -121,6 +121,47 @@ func newHintsCommand() *cobra.Command {
 		})
 }
 
+func newTransfersCommand() *cobra.Command {
+	return adminCommand("transfers", "Show the membership change in flight: partitions streamed to their next owners, progress, rate and ETA", cobra.NoArgs,
+		func(cmd *cobra.Command, c *client.Client, cf *connFlags, _ []string) error {
+			ts, err := c.Transfers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if cf.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), ts)
+			}
+			printTransfers(cmd.OutOrStdout(), ts)
+			return nil
+		})
+}
+
+func printTransfers(out io.Writer, ts client.Transfers) {
+	if !ts.Changing {
+		fmt.Fprintf(out, "no membership change in flight; ring: %s\n", strings.Join(ts.Members, ", "))
+	} else {
+		fmt.Fprintf(out, "moving from: %s\nmoving to:   %s\nflipped:     %d of %d partitions\n",
+			strings.Join(ts.Members, ", "), strings.Join(ts.Next, ", "), ts.Flipped, ts.Moving)
+	}
+	if len(ts.Unreachable) > 0 {
+		fmt.Fprintf(out, "not answering: %s\n", strings.Join(ts.Unreachable, ", "))
+	}
+	if len(ts.Transfers) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tFROM\tTO\tSTATE\tKEYS\tBYTES\tRATE\tETA")
+	for _, t := range ts.Transfers {
+		eta := "-"
+		if t.ETA >= 0 {
+			eta = t.ETA.Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d/%d\t%d/%d\t%.0f keys/s %.2f MB/s\t%s\n", t.Partition, t.From, t.To, t.State,
+			t.Keys, t.TotalKeys, t.Bytes, t.TotalBytes, t.KeysPerSec, t.BytesPerSec/1e6, eta)
+	}
+	_ = tw.Flush()
+}
+
 func newAAECommand() *cobra.Command {
 	aae := &cobra.Command{Use: "aae", Short: "Anti-entropy: Merkle-tree exchanges between replicas"}
 	var trees bool

@@ -247,7 +247,8 @@ func startDevNode(exe, dataDir string, i, base int, gossip, extra []string) (*de
 		"--rejoin-interval", "2s",
 	}
 	if len(join) > 0 {
-		args = append(args, "--join", strings.Join(join, ","))
+		// The nodes form a new cluster together: nothing to transfer.
+		args = append(args, "--join", strings.Join(join, ","), "--bootstrap")
 	}
 	for _, a := range extra {
 		args = append(args, strings.ReplaceAll(a, "{node}", name))

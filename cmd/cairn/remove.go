@@ -30,3 +30,23 @@ being handed off: stop the node first.`
 	cmd.Flags().BoolVar(&force, "force", false, "remove a member even though it is alive")
 	return cmd
 }
+
+func newLeaveCommand() *cobra.Command {
+	cmd := adminCommand("leave NODE", "Move every partition away from a live member, then take it out of the ring", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *client.Client, cf *connFlags, args []string) error {
+			if err := c.Leave(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if cf.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"leaving": args[0]})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is leaving: its partitions move to the other members (cairn transfers); it exits once it owns none\n", args[0])
+			return nil
+		})
+	cmd.Long = `Make a live member leave the ring. Its partitions are streamed to the members
+that will own them while it keeps serving; reads of each partition move once
+the new owners hold it; when none is left the member is removed (its name
+never owns partitions again) and its process exits. Use remove for a member
+that is dead.`
+	return cmd
+}

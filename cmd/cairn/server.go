@@ -83,6 +83,9 @@ YAML file given with --config, then the defaults shown below.`,
 	fl.BoolVar(&f.cfg.Insecure, "insecure", d.Insecure, "run on an address other machines can reach without TLS and gossip encryption (refused otherwise)")
 	fl.Int64Var(&f.cfg.Handoff.ReceiveBytesPerSecond, "handoff-receive-rate", d.Handoff.ReceiveBytesPerSecond, "bytes per second of hinted handoff this node accepts from all fallbacks together")
 	fl.DurationVar(&f.cfg.Handoff.Interval, "handoff-interval", d.Handoff.Interval, "how often to look for owners to hand hints back to")
+	fl.BoolVar(&f.cfg.Bootstrap, "bootstrap", false, "this node is one of a cluster being created: own partitions at once, with no transfer (never for a node joining a cluster holding data)")
+	fl.Int64Var(&f.cfg.Transfer.BytesPerSecond, "transfer-rate", d.Transfer.BytesPerSecond, "bytes per second this node sends in all its ownership transfers together")
+	fl.IntVar(&f.cfg.Transfer.MaxConcurrent, "transfer-max-concurrent", d.Transfer.MaxConcurrent, "partition streams this node sends at once during a membership change")
 	fl.BoolVar(&f.cfg.HintedHandoff, "hinted-handoff", d.HintedHandoff, "hand hints back to their owners (false: fallbacks keep them)")
 	fl.BoolVar(&f.cfg.ReadRepair, "read-repair", d.ReadRepair, "repair replicas a get found missing or behind")
 	fl.BoolVar(&f.cfg.ReadAll, "read-all", d.ReadAll, "ask every replica on each get, not only as many as R needs (more read repair, more messages)")
@@ -164,6 +167,9 @@ func (f *serverFlags) resolve(fl *pflag.FlagSet) (node.Config, error) {
 	set("handoff-receive-rate", func() { cfg.Handoff.ReceiveBytesPerSecond = f.cfg.Handoff.ReceiveBytesPerSecond })
 	set("handoff-interval", func() { cfg.Handoff.Interval = f.cfg.Handoff.Interval })
 	set("hinted-handoff", func() { cfg.HintedHandoff = f.cfg.HintedHandoff })
+	set("bootstrap", func() { cfg.Bootstrap = f.cfg.Bootstrap })
+	set("transfer-rate", func() { cfg.Transfer.BytesPerSecond = f.cfg.Transfer.BytesPerSecond })
+	set("transfer-max-concurrent", func() { cfg.Transfer.MaxConcurrent = f.cfg.Transfer.MaxConcurrent })
 	set("read-repair", func() { cfg.ReadRepair = f.cfg.ReadRepair })
 	set("read-all", func() { cfg.ReadAll = f.cfg.ReadAll })
 	set("aae", func() { cfg.AAE.Enabled = f.cfg.AAE.Enabled })
@@ -253,6 +259,9 @@ wait:
 			break wait
 		case runErr = <-n.Failed():
 			log.Error("node failed", zap.Error(runErr))
+			break wait
+		case <-n.Left():
+			log.Info("left the ring: every partition moved to the other members; shutting down")
 			break wait
 		}
 	}

@@ -95,6 +95,18 @@ type Config struct {
 	// failure detector fires. Zero means the default, 500ms; negative skips
 	// the announcement, as a crash would.
 	LeaveTimeout time.Duration
+
+	// Joining makes a node that is not yet in the ring state join as
+	// joining rather than active: it takes its share of partitions only
+	// after it has received their data (see Placement). A node already in
+	// the state keeps the status it has there. False suits the first node
+	// and the nodes of a cluster created together, which hold no data.
+	Joining bool
+
+	// Replicas is the replication factor N that decides which partitions
+	// move in a change: a partition's owners are the first min(N, S) of its
+	// preference list. Zero means 3.
+	Replicas int
 }
 
 const (
@@ -152,6 +164,13 @@ func (c Config) rejoinInterval() time.Duration {
 		return DefaultRejoinInterval
 	}
 	return c.RejoinInterval
+}
+
+func (c Config) replicas() int {
+	if c.Replicas <= 0 {
+		return 3
+	}
+	return c.Replicas
 }
 
 func (c Config) leaveTimeout() time.Duration {

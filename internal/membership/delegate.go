@@ -78,12 +78,15 @@ func (m *Membership) live(n *memberlist.Node, alive bool) {
 		m.alive[n.Name] = n.Address()
 		if metaOK {
 			m.peerRing[n.Name] = meta.RingVersion
+			m.peerNext[n.Name] = meta.Next
 		} else {
 			delete(m.peerRing, n.Name)
+			delete(m.peerNext, n.Name)
 		}
 	} else {
 		delete(m.alive, n.Name)
 		delete(m.peerRing, n.Name)
+		delete(m.peerNext, n.Name)
 	}
 	m.liveMu.Unlock()
 	if alive != wasAlive {

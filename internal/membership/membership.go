@@ -45,10 +45,14 @@ type Membership struct {
 	self        *Member  // what this node says it is; nil until memberlist has started
 	ringMembers []string // the active set ring was built from
 	ring        atomic.Pointer[ring.Ring]
+	placement   atomic.Pointer[ring.Placement]
+	nextMembers []string // the member set next was built from
+	next        *ring.Ring
 
 	liveMu   sync.RWMutex
 	alive    map[string]string // peers memberlist reports alive or suspect -> gossip address
 	peerRing map[string]uint64 // ring version each live peer advertises
+	peerNext map[string]uint64 // next ring version each live peer advertises
 
 	lastMeta atomic.Pointer[[]byte] // meta last handed to memberlist
 
@@ -98,6 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 		logger:    log.New(out, "", log.LstdFlags),
 		alive:     map[string]string{},
 		peerRing:  map[string]uint64{},
+		peerNext:  map[string]uint64{},
 		changed:   make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		dropLog:   rate.Sometimes{Interval: 10 * time.Second},
@@ -138,6 +143,12 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 
 	m.mu.Lock()
 	m.self = &Member{Name: cfg.Name, Addr: m.cfg.DataAddr, Gossip: m.gossip, Status: StatusActive}
+	if cur, ok := m.state.members[cfg.Name]; ok && (cur.Status == StatusJoining || cur.Status == StatusLeaving) {
+		// A restart in the middle of a change goes on with it.
+		m.self.Status, m.self.HaveFor, m.self.Have = cur.Status, cur.HaveFor, cur.Have
+	} else if !ok && cfg.Joining {
+		m.self.Status = StatusJoining
+	}
 	entry, changed := m.state.assert(*m.self)
 	m.rebuildRingLocked()
 	m.mu.Unlock()
@@ -269,20 +280,47 @@ func (m *Membership) apply(in []Member) {
 }
 
 // rebuildRingLocked builds a new ring only when the active set changed, so
-// Ring hands out the same *ring.Ring while membership is stable.
+// Ring hands out the same *ring.Ring while membership is stable, and the
+// placement whenever anything changed (a flip is a change of a Have).
 func (m *Membership) rebuildRingLocked() {
-	active := m.state.active()
-	if m.ring.Load() != nil && slices.Equal(active, m.ringMembers) {
-		return
+	owners := m.state.owners()
+	if m.ring.Load() == nil || !slices.Equal(owners, m.ringMembers) {
+		m.ringMembers = owners
+		m.ring.Store(m.mustRing(owners))
 	}
-	r, err := ring.New(m.cfg.Partitions, active)
+	cur := m.ring.Load()
+	next := owners
+	if j, ok := m.state.joiner(); ok {
+		next = append(slices.Clone(owners), j)
+		slices.Sort(next)
+	} else if l, ok := m.state.leaver(); ok && len(owners) > 1 {
+		next = slices.DeleteFunc(slices.Clone(owners), func(n string) bool { return n == l })
+	}
+	if m.next == nil || !slices.Equal(next, m.nextMembers) {
+		m.nextMembers = next
+		m.next = m.mustRing(next)
+	}
+	nextRing := m.next
+	if len(cur.Members()) == 0 {
+		// Nothing to move from: the first node of a cluster created with
+		// joining nodes only.
+		nextRing = cur
+	}
+	nv := nextRing.Version()
+	members := m.state.members
+	m.placement.Store(ring.NewPlacement(cur, nextRing, m.cfg.replicas(), func(node string, p uint32) bool {
+		return members[node].Holds(nv, p)
+	}))
+}
+
+func (m *Membership) mustRing(members []string) *ring.Ring {
+	r, err := ring.New(m.cfg.Partitions, members)
 	if err != nil {
 		// Validate checked Q, names are validated on decode and state holds
 		// at most ring.MaxMembers entries: nothing else makes New fail.
 		panic(fmt.Sprintf("membership: build ring: %v", err))
 	}
-	m.ringMembers = active
-	m.ring.Store(r)
+	return r
 }
 
 func (m *Membership) encodeLocked() []byte {
@@ -349,7 +387,7 @@ func (m *Membership) notifyLoop() {
 }
 
 func (m *Membership) meta() []byte {
-	return encodeMeta(nodeMeta{Addr: m.cfg.DataAddr, RingVersion: m.Ring().Version()})
+	return encodeMeta(nodeMeta{Addr: m.cfg.DataAddr, RingVersion: m.Ring().Version(), Next: m.Placement().Next().Version()})
 }
 
 func (m *Membership) advertisedMeta() []byte {
@@ -359,9 +397,148 @@ func (m *Membership) advertisedMeta() []byte {
 	return nil
 }
 
-// Ring returns the ring over the active members. It is immutable; the same
-// value comes back until the active set changes.
+// Ring returns the ring in effect: over the active members and those
+// leaving (they own their partitions until the change moving them away
+// completes). It is immutable; the same value comes back until that set
+// changes.
 func (m *Membership) Ring() *ring.Ring { return m.ring.Load() }
+
+// Placement returns where partitions are while a change is in flight: the
+// ring in effect (Ring), the ring being moved to, and which partitions
+// flipped. It is immutable; a new one comes with every change.
+func (m *Membership) Placement() *ring.Placement { return m.placement.Load() }
+
+// PeersKnow reports whether every live peer advertises next as the ring it
+// is moving to, so that every coordinator sends writes to next's targets.
+func (m *Membership) PeersKnow(next uint64) bool {
+	m.liveMu.RLock()
+	defer m.liveMu.RUnlock()
+	for name := range m.alive {
+		if m.peerNext[name] != next {
+			return false
+		}
+	}
+	return true
+}
+
+// PeersAt reports whether every live peer advertises v as the version of
+// the ring it builds: none of them routes by an older one.
+func (m *Membership) PeersAt(v uint64) bool {
+	m.liveMu.RLock()
+	defer m.liveMu.RUnlock()
+	for name := range m.alive {
+		if m.peerRing[name] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// MarkHave records in this node's own entry that it received all of
+// partition p for the change to the ring of version next, and spreads it.
+// A mark for a change that is no longer in flight is ignored.
+func (m *Membership) MarkHave(next uint64, p uint32) {
+	m.updateSelf(func(self *Member) bool {
+		if m.Placement().Next().Version() != next || int(p) >= m.cfg.Partitions {
+			return false
+		}
+		if self.HaveFor != next {
+			self.HaveFor, self.Have = next, ""
+		}
+		if self.Holds(next, p) {
+			return false
+		}
+		have := []byte(self.Have)
+		if len(have) < (m.cfg.Partitions+7)/8 {
+			have = append(have, make([]byte, (m.cfg.Partitions+7)/8-len(have))...)
+		}
+		have[p/8] |= 1 << (p % 8)
+		self.Have = string(have)
+		return true
+	})
+}
+
+// Activate makes a joining node active once every partition of its change
+// flipped: the ring in effect becomes the one the data was moved to; or
+// at once when no member is active yet. It reports whether it did.
+func (m *Membership) Activate() bool {
+	return m.updateSelf(func(self *Member) bool {
+		pl := m.Placement()
+		if self.Status != StatusJoining {
+			return false
+		}
+		// With no active member there is nothing to receive: a cluster
+		// whose nodes all started joining (none bootstrapped) forms so.
+		first := len(pl.Cur().Members()) == 0
+		if !first && (!pl.Done() || !slices.Contains(pl.Next().Members(), self.Name)) {
+			return false
+		}
+		self.Status, self.HaveFor, self.Have = StatusActive, 0, ""
+		return true
+	})
+}
+
+// Leave makes this active node leaving: its partitions move to the other
+// members (one change at a time, after any join in flight), and once
+// every one flipped Depart takes it out of the ring.
+func (m *Membership) Leave() error {
+	var err error
+	m.updateSelf(func(self *Member) bool {
+		switch {
+		case self.Status == StatusLeaving:
+			return false
+		case self.Status != StatusActive:
+			err = cairn.InvalidArgument("leave %s: it is %s; only an active member can leave", self.Name, self.Status)
+			return false
+		case len(m.state.owners()) < 2:
+			err = cairn.InvalidArgument("leave %s: it is the last member; nothing could take its partitions", self.Name)
+			return false
+		}
+		self.Status, self.HaveFor, self.Have = StatusLeaving, 0, ""
+		return true
+	})
+	return err
+}
+
+// Depart takes a leaving node out of the ring once every partition of its
+// change flipped: its entry becomes removed (final), and the ring in
+// effect becomes the one its data moved to. It reports whether it did.
+func (m *Membership) Depart() bool {
+	return m.updateSelf(func(self *Member) bool {
+		pl := m.Placement()
+		if self.Status != StatusLeaving || !pl.Changing() || !pl.Done() || slices.Contains(pl.Next().Members(), self.Name) {
+			return false
+		}
+		self.Status, self.HaveFor, self.Have = StatusRemoved, 0, ""
+		return true
+	})
+}
+
+// updateSelf changes this node's own entry with fn (which reports whether
+// it changed anything) and spreads the new entry.
+func (m *Membership) updateSelf(fn func(self *Member) bool) bool {
+	m.mu.Lock()
+	if m.self == nil {
+		m.mu.Unlock()
+		return false
+	}
+	self := *m.self
+	if !fn(&self) {
+		m.mu.Unlock()
+		return false
+	}
+	m.self = &self
+	e, changed := m.state.assert(self)
+	if changed {
+		m.rebuildRingLocked()
+	}
+	m.mu.Unlock()
+	if changed {
+		m.broadcast(e)
+		m.signal()
+	}
+	return changed
+}
 
 // Members returns every member ever heard of, sorted by name, removed ones
 // included. A member that died is still here: liveness is Alive's business.

@@ -46,6 +46,18 @@ type Member struct {
 	// member itself, or an operator through Remove) raises it by one, and
 	// every node keeps the entry with the highest version.
 	Version uint64
+	// HaveFor and Have record the partitions this member received whole for
+	// the change to the ring whose version is HaveFor: bit p of Have (byte
+	// p/8, bit p%8) is set once partition p was streamed to it and it
+	// confirmed. They mean nothing once another change is in flight.
+	HaveFor uint64
+	Have    string
+}
+
+// Holds reports whether the member confirmed it received partition p for
+// the change to the ring of version next.
+func (e Member) Holds(next uint64, p uint32) bool {
+	return e.HaveFor == next && int(p/8) < len(e.Have) && e.Have[p/8]&(1<<(p%8)) != 0
 }
 
 // Limits on what remote ring state may hold. Names and addresses are short in
@@ -78,6 +90,8 @@ func supersedes(a, b Member) bool {
 		cmp.Compare(a.Status, b.Status),
 		cmp.Compare(a.Addr, b.Addr),
 		cmp.Compare(a.Gossip, b.Gossip),
+		cmp.Compare(a.HaveFor, b.HaveFor),
+		cmp.Compare(a.Have, b.Have),
 	) > 0
 }
 
@@ -134,11 +148,38 @@ func (s state) sorted() []Member {
 	return out
 }
 
-// active returns the names of active members, sorted: the ring's member set.
-func (s state) active() []string {
+// joiner returns the joining member whose change is in flight: the one
+// with the least name, so that every node moves to the same next ring and
+// changes happen one at a time.
+func (s state) joiner() (string, bool) {
+	var first string
+	for name, e := range s.members {
+		if e.Status == StatusJoining && (first == "" || name < first) {
+			first = name
+		}
+	}
+	return first, first != ""
+}
+
+// leaver returns the leaving member with the least name: the change in
+// flight when no member is joining.
+func (s state) leaver() (string, bool) {
+	var first string
+	for name, e := range s.members {
+		if e.Status == StatusLeaving && (first == "" || name < first) {
+			first = name
+		}
+	}
+	return first, first != ""
+}
+
+// owners returns the names of the members that own partitions now, sorted:
+// the active ones and those leaving, which own theirs until the change
+// that moves them away completes.
+func (s state) owners() []string {
 	var names []string
 	for name, e := range s.members {
-		if e.Status == StatusActive {
+		if e.Status == StatusActive || e.Status == StatusLeaving {
 			names = append(names, name)
 		}
 	}
@@ -150,7 +191,8 @@ func (s state) active() []string {
 // state in push/pull and Persist, the changed entries in a broadcast.
 //
 //	{"f": format (1), "c": cluster, "q": partitions,
-//	 "m": [{"n": name, "a": data addr, "g": gossip addr, "s": status, "v": version}, ...]}
+//	 "m": [{"n": name, "a": data addr, "g": gossip addr, "s": status, "v": version,
+//	        "hf": have-for ring version, "h": have bitset (omitted when empty)}, ...]}
 //
 // Members are sorted by name, so equal states encode to equal bytes.
 type wireState struct {
@@ -166,6 +208,8 @@ type wireMember struct {
 	Gossip  string `msgpack:"g"`
 	Status  string `msgpack:"s"`
 	Version uint64 `msgpack:"v"`
+	HaveFor uint64 `msgpack:"hf,omitempty"`
+	Have    []byte `msgpack:"h,omitempty"`
 }
 
 // stateMsg is a decoded, validated wireState.
@@ -178,7 +222,8 @@ type stateMsg struct {
 func encodeState(cluster string, partitions int, members []Member) []byte {
 	ws := wireState{Format: formatVersion, Cluster: cluster, Partitions: partitions, Members: make([]wireMember, len(members))}
 	for i, m := range members {
-		ws.Members[i] = wireMember{Name: m.Name, Addr: m.Addr, Gossip: m.Gossip, Status: string(m.Status), Version: m.Version}
+		ws.Members[i] = wireMember{Name: m.Name, Addr: m.Addr, Gossip: m.Gossip, Status: string(m.Status), Version: m.Version,
+			HaveFor: m.HaveFor, Have: []byte(m.Have)}
 	}
 	b, err := msgpack.Marshal(&ws)
 	if err != nil {
@@ -214,8 +259,13 @@ func decodeState(b []byte) (stateMsg, error) {
 	msg := stateMsg{cluster: ws.Cluster, partitions: ws.Partitions, members: make([]Member, 0, len(ws.Members))}
 	seen := make(map[string]bool, len(ws.Members))
 	for _, w := range ws.Members {
-		m := Member{Name: w.Name, Addr: w.Addr, Gossip: w.Gossip, Status: Status(w.Status), Version: w.Version}
+		m := Member{Name: w.Name, Addr: w.Addr, Gossip: w.Gossip, Status: Status(w.Status), Version: w.Version,
+			HaveFor: w.HaveFor, Have: string(w.Have)}
 		if err := checkMember(m); err != nil {
+			return stateMsg{}, malformed("member %.64q: %v", m.Name, err)
+		}
+		if len(m.Have) > (max(ws.Partitions, 0)+7)/8 {
+			err := fmt.Errorf("have bitset of %d bytes for %d partitions", len(m.Have), ws.Partitions)
 			return stateMsg{}, malformed("member %.64q: %v", m.Name, err)
 		}
 		if seen[m.Name] {
@@ -269,6 +319,11 @@ func checkAddr(addr string) error {
 type nodeMeta struct {
 	Addr        string `msgpack:"a"`
 	RingVersion uint64 `msgpack:"r"`
+	// Next is the version of the ring a change in flight moves to (the
+	// ring's own when none is): a node streams a partition only once
+	// every live peer advertises the change, so every coordinator already
+	// sends writes to the partition's targets.
+	Next uint64 `msgpack:"n,omitempty"`
 }
 
 func encodeMeta(m nodeMeta) []byte {

@@ -85,7 +85,7 @@ func TestMergeReportsOnlyChanges(t *testing.T) {
 		entry("a", StatusActive, 2),  // same: ignored
 	})
 	require.Equal(t, []Member{entry("b", StatusRemoved, 3), entry("c", StatusActive, 1)}, changed)
-	require.Equal(t, []string{"a", "c"}, s.active())
+	require.Equal(t, []string{"a", "c"}, s.owners())
 }
 
 // Nodes receive the same entries in different orders, some of them several
@@ -125,7 +125,9 @@ func TestMergeConverges(t *testing.T) {
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
-	s := newState([]Member{entry("b", StatusRemoved, 9), entry("a", StatusActive, 1), entry("c", StatusLeaving, 2)})
+	joining := entry("d", StatusJoining, 3)
+	joining.HaveFor, joining.Have = 77, "\x05\x00\x80"
+	s := newState([]Member{entry("b", StatusRemoved, 9), entry("a", StatusActive, 1), entry("c", StatusLeaving, 2), joining})
 	b := encodeState("prod", 256, s.sorted())
 	msg, err := decodeState(b)
 	require.NoError(t, err)
@@ -158,6 +160,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"long gossip address", with(func(w *wireMember) { w.Gossip = strings.Repeat("h", maxAddrLen) + ":1" })},
 		{"unknown status", with(func(w *wireMember) { w.Status = "zombie" })},
 		{"version 0", with(func(w *wireMember) { w.Version = 0 })},
+		{"have bitset longer than the partitions", with(func(w *wireMember) { w.HaveFor, w.Have = 1, []byte{1, 2} })},
 		{"duplicate member", wireState{Format: formatVersion, Cluster: "c", Partitions: 8, Members: []wireMember{valid, valid}}},
 		{"too many members", many},
 		{"wrong types", map[string]any{"f": "one", "m": 3}},
@@ -185,8 +188,17 @@ func TestDecodeRejects(t *testing.T) {
 	})
 }
 
+func TestHolds(t *testing.T) {
+	e := entry("a", StatusJoining, 1)
+	e.HaveFor, e.Have = 9, "\x05\x80"
+	for p, want := range map[uint32]bool{0: true, 1: false, 2: true, 15: true, 14: false, 16: false, 1 << 20: false} {
+		require.Equal(t, want, e.Holds(9, p), "partition %d", p)
+	}
+	require.False(t, e.Holds(8, 0), "a mark for another change means nothing")
+}
+
 func TestMetaRoundTrip(t *testing.T) {
-	m := nodeMeta{Addr: "10.0.0.1:7101", RingVersion: 1 << 63}
+	m := nodeMeta{Addr: "10.0.0.1:7101", RingVersion: 1 << 63, Next: 5}
 	got, ok := decodeMeta(encodeMeta(m))
 	require.True(t, ok)
 	require.Equal(t, m, got)

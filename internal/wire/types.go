@@ -57,6 +57,16 @@ const (
 	TypeAAEStatus     Type = 67
 	TypeAAEStatusResp Type = 68
 
+	// Ownership transfer (transfer.go).
+	TypeTransferPush     Type = 71
+	TypeTransferPushResp Type = 72
+	TypeTransferDone     Type = 73
+	TypeTransferDoneResp Type = 74
+	TypeTransfers        Type = 75
+	TypeTransfersResp    Type = 76
+	TypeLeave            Type = 77
+	TypeLeaveResp        Type = 78
+
 	// Security.
 	TypeKeyring     Type = 81
 	TypeKeyringResp Type = 82
@@ -76,6 +86,10 @@ var typeNames = map[Type]string{
 	TypeHandoff: "handoff", TypeHandoffResp: "handoff_resp", TypeHints: "hints", TypeHintsResp: "hints_resp",
 	TypeAAEQuery: "aae_query", TypeAAEAnswer: "aae_answer", TypeAAEFetch: "aae_fetch", TypeAAEFetchResp: "aae_fetch_resp",
 	TypeAAEPush: "aae_push", TypeAAEPushResp: "aae_push_resp", TypeAAEStatus: "aae_status", TypeAAEStatusResp: "aae_status_resp",
+	TypeTransferPush: "transfer_push", TypeTransferPushResp: "transfer_push_resp",
+	TypeTransferDone: "transfer_done", TypeTransferDoneResp: "transfer_done_resp",
+	TypeTransfers: "transfers", TypeTransfersResp: "transfers_resp",
+	TypeLeave: "leave", TypeLeaveResp: "leave_resp",
 	TypeKeyring: "keyring", TypeKeyringResp: "keyring_resp",
 }
 

@@ -57,6 +57,16 @@ func messages() map[Type]any {
 			OldestExchangeMs: -1, Running: 1, Exchanges: 7, Failures: 1, KeysFetched: 2, KeysPushed: 3, BytesSent: 10, BytesReceived: 11, Rebuilds: 1,
 			TreeList:  []AAETreeInfo{{Partition: 3, Root: 5, Keys: 2, Ready: true, Replicated: true, LastExchangeMs: 12, InSync: true}},
 			TreesNext: 4, TreesMore: true},
+		TypeTransferPush:     &TransferPushReq{Partition: 5, Next: 9, Objects: []AAEObject{{Bucket: "b", Key: []byte("k"), Object: obj}}},
+		TypeTransferPushResp: &TransferPushResp{Applied: 1},
+		TypeTransferDone:     &TransferDoneReq{Partition: 5, Next: 9, Keys: 10, Bytes: 100},
+		TypeTransferDoneResp: &TransferDoneResp{},
+		TypeTransfers:        &TransfersReq{Local: true},
+		TypeLeave:            &LeaveReq{Name: "n4"},
+		TypeLeaveResp:        &LeaveResp{},
+		TypeTransfersResp: &TransfersResp{Changing: true, Members: []string{"n1"}, Next: []string{"n1", "n2"}, Flipped: 1, Moving: 2,
+			Transfers:   []TransferInfo{{Partition: 3, From: "n1", To: "n2", State: "streaming", Keys: 1, Bytes: 2, TotalKeys: 3, TotalBytes: 4, KeysPerSec: 5, BytesPerSec: 6, EtaMs: 7}},
+			Unreachable: []string{"n3"}},
 	}
 }
 
@@ -139,6 +149,22 @@ func newOf(msg any) any {
 		return &AAEStatusReq{}
 	case *AAEStatusResp:
 		return &AAEStatusResp{}
+	case *TransferPushReq:
+		return &TransferPushReq{}
+	case *TransferPushResp:
+		return &TransferPushResp{}
+	case *TransferDoneReq:
+		return &TransferDoneReq{}
+	case *TransferDoneResp:
+		return &TransferDoneResp{}
+	case *LeaveReq:
+		return &LeaveReq{}
+	case *LeaveResp:
+		return &LeaveResp{}
+	case *TransfersReq:
+		return &TransfersReq{}
+	case *TransfersResp:
+		return &TransfersResp{}
 	}
 	panic(fmt.Sprintf("no constructor for %T", msg))
 }

@@ -50,6 +50,12 @@ func (w Write) Op() string {
 type Route struct {
 	Primaries []string
 	Fallbacks []string
+	// Pending are replicas a membership change is moving the key to (or
+	// away from): each write is sent to them too, after the coordinator
+	// minted it, but they are not targets, so their answers count towards
+	// no quorum and a pending replica that is down holds up nothing.
+	// Reads never ask them.
+	Pending []string
 	// Sloppy lets fallbacks stand in for primaries that are down or that
 	// fail during the request; without it the primaries are the only
 	// targets, reachable or not.

@@ -113,10 +113,42 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, spec quorum.Spec,
 			calls = append(calls, t)
 		}
 	}
+	c.toPending(ctx, w.Key, obj, sync, route.Pending, calls)
 	if err := c.drive(ctx, f, calls, func() {}); err != nil {
 		return nil, err
 	}
 	return wire.EncodeContext(obj.VV), nil
+}
+
+// toPending sends the minted object to the pending replicas that are not
+// targets already, in the background and within the request's deadline:
+// they receive every write, but the client's answer never waits for them
+// and their failures change nothing (the transfer streams the partition
+// to them anyway, and anti-entropy covers what both miss).
+func (c *Coordinator) toPending(ctx context.Context, k Key, obj dvv.Object, sync bool, pending []string, targets []quorum.Target) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.cfg.RepairTimeout)
+	}
+next:
+	for _, node := range pending {
+		for _, t := range targets {
+			if t.Node == node {
+				continue next
+			}
+		}
+		if !c.view.Up(node) {
+			continue
+		}
+		t := quorum.Target{Node: node}
+		c.background.Go(func() {
+			wctx, cancel := context.WithDeadline(c.lifetime, deadline)
+			defer cancel()
+			if _, err := c.replicas.Write(wctx, t, k, obj, sync); err != nil {
+				c.view.Failed(node, err)
+			}
+		})
+	}
 }
 
 // mint applies the write to this node's copy. Replicas.Mint refuses a
