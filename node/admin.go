@@ -109,6 +109,13 @@ func (n *Node) consoleReport(ctx context.Context) console.NodeReport {
 		rep.AAE = console.AAEReport{Enabled: a.Enabled, Partitions: a.Partitions, InSync: a.InSync, NeverExchanged: a.NeverExchanged,
 			Running: a.Running, Exchanges: a.Exchanges, Failures: a.Failures, KeysRepaired: a.KeysFetched + a.KeysPushed, Grid: string(n.aae.Grid())}
 	}
+	if t, err := n.transfer.ServeTransfers(ctx, transport.Peer{}, wire.TransfersReq{Local: true}); err == nil {
+		rep.Transfers = console.TransferReport{Changing: t.Changing, Members: t.Members, Next: t.Next,
+			Flipped: t.Flipped, Moving: t.Moving, Streams: make([]console.TransferStream, len(t.Transfers))}
+		for i, s := range t.Transfers {
+			rep.Transfers.Streams[i] = console.TransferStream(s)
+		}
+	}
 	return rep
 }
 

@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/certs"
 	"github.com/cairnkv/cairn/node/console"
 	"github.com/stretchr/testify/require"
@@ -117,4 +119,42 @@ func TestConsoleGathersATLSCluster(t *testing.T) {
 	for _, m := range rep.Members {
 		require.True(t, m.Answered, "%s: %s", m.Name, m.Error)
 	}
+}
+
+// TestConsoleShowsATransferInFlight: while a node joins, the console of
+// any member shows the change and the partition streams toward it, as
+// `cairn transfers` reports them.
+func TestConsoleShowsATransferInFlight(t *testing.T) {
+	slow := func(c *Config) {
+		smallRing(c)
+		c.Admin = "127.0.0.1:0"
+		c.Transfer.Settle = 0
+		// Slow enough that the change is still in flight when looked at.
+		c.Transfer.BytesPerSecond = 4 << 10
+		c.Transfer.BatchKeys = 4
+	}
+	tc := startCluster(t, 3, slow)
+	c := tc.client("n1")
+	for i := range 200 {
+		_, err := c.Put(t.Context(), "b", fmt.Appendf(nil, "k%d", i), []byte("some value of a few bytes"), client.W(client.All))
+		require.NoError(t, err)
+	}
+	tc.join("n4", slow)
+	admin := "http://" + tc.nodes["n2"].AdminAddr()
+	var rep console.ClusterReport
+	require.Eventually(t, func() bool {
+		rep = console.ClusterReport{}
+		if getJSON(t, admin+"/api/v1/cluster", &rep) != http.StatusOK || !rep.Transfers.Changing {
+			return false
+		}
+		for _, s := range rep.Transfers.Streams {
+			if s.To == "n4" && s.State == "streaming" {
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 50*time.Millisecond, "the console never showed a stream to n4: %+v", rep.Transfers)
+	require.Contains(t, rep.Transfers.Next, "n4")
+	require.NotContains(t, rep.Transfers.Members, "n4", "n4 owns nothing before its partitions flip")
+	require.Positive(t, rep.Transfers.Moving)
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -296,9 +298,36 @@ func (c *Console) cluster(ctx context.Context) ClusterReport {
 	out.Series = Sum(c.d.History.Bounds(), histories, c.cfg.Window)
 	out.Hints = sumHints(reports)
 	out.AAE = combineAAE(reports, ring.Partitions)
+	out.Transfers = combineTransfers(c.d.Name, reports)
 	if n := len(out.Series.RepairsPerMin); n > 0 {
 		out.AAE.RepairsLastMinute = out.Series.RepairsPerMin[n-1]
 	}
+	return out
+}
+
+// combineTransfers takes the change as the serving node sees it (another
+// answering node's view when the serving node did not answer itself) and
+// every answering node's streams, sorted by partition.
+func combineTransfers(self string, reports map[string]*NodeReport) TransferReport {
+	var out TransferReport
+	if rep, ok := reports[self]; ok {
+		out = rep.Transfers
+	} else {
+		for _, name := range slices.Sorted(maps.Keys(reports)) {
+			out = reports[name].Transfers
+			break
+		}
+	}
+	out.Streams = []TransferStream{}
+	for _, rep := range reports {
+		out.Streams = append(out.Streams, rep.Transfers.Streams...)
+	}
+	slices.SortFunc(out.Streams, func(a, b TransferStream) int {
+		if a.Partition != b.Partition {
+			return cmp.Compare(a.Partition, b.Partition)
+		}
+		return strings.Compare(a.From+"\x00"+a.To, b.From+"\x00"+b.To)
+	})
 	return out
 }
 

@@ -17,6 +17,9 @@ type NodeReport struct {
 	Sees  map[string]bool `json:"sees"`
 	Hints []HintQueue     `json:"hints"`
 	AAE   AAEReport       `json:"aae"`
+	// Transfers is the membership change in flight as this node sees it,
+	// and the partition streams it sends.
+	Transfers TransferReport `json:"transfers"`
 	// LatencyBounds are the upper bounds (seconds) of History's latency
 	// buckets; History is the last few minutes, oldest first.
 	LatencyBounds []float64 `json:"latency_bounds"`
@@ -82,6 +85,38 @@ type ClusterReport struct {
 	Series     Series            `json:"series"`
 	Hints      HintsReport       `json:"hints"`
 	AAE        ClusterAAE        `json:"aae"`
+	Transfers  TransferReport    `json:"transfers"`
+}
+
+// TransferReport is a membership change: the members before it and after
+// it, how many partitions already flipped to their next owners and how
+// many still move, and the partition streams. In a ClusterReport it is the
+// serving node's view of the change with every answering node's streams.
+type TransferReport struct {
+	Changing bool             `json:"changing"`
+	Members  []string         `json:"members"`
+	Next     []string         `json:"next"`
+	Flipped  int              `json:"flipped"`
+	Moving   int              `json:"moving"`
+	Streams  []TransferStream `json:"streams"`
+}
+
+// TransferStream is one partition streamed from one owner to a node that
+// is to own it. State is waiting, streaming, done or failed; EtaMs is -1
+// when unknown.
+type TransferStream struct {
+	Partition   uint32  `json:"partition"`
+	From        string  `json:"from"`
+	To          string  `json:"to"`
+	State       string  `json:"state"`
+	Keys        int64   `json:"keys"`
+	Bytes       int64   `json:"bytes"`
+	TotalKeys   int64   `json:"total_keys"`
+	TotalBytes  int64   `json:"total_bytes"`
+	KeysPerSec  float64 `json:"keys_per_sec"`
+	BytesPerSec float64 `json:"bytes_per_sec"`
+	EtaMs       int64   `json:"eta_ms"`
+	Error       string  `json:"error,omitempty"`
 }
 
 // MemberReport is one member in a ClusterReport: the serving node's view

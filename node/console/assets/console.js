@@ -86,6 +86,37 @@ function render(c) {
   renderSeries(c);
   renderHints(c.hints);
   renderAAE(c.aae, c.ring.partitions);
+  renderTransfers(c.transfers);
+}
+
+// renderTransfers shows the membership change in flight (as `cairn
+// transfers` does) and every answering node's partition streams.
+function renderTransfers(t) {
+  const sum = $("transfers-summary");
+  const tb = $("transfers-streams").tBodies[0];
+  tb.replaceChildren();
+  if (!t || !t.changing) {
+    sum.textContent = "no membership change in flight";
+  } else {
+    sum.textContent = "members " + (t.members || []).join(", ") + " \u2192 " + (t.next || []).join(", ") +
+      " \u00b7 " + t.flipped + " partitions flipped, " + t.moving + " moving";
+  }
+  const streams = (t && t.streams) || [];
+  for (const s of streams) {
+    const tr = el("tr", { "data-state": s.state });
+    tr.append(el("td", { class: "num", text: String(s.partition) }));
+    tr.append(el("td", { text: s.from }));
+    tr.append(el("td", { text: s.to }));
+    tr.append(el("td", { text: s.state + (s.error ? ": " + s.error : "") }));
+    tr.append(el("td", { class: "num", text: s.keys + (s.total_keys > 0 ? " / " + s.total_keys : "") }));
+    tr.append(el("td", { class: "num", text: bytes(s.bytes) + (s.total_bytes > 0 ? " / " + bytes(s.total_bytes) : "") }));
+    tr.append(el("td", { class: "num", text: s.bytes_per_sec > 0 ? bytes(s.bytes_per_sec) + "/s" : "\u2014" }));
+    tr.append(el("td", { class: "num", text: s.eta_ms >= 0 && s.state === "streaming" ? dur(s.eta_ms) : "\u2014" }));
+    tb.append(tr);
+  }
+  if (!streams.length && t && t.changing) {
+    tb.append(el("tr", {}, el("td", { colspan: "8", text: "no stream running on the nodes that answered" })));
+  }
 }
 
 function renderMembers(c) {
