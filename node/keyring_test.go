@@ -5,15 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/faultnet"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -101,27 +97,7 @@ func TestGossipKeyRotatesUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 
-	var ok, failed atomic.Int64
-	var firstErr atomic.Pointer[error]
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := c.Put(ctx, "b", fmt.Appendf(nil, "k%d", i%50), []byte("v"), client.W(3)); err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, &err)
-			} else {
-				ok.Add(1)
-			}
-		}
-	}()
+	w := startWriter(ctx, c)
 	step := func(op, key string, wantKeys int, wantPrimary string) {
 		t.Helper()
 		nodes, err := c.Keyring(ctx, op, key)
@@ -131,8 +107,7 @@ func TestGossipKeyRotatesUnderLoad(t *testing.T) {
 			require.Len(t, n.Keys, wantKeys, "%s after %s", n.Node, op)
 			require.Equal(t, wantPrimary, n.Primary, "%s after %s", n.Node, op)
 		}
-		target := ok.Load() + 10
-		require.Eventually(t, func() bool { return ok.Load() >= target }, 20*time.Second, 5*time.Millisecond)
+		w.waitOK(t, 10)
 		tc.waitAlive(tc.names...)
 	}
 	step("install", newKey, 2, oldKey)
@@ -141,10 +116,9 @@ func TestGossipKeyRotatesUnderLoad(t *testing.T) {
 	// Gossip goes on with the new key before the old one goes.
 	time.Sleep(500 * time.Millisecond)
 	step("remove", oldKey, 1, newKey)
-	close(stop)
-	wg.Wait()
-	if e := firstErr.Load(); e != nil {
-		t.Fatalf("%d of %d writes failed during the rotation; first: %v", failed.Load(), failed.Load()+ok.Load(), *e)
+	ok, failed, first := w.stop()
+	if first != nil {
+		t.Fatalf("%d of %d writes failed during the rotation; first: %v", failed, failed+ok, first)
 	}
 	for _, name := range tc.names {
 		require.Equal(t, []string{newKey}, readKeyFile(t, tc.cfgs[name].GossipKeyFile), name)

@@ -95,32 +95,8 @@ func TestTLSCertificatesRotateUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 
-	var ok, failed atomic.Int64
-	var firstErr atomic.Pointer[error]
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := c.Put(ctx, "b", fmt.Appendf(nil, "k%d", i%50), []byte("v"), client.W(3)); err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, &err)
-			} else {
-				ok.Add(1)
-			}
-		}
-	}()
-	waitOK := func(n int64) {
-		target := ok.Load() + n
-		require.Eventually(t, func() bool { return ok.Load() >= target }, 20*time.Second, 5*time.Millisecond)
-	}
-	waitOK(20)
+	w := startWriter(ctx, c)
+	w.waitOK(t, 20)
 
 	before := map[string]string{}
 	for _, name := range tc.names {
@@ -137,10 +113,58 @@ func TestTLSCertificatesRotateUnderLoad(t *testing.T) {
 			n.peers.Drain(tc.nodes[other].Addr())
 		}
 	}
-	waitOK(50)
-	close(stop)
-	wg.Wait()
-	if e := firstErr.Load(); e != nil {
-		t.Fatalf("%d of %d writes failed during the rotation; first: %v", failed.Load(), failed.Load()+ok.Load(), *e)
+	w.waitOK(t, 50)
+	ok, failed, first := w.stop()
+	if first != nil {
+		t.Fatalf("%d of %d writes failed during the rotation; first: %v", failed, failed+ok, first)
 	}
+}
+
+// writer puts to 50 keys at W=3 in a loop until stopped, counting what
+// succeeded and keeping the first failure: the load a rotation must not
+// disturb.
+type writer struct {
+	ok, failed atomic.Int64
+	first      atomic.Pointer[error]
+	done       chan struct{}
+	wg         sync.WaitGroup
+}
+
+func startWriter(ctx context.Context, c *client.Client) *writer {
+	w := &writer{done: make(chan struct{})}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-w.done:
+				return
+			default:
+			}
+			if _, err := c.Put(ctx, "b", fmt.Appendf(nil, "k%d", i%50), []byte("v"), client.W(3)); err != nil {
+				w.failed.Add(1)
+				w.first.CompareAndSwap(nil, &err)
+			} else {
+				w.ok.Add(1)
+			}
+		}
+	}()
+	return w
+}
+
+// waitOK waits for n more successful writes.
+func (w *writer) waitOK(t *testing.T, n int64) {
+	t.Helper()
+	target := w.ok.Load() + n
+	require.Eventually(t, func() bool { return w.ok.Load() >= target }, 20*time.Second, 5*time.Millisecond)
+}
+
+// stop ends the writes and reports them.
+func (w *writer) stop() (ok, failed int64, first error) {
+	close(w.done)
+	w.wg.Wait()
+	if e := w.first.Load(); e != nil {
+		first = *e
+	}
+	return w.ok.Load(), w.failed.Load(), first
 }
