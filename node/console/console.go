@@ -198,7 +198,11 @@ func (c *Console) fetch(ctx context.Context, node string) (*NodeReport, error) {
 	rep, err := c.fetchFrom(ctx, node, addr)
 	if err != nil {
 		c.forget(node)
-		if ctx.Err() != nil {
+		// The HTTP client's own timers share the deadline and may fire a
+		// moment before the context's: either way the peer said nothing
+		// in time.
+		var ne net.Error
+		if ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
 			return nil, fmt.Errorf("no answer within %v from %s's admin port %s", c.cfg.PeerTimeout, node, addr)
 		}
 	}
