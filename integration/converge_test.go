@@ -144,14 +144,23 @@ func (c *cluster) waitPortsFree(p *proc) {
 			ports = append(ports, p.args[i+1])
 		}
 	}
-	require.Eventually(c.t, func() bool {
+	var busy error
+	free := func() bool {
 		for _, addr := range ports {
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
+				busy = err
 				return false
 			}
 			_ = ln.Close()
 		}
 		return true
-	}, 60*time.Second, 100*time.Millisecond, "%s's ports stayed in use", p.name)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !free() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s's ports stayed in use: %v", p.name, busy)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -73,10 +73,21 @@ func TestMain(m *testing.M) {
 
 // freeBase finds a base port P such that P+1..P+k, P+101..P+100+k and
 // P+201..P+200+k are all free, the layout `cairn dev` uses.
+//
+// P is chosen below the kernel's ephemeral port range. Tests kill a node
+// and start it again on the same ports; inside that range, any outgoing
+// connection made meanwhile (a peer's, a client's) may be given one of the
+// dead node's ports as its local port and hold it for as long as it lives,
+// and the restart could never bind it.
 func freeBase(t testing.TB, k int) int {
 	t.Helper()
+	const lowest = 10000
+	span := ephemeralLow() - 301 - lowest
+	if span < 1000 {
+		t.Fatalf("the ephemeral port range starts at %d: too low to leave test ports below it", ephemeralLow())
+	}
 	for attempt := 0; attempt < 200; attempt++ {
-		base := 20000 + (os.Getpid()*7919+attempt*613+int(time.Now().UnixNano()%9973))%40000
+		base := lowest + (os.Getpid()*7919+attempt*613+int(time.Now().UnixNano()%9973))%span
 		ok := true
 		for i := 1; i <= k && ok; i++ {
 			for _, off := range []int{0, 100, 200} {
@@ -94,6 +105,21 @@ func freeBase(t testing.TB, k int) int {
 	}
 	t.Fatal("no free port range")
 	return 0
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, from
+// which outgoing connections take their local ports (Linux's default where
+// the range cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if lo, err := strconv.Atoi(f[0]); err == nil {
+				return lo
+			}
+		}
+	}
+	return 32768
 }
 
 // proc is one `cairn server` process of a test cluster.
