@@ -19,6 +19,9 @@ type Member struct {
 	Status  string `json:"status"`
 	Version uint64 `json:"version"`
 	Alive   bool   `json:"alive"`
+	// Seat is the member whose place this one took (cairn replace): it
+	// owns the partitions that member did. Empty when it took none.
+	Seat string `json:"seat,omitempty"`
 }
 
 // Members lists the ring's members and their liveness.

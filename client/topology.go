@@ -80,6 +80,7 @@ func buildTopology(resp wire.RingStateResp, prev *topology, now time.Time) *topo
 		t.maxValue = anyNodeMaxValue
 	}
 	var active []string
+	var seats map[string]string
 	members := slices.Clone(resp.Members)
 	slices.SortFunc(members, func(a, b wire.MemberInfo) int {
 		switch {
@@ -106,14 +107,30 @@ func buildTopology(resp wire.RingStateResp, prev *topology, now time.Time) *topo
 			if m.Alive && m.Addr != "" {
 				t.live = append(t.live, m.Addr)
 			}
+			if m.Seat != "" {
+				if seats == nil {
+					seats = map[string]string{}
+				}
+				seats[m.Name] = m.Seat
+			}
 		}
 	}
+	// A member whose seat another active member took owns nothing, even
+	// before its removal reached the node that answered.
+	active = slices.DeleteFunc(active, func(name string) bool {
+		for _, s := range seats {
+			if s == name {
+				return true
+			}
+		}
+		return false
+	})
 	if prev != nil && prev.ring != nil && prev.version == resp.Version && prev.ring.Partitions() == resp.Partitions &&
 		slices.Equal(prev.ring.Members(), active) {
 		t.ring = prev.ring
 		return t
 	}
-	r, err := ring.New(resp.Partitions, active)
+	r, err := ring.NewSeated(resp.Partitions, active, seats)
 	switch {
 	case err != nil:
 		t.mismatch = true

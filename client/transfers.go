@@ -83,3 +83,16 @@ func (c *Client) Leave(ctx context.Context, name string) error {
 	}
 	return c.call(ctx, wire.TypeLeave, wire.LeaveReq{Name: name}, &wire.LeaveResp{})
 }
+
+// Replace makes member newName take member old's place in one change:
+// old's partitions are streamed to newName (from old if it is up, else
+// from their other replicas), and once every one flipped old owns nothing
+// and is removed for good. newName must be running, have joined (started
+// with --join and without --bootstrap) and not be active yet; old may be
+// dead. It returns once the change is under way; Transfers shows progress.
+func (c *Client) Replace(ctx context.Context, old, newName string) error {
+	if old == "" || newName == "" {
+		return cairn.InvalidArgument("replace: the member to replace and the one taking its place are required")
+	}
+	return c.call(ctx, wire.TypeReplace, wire.ReplaceReq{Old: old, New: newName}, &wire.ReplaceResp{})
+}

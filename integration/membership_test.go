@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -540,4 +541,86 @@ func TestLeaveShrinksFourToThree(t *testing.T) {
 	_, errOut, err := c.cli("leave", "--addr", c.nodes[0].addr, "n4")
 	require.Error(t, err, "a member that left cannot leave again")
 	require.Contains(t, string(errOut), "removed")
+}
+
+// `cairn replace` of a dead member: n4 of a 4-node cluster is killed, a
+// new node n5 joins and is told to take its place. Exactly n4's
+// partitions move, all of them to n5, streamed by their surviving
+// replicas; every key reads as found throughout and after; n4 ends
+// removed, n5 owns what n4 did, and every other member what it had.
+func TestReplaceADeadNode(t *testing.T) {
+	const keys = 2000
+	c := startCluster(t, 4)
+	var seeds []string
+	for _, p := range c.nodes[:3] {
+		seeds = append(seeds, p.addr)
+	}
+	writeAll(t, seeds, keys)
+	before := c.ring()
+	dead := c.node("n4")
+	c.kill(dead)
+	c.nodes = slices.DeleteFunc(c.nodes, func(p *proc) bool { return p == dead })
+	c.waitMembers(4, "n4")
+
+	r := startReader(t, seeds, seq(keys, 5))
+	c.joinNodes("n5")
+	out := c.mustCLI("replace", "--addr", c.nodes[0].addr, "n4", "n5")
+	require.Contains(t, string(out), "n5 is taking n4's place")
+	_, errOut, err := c.cli("replace", "--addr", c.nodes[0].addr, "n1", "n2")
+	require.Error(t, err, "an active member cannot take another's place")
+	require.Contains(t, string(errOut), "n2 is active")
+
+	c.waitChangeDone(5, 5*time.Minute)
+	r.finish()
+	t.Logf("reader during the change: %d rounds, %d reads, %d not found, %d failed", r.rounds, r.reads, len(r.notFound), r.failed)
+	require.Empty(t, r.notFound, "keys read as not found during the replacement")
+	require.Positive(t, r.rounds)
+
+	after := c.ring()
+	require.Equal(t, []string{"n1", "n2", "n3", "n5"}, after.Members)
+	for _, m := range []string{"n1", "n2", "n3"} {
+		require.Equal(t, before.Owned[m], after.Owned[m], "%s keeps what it owned", m)
+	}
+	require.Equal(t, before.Owned["n4"], after.Owned["n5"], "n5 owns what n4 did")
+	var ms struct{ Members []memberStatus }
+	require.NoError(t, json.Unmarshal(c.mustCLI("members", "--addr", c.nodes[0].addr, "-o", "json"), &ms))
+	for _, m := range ms.Members {
+		if m.Name == "n4" {
+			require.Equal(t, "removed", m.Status)
+		}
+	}
+
+	var all []string
+	for _, p := range c.nodes {
+		all = append(all, p.addr)
+	}
+	cl, err := client.New(t.Context(), client.Config{Seeds: all})
+	require.NoError(t, err)
+	defer cl.Close()
+	nf, failed := readCheck(t.Context(), cl, seq(keys, 1))
+	require.Empty(t, nf, "keys read as not found after the replacement")
+	require.Zero(t, failed)
+
+	start := time.Now()
+	for {
+		ok, why := c.replicaRootsAgree(3)
+		if ok {
+			break
+		}
+		if time.Since(start) > 3*time.Minute {
+			t.Fatalf("replicas did not agree within 3m: %s", why)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for _, i := range seq(keys, 97) {
+		copies := c.replicas(c.nodes[0].addr, "b", fmt.Sprintf("key-%d", i))
+		var primaries []replicaCopy
+		for _, cp := range copies {
+			if cp.Primary {
+				primaries = append(primaries, cp)
+			}
+		}
+		require.Len(t, primaries, 3)
+		require.True(t, identical(primaries), "key-%d: %+v", i, primaries)
+	}
 }

@@ -19,10 +19,11 @@ import (
 
 func (n *Node) serveMembers() wire.MembersResp {
 	var resp wire.MembersResp
+	r := n.ring()
 	for _, m := range n.members.Members() {
 		resp.Members = append(resp.Members, wire.MemberInfo{
 			Name: m.Name, Addr: m.Addr, Gossip: m.Gossip, Status: string(m.Status),
-			Version: m.Version, Alive: n.members.Alive(m.Name),
+			Version: m.Version, Alive: n.members.Alive(m.Name), Seat: r.Seat(m.Name),
 		})
 	}
 	return resp
@@ -124,7 +125,7 @@ func (n *Node) serveRingState() wire.RingStateResp {
 	for _, m := range n.members.Members() {
 		resp.Members = append(resp.Members, wire.MemberInfo{
 			Name: m.Name, Addr: m.Addr, Gossip: m.Gossip, Status: string(m.Status),
-			Version: m.Version, Alive: n.up(m.Name),
+			Version: m.Version, Alive: n.up(m.Name), Seat: r.Seat(m.Name),
 		})
 	}
 	return resp
@@ -182,6 +183,38 @@ func (n *Node) serveLeave(ctx context.Context, _ transport.Peer, req wire.LeaveR
 	var resp wire.LeaveResp
 	if err := (peerCaller{n: n}).Call(cctx, req.Name, wire.TypeLeave, req, &resp); err != nil {
 		return wire.LeaveResp{}, fmt.Errorf("leave %s: %w", req.Name, err)
+	}
+	return resp, nil
+}
+
+// serveReplace makes member New take member Old's place: this node when
+// it is New, else New, which must be alive (only a member changes its own
+// entry).
+func (n *Node) serveReplace(ctx context.Context, _ transport.Peer, req wire.ReplaceReq) (wire.ReplaceResp, error) {
+	if req.Old == "" || req.New == "" {
+		return wire.ReplaceResp{}, cairn.InvalidArgument("replace: the member to replace and the one taking its place are required")
+	}
+	m, ok := n.members.Member(req.New)
+	if !ok {
+		return wire.ReplaceResp{}, fmt.Errorf("replace %s %.64q: no such member (start it with --join first): %w", req.Old, req.New, cairn.ErrNotFound)
+	}
+	if req.New == n.cfg.Name {
+		if err := n.members.Replace(req.Old); err != nil {
+			return wire.ReplaceResp{}, err
+		}
+		n.log.Info("replacing a member: its partitions move to this node, then it is removed", zap.String("replaces", req.Old))
+		n.transfer.Poke()
+		return wire.ReplaceResp{}, nil
+	}
+	if m.Status == membership.StatusRemoved || !n.members.Alive(req.New) {
+		return wire.ReplaceResp{}, cairn.InvalidArgument(
+			"replace %s %s: %s is %s and %s; the node taking the place must be running", req.Old, req.New, req.New, m.Status, aliveWord(n.members.Alive(req.New)))
+	}
+	cctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	defer cancel()
+	var resp wire.ReplaceResp
+	if err := (peerCaller{n: n}).Call(cctx, req.New, wire.TypeReplace, req, &resp); err != nil {
+		return wire.ReplaceResp{}, fmt.Errorf("replace %s %s: %w", req.Old, req.New, err)
 	}
 	return resp, nil
 }

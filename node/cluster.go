@@ -44,6 +44,9 @@ func (n *Node) startMembership(ctx context.Context) error {
 	// partitions only once they were streamed to it. The nodes of a new
 	// cluster (Bootstrap) have nothing to receive.
 	mc.Joining = len(n.cfg.Join) > 0 && !n.cfg.Bootstrap
+	if mc.Joining {
+		mc.Replaces = n.cfg.Replace
+	}
 	mc.State = state
 	mc.Persist = func(state []byte) error { return n.store.PutMeta(ringStateMeta, state) }
 	// memberlist reports changes from the moment it starts, before

@@ -48,6 +48,12 @@ type Config struct {
 	// it on a node joining a cluster that holds data: its keys would read
 	// as not found until anti-entropy copied them.
 	Bootstrap bool `yaml:"bootstrap"`
+	// Replace names a member this node, joining, takes the place of from
+	// its start (what `cairn replace OLD NEW` does for a node already
+	// joining): exactly that member's partitions move to it, and the
+	// member is removed once they have. Ignored once the node is in the
+	// ring state, and with Bootstrap.
+	Replace string `yaml:"replace"`
 	// Cluster is the cluster name every connection's handshake must carry.
 	Cluster string `yaml:"cluster"`
 
@@ -290,6 +296,13 @@ func (c Config) Validate() error {
 	}
 	if c.Cluster == "" {
 		bad("cluster: a name is required")
+	}
+	switch {
+	case c.Replace == "":
+	case c.Replace == c.Name:
+		bad("replace %q: a node cannot take its own place", c.Replace)
+	case len(c.Join) == 0 || c.Bootstrap:
+		bad("replace %q: a node takes a member's place by joining its cluster: give --join and not --bootstrap", c.Replace)
 	}
 	if err := c.checkSecure(); err != nil {
 		errs = append(errs, err)

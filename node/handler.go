@@ -39,6 +39,7 @@ func (n *Node) handlers() map[wire.Type]handler {
 		wire.TypeTransferDone:  decoding(wire.TransferDoneReq{}, n.transfer.ServeDone),
 		wire.TypeTransfers:     decoding(wire.TransfersReq{}, n.transfer.ServeTransfers),
 		wire.TypeLeave:         decoding(wire.LeaveReq{}, n.serveLeave),
+		wire.TypeReplace:       decoding(wire.ReplaceReq{}, n.serveReplace),
 	}
 }
 

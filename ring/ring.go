@@ -45,6 +45,7 @@ type Ring struct {
 	owners     []int32    // owners[p] indexes members; -1 only on a ring with no members
 	owned      [][]uint32 // owned[i]: partitions of members[i], ascending
 	owning     int        // how many members own at least one partition
+	seats      map[string]string
 	version    uint64
 }
 
@@ -54,6 +55,16 @@ type Ring struct {
 // set is allowed and gives a ring with no owners, on which KeyPartition
 // still works.
 func New(partitions int, members []string) (*Ring, error) {
+	return NewSeated(partitions, members, nil)
+}
+
+// NewSeated is New for a member set in which some members sit in another
+// name's seat: seats[m] = s makes member m claim partitions as s would (its
+// seed is s's), so a ring where m replaced s places every partition exactly
+// where the ring with s did, with m in s's place, and a replacement moves
+// nothing but s's partitions. Seats must be distinct from each other and
+// from the names of the members without one. The version covers the seats.
+func NewSeated(partitions int, members []string, seats map[string]string) (*Ring, error) {
 	if partitions < 1 || partitions > MaxPartitions || partitions&(partitions-1) != 0 {
 		return nil, fmt.Errorf("ring: partitions %d: must be a power of two between 1 and %d", partitions, MaxPartitions)
 	}
@@ -74,13 +85,40 @@ func New(partitions int, members []string) (*Ring, error) {
 			return nil, fmt.Errorf("ring: duplicate member %q", m)
 		}
 	}
+	claimed, seated := sorted, false
+	if len(seats) > 0 {
+		claimed = make([]string, len(sorted))
+		taken := make(map[string]bool, len(sorted))
+		for i, m := range sorted {
+			claimed[i] = m
+			if s := seats[m]; s != "" && s != m {
+				claimed[i], seated = s, true
+			}
+			if taken[claimed[i]] {
+				return nil, fmt.Errorf("ring: seat %q taken twice", claimed[i])
+			}
+			taken[claimed[i]] = true
+		}
+	}
+	version := fingerprint(partitions, sorted)
+	if seated {
+		version = seatedFingerprint(version, sorted, claimed)
+	}
 	r := &Ring{
 		partitions: partitions,
 		shift:      uint(64 - bits.TrailingZeros(uint(partitions))),
 		members:    sorted,
-		owners:     claim(partitions, sorted),
+		owners:     claim(partitions, claimed),
 		owned:      make([][]uint32, len(sorted)),
-		version:    fingerprint(partitions, sorted),
+		version:    version,
+	}
+	if seated {
+		r.seats = make(map[string]string)
+		for i, m := range sorted {
+			if claimed[i] != m {
+				r.seats[m] = claimed[i]
+			}
+		}
 	}
 	for p, o := range r.owners {
 		if o >= 0 {
@@ -112,10 +150,31 @@ func fingerprint(partitions int, sorted []string) uint64 {
 	return d.Sum64()
 }
 
+// seatedFingerprint extends a member set's fingerprint with the seats of
+// the members that sit in another's.
+func seatedFingerprint(base uint64, sorted, seats []string) uint64 {
+	d := xxhash.New()
+	buf := binary.LittleEndian.AppendUint64(nil, base)
+	buf = appendString(buf, "seats")
+	_, _ = d.Write(buf)
+	for i, m := range sorted {
+		if seats[i] != m {
+			buf = appendString(buf[:0], m)
+			buf = appendString(buf, seats[i])
+			_, _ = d.Write(buf)
+		}
+	}
+	return d.Sum64()
+}
+
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
+
+// Seat returns the seat member sits in (see NewSeated), or "" when it
+// claims partitions under its own name or is not a member.
+func (r *Ring) Seat(member string) string { return r.seats[member] }
 
 // Partitions returns Q.
 func (r *Ring) Partitions() int { return r.partitions }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestNewRejects(t *testing.T) {
@@ -182,4 +184,34 @@ func TestPreferenceTiny(t *testing.T) {
 				tc.members, tc.p, tc.n, primaries, fallbacks, tc.primaries, tc.fallbacks)
 		}
 	}
+}
+
+// A member in another's seat owns exactly what that name owned, and every
+// other member keeps its partitions: a replacement moves nothing else.
+func TestSeatedMemberOwnsItsSeatsPartitions(t *testing.T) {
+	before, err := New(1024, []string{"n1", "n2", "n3", "n4"})
+	require.NoError(t, err)
+	after, err := NewSeated(1024, []string{"n1", "n2", "n3", "n9"}, map[string]string{"n9": "n4"})
+	require.NoError(t, err)
+	for p := range uint32(1024) {
+		want, _ := before.Preference(p, 3)
+		for i, m := range want {
+			if m == "n4" {
+				want[i] = "n9"
+			}
+		}
+		got, _ := after.Preference(p, 3)
+		require.Equal(t, want, got, "partition %d", p)
+	}
+	plain, err := New(1024, []string{"n1", "n2", "n3", "n9"})
+	require.NoError(t, err)
+	require.NotEqual(t, plain.Version(), after.Version(), "the seats are part of the version")
+	same, err := NewSeated(1024, []string{"n9", "n3", "n2", "n1"}, map[string]string{"n9": "n4", "n1": ""})
+	require.NoError(t, err)
+	require.Equal(t, after.Version(), same.Version())
+
+	_, err = NewSeated(1024, []string{"n1", "n2"}, map[string]string{"n2": "n1"})
+	require.ErrorContains(t, err, `seat "n1" taken twice`)
+	_, err = NewSeated(1024, []string{"n1", "n2", "n3"}, map[string]string{"n2": "n4", "n3": "n4"})
+	require.ErrorContains(t, err, `seat "n4" taken twice`)
 }

@@ -50,3 +50,26 @@ never owns partitions again) and its process exits. Use remove for a member
 that is dead.`
 	return cmd
 }
+
+func newReplaceCommand() *cobra.Command {
+	cmd := adminCommand("replace OLD NEW", "Move every partition of a member, dead or alive, to a new node in one change", cobra.ExactArgs(2),
+		func(cmd *cobra.Command, c *client.Client, cf *connFlags, args []string) error {
+			if err := c.Replace(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			if cf.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"replaced": args[0], "by": args[1]})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is taking %s's place: its partitions move to %s (cairn transfers); %s is removed once they all have\n",
+				args[1], args[0], args[1], args[0])
+			return nil
+		})
+	cmd.Long = `Make NEW take OLD's place in the ring. NEW is a node started with --join and
+without --bootstrap (or with --replace OLD, which does this at its start) that
+is not active yet. Exactly OLD's partitions move, and all of them move to NEW:
+each is streamed from the first of its current owners that is up, so OLD may
+be dead. Reads of each partition move to NEW once it holds it; when all have,
+NEW is active, OLD owns nothing and is removed (its name never owns partitions
+again). Every other member keeps what it owns.`
+	return cmd
+}

@@ -103,6 +103,12 @@ type Config struct {
 	// and the nodes of a cluster created together, which hold no data.
 	Joining bool
 
+	// Replaces, with Joining, makes the new node take the place of that
+	// member in its one change: it receives exactly what the member owned
+	// and the member owns nothing once the change completes (see
+	// Membership.Replace). Ignored for a node already in the state.
+	Replaces string
+
 	// Replicas is the replication factor N that decides which partitions
 	// move in a change: a partition's owners are the first min(N, S) of its
 	// preference list. Zero means 3.

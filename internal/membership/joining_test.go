@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -76,4 +77,76 @@ func TestMarkHaveForAnotherChangeIsIgnored(t *testing.T) {
 	m.MarkHave(12345, 3)
 	after, _ := m.Member("n1")
 	require.Equal(t, before, after)
+}
+
+// cairn replace: a joining node told to replace a dead member moves, in
+// one change, from the ring with the dead member to the ring with itself
+// in its place; once every partition flipped it is active, the replaced
+// member owns nothing and is removed for good.
+func TestReplaceTakesADeadMembersPlaceInOneChange(t *testing.T) {
+	c := newCluster(t)
+	c.grow(4)
+	eventually(t, func() error { return c.converged(names(4)) })
+	c.stop("n4")
+	cfg := c.config("n5", "127.0.0.1:0", []string{c.nodes["n1"].GossipAddr()})
+	cfg.Joining = true
+	n5 := c.start(cfg)
+	eventually(t, func() error {
+		for name, m := range c.nodes {
+			if e, ok := m.Member("n5"); !ok || e.Status != StatusJoining {
+				return fmt.Errorf("%s: n5 is %+v", name, e)
+			}
+		}
+		return nil
+	})
+
+	require.ErrorContains(t, n5.Replace("n5"), "cannot replace itself")
+	require.ErrorContains(t, n5.Replace("n9"), "no such member")
+	require.ErrorContains(t, c.nodes["n1"].Replace("n4"), "n1 is active")
+	require.NoError(t, n5.Replace("n4"))
+	require.NoError(t, n5.Replace("n4"), "replacing the same member again is a no-op")
+
+	want := []string{"n1", "n2", "n3", "n5"}
+	eventually(t, func() error {
+		for name, m := range c.nodes {
+			pl := m.Placement()
+			if !slices.Equal(pl.Next().Members(), want) || !slices.Equal(pl.Cur().Members(), names(4)) {
+				return fmt.Errorf("%s: from %v to %v", name, pl.Cur().Members(), pl.Next().Members())
+			}
+		}
+		return nil
+	})
+	pl := n5.Placement()
+	next := pl.Next().Version()
+	for p := range uint32(64) {
+		require.Subset(t, []string{"n5"}, pl.Targets(p), "partition %d: only the new node receives", p)
+		if slices.Contains(pl.Sources(p), "n4") {
+			require.Equal(t, []string{"n5"}, pl.Targets(p), "partition %d: n4's copy goes to n5", p)
+		}
+	}
+	require.False(t, n5.Activate(), "nothing held yet")
+	for p := range uint32(64) {
+		if len(pl.Targets(p)) > 0 {
+			n5.MarkHave(next, p)
+		}
+	}
+	eventually(t, func() error {
+		if !n5.Placement().Done() {
+			return errors.New("n5 does not see every partition flipped")
+		}
+		return nil
+	})
+	require.True(t, n5.Activate())
+	eventually(t, func() error {
+		for name, m := range c.nodes {
+			if !slices.Equal(m.Ring().Members(), want) || m.Placement().Changing() {
+				return fmt.Errorf("%s: ring %v, changing %v", name, m.Ring().Members(), m.Placement().Changing())
+			}
+			if e, _ := m.Member("n4"); e.Status != StatusRemoved {
+				return fmt.Errorf("%s: n4 is %s", name, e.Status)
+			}
+		}
+		return nil
+	})
+	require.ErrorContains(t, n5.Replace("n1"), "n5 is active")
 }

@@ -2,10 +2,12 @@ package membership
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -44,9 +46,11 @@ type Membership struct {
 	state       state
 	self        *Member  // what this node says it is; nil until memberlist has started
 	ringMembers []string // the active set ring was built from
+	ringSeats   map[string]string
 	ring        atomic.Pointer[ring.Ring]
 	placement   atomic.Pointer[ring.Placement]
 	nextMembers []string // the member set next was built from
+	nextSeats   map[string]string
 	next        *ring.Ring
 
 	liveMu   sync.RWMutex
@@ -143,11 +147,17 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 
 	m.mu.Lock()
 	m.self = &Member{Name: cfg.Name, Addr: m.cfg.DataAddr, Gossip: m.gossip, Status: StatusActive}
-	if cur, ok := m.state.members[cfg.Name]; ok && (cur.Status == StatusJoining || cur.Status == StatusLeaving) {
+	cur, ok := m.state.members[cfg.Name]
+	if ok && (cur.Status == StatusJoining || cur.Status == StatusLeaving) {
 		// A restart in the middle of a change goes on with it.
 		m.self.Status, m.self.HaveFor, m.self.Have = cur.Status, cur.HaveFor, cur.Have
 	} else if !ok && cfg.Joining {
-		m.self.Status = StatusJoining
+		m.self.Status, m.self.Replaces = StatusJoining, cfg.Replaces
+	}
+	if ok {
+		// Once active, the member it replaced must stay out of the ring
+		// even before that member's removal has reached every node.
+		m.self.Replaces = cur.Replaces
 	}
 	entry, changed := m.state.assert(*m.self)
 	m.rebuildRingLocked()
@@ -284,21 +294,24 @@ func (m *Membership) apply(in []Member) {
 // placement whenever anything changed (a flip is a change of a Have).
 func (m *Membership) rebuildRingLocked() {
 	owners := m.state.owners()
-	if m.ring.Load() == nil || !slices.Equal(owners, m.ringMembers) {
-		m.ringMembers = owners
-		m.ring.Store(m.mustRing(owners))
+	if seats := m.state.seats(owners); m.ring.Load() == nil || !slices.Equal(owners, m.ringMembers) || !maps.Equal(seats, m.ringSeats) {
+		m.ringMembers, m.ringSeats = owners, seats
+		m.ring.Store(m.mustRing(owners, seats))
 	}
 	cur := m.ring.Load()
 	next := owners
 	if j, ok := m.state.joiner(); ok {
 		next = append(slices.Clone(owners), j)
+		if r := m.state.members[j].Replaces; r != "" {
+			next = slices.DeleteFunc(next, func(n string) bool { return n == r })
+		}
 		slices.Sort(next)
 	} else if l, ok := m.state.leaver(); ok && len(owners) > 1 {
 		next = slices.DeleteFunc(slices.Clone(owners), func(n string) bool { return n == l })
 	}
-	if m.next == nil || !slices.Equal(next, m.nextMembers) {
-		m.nextMembers = next
-		m.next = m.mustRing(next)
+	if seats := m.state.seats(next); m.next == nil || !slices.Equal(next, m.nextMembers) || !maps.Equal(seats, m.nextSeats) {
+		m.nextMembers, m.nextSeats = next, seats
+		m.next = m.mustRing(next, seats)
 	}
 	nextRing := m.next
 	if len(cur.Members()) == 0 {
@@ -313,8 +326,8 @@ func (m *Membership) rebuildRingLocked() {
 	}))
 }
 
-func (m *Membership) mustRing(members []string) *ring.Ring {
-	r, err := ring.New(m.cfg.Partitions, members)
+func (m *Membership) mustRing(members []string, seats map[string]string) *ring.Ring {
+	r, err := ring.NewSeated(m.cfg.Partitions, members, seats)
 	if err != nil {
 		// Validate checked Q, names are validated on decode and state holds
 		// at most ring.MaxMembers entries: nothing else makes New fail.
@@ -460,8 +473,29 @@ func (m *Membership) MarkHave(next uint64, p uint32) {
 
 // Activate makes a joining node active once every partition of its change
 // flipped: the ring in effect becomes the one the data was moved to; or
-// at once when no member is active yet. It reports whether it did.
+// at once when no member is active yet. It reports whether it did. An
+// active node that replaced a member then removes that member's entry
+// (retrying on every call until it is removed), so the name never serves
+// again.
 func (m *Membership) Activate() bool {
+	activated := m.activate()
+	m.mu.RLock()
+	var old string
+	active := false
+	if m.self != nil {
+		old, active = m.self.Replaces, m.self.Status == StatusActive
+	}
+	e, known := m.state.members[old]
+	m.mu.RUnlock()
+	if active && old != "" && known && e.Status != StatusRemoved {
+		if err := m.Remove(old); err != nil {
+			m.logger.Printf("[WARN] membership: remove %s, which this node replaced: %v", old, err)
+		}
+	}
+	return activated
+}
+
+func (m *Membership) activate() bool {
 	return m.updateSelf(func(self *Member) bool {
 		pl := m.Placement()
 		if self.Status != StatusJoining {
@@ -476,6 +510,44 @@ func (m *Membership) Activate() bool {
 		self.Status, self.HaveFor, self.Have = StatusActive, 0, ""
 		return true
 	})
+}
+
+// Replace makes this joining node take old's place: the change in flight
+// becomes the move of old's partitions to this node (rather than a share
+// of everyone's), and once it completes old owns nothing and is removed.
+// old may be dead: each partition is streamed by the first of its current
+// owners that is up. Replacing the member already replaced is a no-op.
+func (m *Membership) Replace(old string) error {
+	var err error
+	m.updateSelf(func(self *Member) bool {
+		e, ok := m.state.members[old]
+		switch {
+		case old == "":
+			err = cairn.InvalidArgument("replace: a member name is required")
+		case old == self.Name:
+			err = cairn.InvalidArgument("replace %s %s: a member cannot replace itself", old, self.Name)
+		case !ok:
+			err = fmt.Errorf("replace %.64q: no such member: %w", old, cairn.ErrNotFound)
+		case self.Replaces == old:
+		case self.Status != StatusJoining:
+			err = cairn.InvalidArgument("replace %s %s: %s is %s; only a node that joined and is not active yet can take a member's place "+
+				"(start it with --join and without --bootstrap, or with --replace %s)", old, self.Name, self.Name, self.Status, old)
+		case e.Status != StatusActive || m.state.replaced(old):
+			err = cairn.InvalidArgument("replace %s %s: %s is %s; only an active member can be replaced", old, self.Name, old, cmp.Or(replacedWord(m.state.replaced(old)), string(e.Status)))
+		default:
+			self.Replaces, self.HaveFor, self.Have = old, 0, ""
+			return true
+		}
+		return false
+	})
+	return err
+}
+
+func replacedWord(replaced bool) string {
+	if replaced {
+		return "already replaced"
+	}
+	return ""
 }
 
 // Leave makes this active node leaving: its partitions move to the other

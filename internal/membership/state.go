@@ -52,6 +52,12 @@ type Member struct {
 	// confirmed. They mean nothing once another change is in flight.
 	HaveFor uint64
 	Have    string
+	// Replaces names the member this one takes the place of (cairn replace
+	// OLD NEW sets it on NEW). While this member joins, the change in
+	// flight moves OLD's partitions to it; once it is active, OLD owns
+	// nothing, whatever OLD's own entry says, so the hand-over happens in
+	// this one entry and no node ever builds a ring with both or neither.
+	Replaces string
 }
 
 // Holds reports whether the member confirmed it received partition p for
@@ -92,6 +98,7 @@ func supersedes(a, b Member) bool {
 		cmp.Compare(a.Gossip, b.Gossip),
 		cmp.Compare(a.HaveFor, b.HaveFor),
 		cmp.Compare(a.Have, b.Have),
+		cmp.Compare(a.Replaces, b.Replaces),
 	) > 0
 }
 
@@ -175,11 +182,12 @@ func (s state) leaver() (string, bool) {
 
 // owners returns the names of the members that own partitions now, sorted:
 // the active ones and those leaving, which own theirs until the change
-// that moves them away completes.
+// that moves them away completes; but not a member an active member
+// replaced.
 func (s state) owners() []string {
 	var names []string
 	for name, e := range s.members {
-		if e.Status == StatusActive || e.Status == StatusLeaving {
+		if (e.Status == StatusActive || e.Status == StatusLeaving) && !s.replaced(name) {
 			names = append(names, name)
 		}
 	}
@@ -187,12 +195,68 @@ func (s state) owners() []string {
 	return names
 }
 
+// seats returns the seat of each member of names (a ring's member set)
+// that sits in another's (see ring.NewSeated): a member that replaced
+// another claims partitions as that one did, through any chain of
+// replacements. Active members are seated first, so a joining node whose
+// replaced member was meanwhile taken over by another keeps its own seat
+// and joins like any node; no seat is given twice or equals another
+// member's name, whatever gossip says.
+func (s state) seats(names []string) map[string]string {
+	var seats map[string]string
+	taken := make(map[string]bool, len(names))
+	for _, n := range names {
+		taken[n] = true
+	}
+	ordered := slices.Clone(names)
+	slices.SortStableFunc(ordered, func(a, b string) int {
+		return cmp.Compare(rankStatus(s.members[a].Status), rankStatus(s.members[b].Status))
+	})
+	for _, n := range ordered {
+		seat := n
+		for hops := 0; hops <= len(s.members); hops++ {
+			e, ok := s.members[seat]
+			if !ok || e.Replaces == "" {
+				break
+			}
+			seat = e.Replaces
+		}
+		if seat == n || taken[seat] {
+			continue
+		}
+		taken[seat] = true
+		if seats == nil {
+			seats = map[string]string{}
+		}
+		seats[n] = seat
+	}
+	return seats
+}
+
+func rankStatus(st Status) int {
+	if st == StatusActive {
+		return 0
+	}
+	return 1
+}
+
+// replaced reports whether an active member replaced name.
+func (s state) replaced(name string) bool {
+	for _, e := range s.members {
+		if e.Status == StatusActive && e.Replaces == name {
+			return true
+		}
+	}
+	return false
+}
+
 // wireState is the encoding of ring state, on the wire and on disk: a full
 // state in push/pull and Persist, the changed entries in a broadcast.
 //
 //	{"f": format (1), "c": cluster, "q": partitions,
 //	 "m": [{"n": name, "a": data addr, "g": gossip addr, "s": status, "v": version,
-//	        "hf": have-for ring version, "h": have bitset (omitted when empty)}, ...]}
+//	        "hf": have-for ring version, "h": have bitset (omitted when empty),
+//	        "rp": the member it replaces (omitted when none)}, ...]}
 //
 // Members are sorted by name, so equal states encode to equal bytes.
 type wireState struct {
@@ -203,13 +267,14 @@ type wireState struct {
 }
 
 type wireMember struct {
-	Name    string `msgpack:"n"`
-	Addr    string `msgpack:"a"`
-	Gossip  string `msgpack:"g"`
-	Status  string `msgpack:"s"`
-	Version uint64 `msgpack:"v"`
-	HaveFor uint64 `msgpack:"hf,omitempty"`
-	Have    []byte `msgpack:"h,omitempty"`
+	Name     string `msgpack:"n"`
+	Addr     string `msgpack:"a"`
+	Gossip   string `msgpack:"g"`
+	Status   string `msgpack:"s"`
+	Version  uint64 `msgpack:"v"`
+	HaveFor  uint64 `msgpack:"hf,omitempty"`
+	Have     []byte `msgpack:"h,omitempty"`
+	Replaces string `msgpack:"rp,omitempty"`
 }
 
 // stateMsg is a decoded, validated wireState.
@@ -223,7 +288,7 @@ func encodeState(cluster string, partitions int, members []Member) []byte {
 	ws := wireState{Format: formatVersion, Cluster: cluster, Partitions: partitions, Members: make([]wireMember, len(members))}
 	for i, m := range members {
 		ws.Members[i] = wireMember{Name: m.Name, Addr: m.Addr, Gossip: m.Gossip, Status: string(m.Status), Version: m.Version,
-			HaveFor: m.HaveFor, Have: []byte(m.Have)}
+			HaveFor: m.HaveFor, Have: []byte(m.Have), Replaces: m.Replaces}
 	}
 	b, err := msgpack.Marshal(&ws)
 	if err != nil {
@@ -260,7 +325,7 @@ func decodeState(b []byte) (stateMsg, error) {
 	seen := make(map[string]bool, len(ws.Members))
 	for _, w := range ws.Members {
 		m := Member{Name: w.Name, Addr: w.Addr, Gossip: w.Gossip, Status: Status(w.Status), Version: w.Version,
-			HaveFor: w.HaveFor, Have: string(w.Have)}
+			HaveFor: w.HaveFor, Have: string(w.Have), Replaces: w.Replaces}
 		if err := checkMember(m); err != nil {
 			return stateMsg{}, malformed("member %.64q: %v", m.Name, err)
 		}
@@ -292,6 +357,14 @@ func checkMember(m Member) error {
 	}
 	if m.Version == 0 {
 		return errors.New("version 0")
+	}
+	if m.Replaces != "" {
+		if err := checkName(m.Replaces); err != nil {
+			return fmt.Errorf("replaces: %w", err)
+		}
+		if m.Replaces == m.Name {
+			return errors.New("replaces itself")
+		}
 	}
 	return nil
 }

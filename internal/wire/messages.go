@@ -139,6 +139,10 @@ type MemberInfo struct {
 	Status  string `msgpack:"status"`
 	Version uint64 `msgpack:"version"`
 	Alive   bool   `msgpack:"alive"`
+	// Seat is the name whose partitions the member claims, when it took
+	// another's place (cairn replace): the ring is ring.NewSeated over the
+	// owners and their seats. Empty: its own name.
+	Seat string `msgpack:"seat,omitempty"`
 }
 
 // MembersResp lists the ring's members.

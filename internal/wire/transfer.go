@@ -80,3 +80,15 @@ type LeaveReq struct {
 
 // LeaveResp acknowledges that the member is leaving.
 type LeaveResp struct{}
+
+// ReplaceReq makes member New, which joined and is not active yet, take
+// member Old's place: Old's partitions move to New in one change, and Old
+// is removed once it completes. Any node takes it and hands it to New,
+// which must be alive; Old may be dead.
+type ReplaceReq struct {
+	Old string `msgpack:"old"`
+	New string `msgpack:"new"`
+}
+
+// ReplaceResp acknowledges that the replacement is the change New makes.
+type ReplaceResp struct{}

@@ -66,6 +66,8 @@ const (
 	TypeTransfersResp    Type = 76
 	TypeLeave            Type = 77
 	TypeLeaveResp        Type = 78
+	TypeReplace          Type = 79
+	TypeReplaceResp      Type = 80
 
 	// Security.
 	TypeKeyring     Type = 81
@@ -89,7 +91,7 @@ var typeNames = map[Type]string{
 	TypeTransferPush: "transfer_push", TypeTransferPushResp: "transfer_push_resp",
 	TypeTransferDone: "transfer_done", TypeTransferDoneResp: "transfer_done_resp",
 	TypeTransfers: "transfers", TypeTransfersResp: "transfers_resp",
-	TypeLeave: "leave", TypeLeaveResp: "leave_resp",
+	TypeLeave: "leave", TypeLeaveResp: "leave_resp", TypeReplace: "replace", TypeReplaceResp: "replace_resp",
 	TypeKeyring: "keyring", TypeKeyringResp: "keyring_resp",
 }
 

@@ -64,6 +64,8 @@ func messages() map[Type]any {
 		TypeTransfers:        &TransfersReq{Local: true},
 		TypeLeave:            &LeaveReq{Name: "n4"},
 		TypeLeaveResp:        &LeaveResp{},
+		TypeReplace:          &ReplaceReq{Old: "n3", New: "n6"},
+		TypeReplaceResp:      &ReplaceResp{},
 		TypeTransfersResp: &TransfersResp{Changing: true, Members: []string{"n1"}, Next: []string{"n1", "n2"}, Flipped: 1, Moving: 2,
 			Transfers:   []TransferInfo{{Partition: 3, From: "n1", To: "n2", State: "streaming", Keys: 1, Bytes: 2, TotalKeys: 3, TotalBytes: 4, KeysPerSec: 5, BytesPerSec: 6, EtaMs: 7}},
 			Unreachable: []string{"n3"}},
@@ -159,6 +161,10 @@ func newOf(msg any) any {
 		return &TransferDoneResp{}
 	case *LeaveReq:
 		return &LeaveReq{}
+	case *ReplaceReq:
+		return &ReplaceReq{}
+	case *ReplaceResp:
+		return &ReplaceResp{}
 	case *LeaveResp:
 		return &LeaveResp{}
 	case *TransfersReq:
