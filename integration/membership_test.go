@@ -567,8 +567,19 @@ func TestReplaceADeadNode(t *testing.T) {
 	c.nodes = slices.DeleteFunc(c.nodes, func(p *proc) bool { return p == dead })
 	c.waitMembers(4, "n4")
 
+	var plan client.Plan
+	require.NoError(t, json.Unmarshal(c.mustCLI("plan", "replace", "n4", "n5", "--addr", c.nodes[0].addr, "-o", "json"), &plan))
+	require.Equal(t, []string{"n1", "n2", "n3", "n5"}, plan.After)
+	require.Positive(t, plan.Keys, "the plan counts the keys to stream")
+	for _, m := range plan.Moves {
+		require.Equal(t, "n5", m.To)
+		require.NotEqual(t, "n4", m.From, "n4 is dead")
+	}
+
 	r := startReader(t, seeds, seq(keys, 5))
 	c.joinNodes("n5")
+	dry := c.mustCLI("replace", "--dry-run", "--addr", c.nodes[0].addr, "n4", "n5")
+	require.Contains(t, string(dry), "plan: replace n4 n5 (changes nothing)")
 	out := c.mustCLI("replace", "--addr", c.nodes[0].addr, "n4", "n5")
 	require.Contains(t, string(out), "n5 is taking n4's place")
 	_, errOut, err := c.cli("replace", "--addr", c.nodes[0].addr, "n1", "n2")
@@ -589,6 +600,7 @@ func TestReplaceADeadNode(t *testing.T) {
 		require.Equal(t, before.Owned[m], after.Owned[m], "%s keeps what it owned", m)
 	}
 	require.Equal(t, before.Owned["n4"], after.Owned["n5"], "n5 owns what n4 did")
+	require.Equal(t, plan.OwnedAfter, after.Owned, "the change did what the plan said")
 	var ms struct{ Members []memberStatus }
 	require.NoError(t, json.Unmarshal(c.mustCLI("members", "--addr", c.nodes[0].addr, "-o", "json"), &ms))
 	for _, m := range ms.Members {

@@ -8,9 +8,12 @@ import (
 )
 
 func newRemoveCommand() *cobra.Command {
-	var force bool
+	var force, dry bool
 	cmd := adminCommand("remove NODE", "Take a member out of the ring for good", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, c *client.Client, cf *connFlags, args []string) error {
+			if dry {
+				return printPlan(cmd, c, cf, client.Change{Op: "remove", Node: args[0]})
+			}
 			version, err := c.RemoveMember(cmd.Context(), args[0], force)
 			if err != nil {
 				return err
@@ -28,12 +31,17 @@ and an empty data directory. A member the asked node sees alive is refused
 unless --force is given, because its replicas would leave the ring without
 being handed off: stop the node first.`
 	cmd.Flags().BoolVar(&force, "force", false, "remove a member even though it is alive")
+	dryRunFlag(cmd, &dry)
 	return cmd
 }
 
 func newLeaveCommand() *cobra.Command {
+	var dry bool
 	cmd := adminCommand("leave NODE", "Move every partition away from a live member, then take it out of the ring", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, c *client.Client, cf *connFlags, args []string) error {
+			if dry {
+				return printPlan(cmd, c, cf, client.Change{Op: "leave", Node: args[0]})
+			}
 			if err := c.Leave(cmd.Context(), args[0]); err != nil {
 				return err
 			}
@@ -48,12 +56,17 @@ that will own them while it keeps serving; reads of each partition move once
 the new owners hold it; when none is left the member is removed (its name
 never owns partitions again) and its process exits. Use remove for a member
 that is dead.`
+	dryRunFlag(cmd, &dry)
 	return cmd
 }
 
 func newReplaceCommand() *cobra.Command {
+	var dry bool
 	cmd := adminCommand("replace OLD NEW", "Move every partition of a member, dead or alive, to a new node in one change", cobra.ExactArgs(2),
 		func(cmd *cobra.Command, c *client.Client, cf *connFlags, args []string) error {
+			if dry {
+				return printPlan(cmd, c, cf, client.Change{Op: "replace", Node: args[0], New: args[1]})
+			}
 			if err := c.Replace(cmd.Context(), args[0], args[1]); err != nil {
 				return err
 			}
@@ -71,5 +84,6 @@ each is streamed from the first of its current owners that is up, so OLD may
 be dead. Reads of each partition move to NEW once it holds it; when all have,
 NEW is active, OLD owns nothing and is removed (its name never owns partitions
 again). Every other member keeps what it owns.`
+	dryRunFlag(cmd, &dry)
 	return cmd
 }
