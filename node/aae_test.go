@@ -508,3 +508,52 @@ func TestAAEStatusThroughTheClient(t *testing.T) {
 	require.Positive(t, st.BytesSent)
 	require.Positive(t, st.BytesReceived)
 }
+
+// A member removed while dead leaves its partitions' new owners empty:
+// each surviving node triages the peers of the partitions it gained and
+// rebuilds them on the urgent budget, long before routine anti-entropy
+// (one exchange every few seconds here) would have reached them.
+func TestAAERebuildsARemovedMembersPartitionsFirst(t *testing.T) {
+	tc := startCluster(t, 4, func(c *Config) {
+		aaeOnly(c)
+		c.AAE.ExchangesPerSecond = 0.2
+		c.AAE.ExchangeBurst = 1
+	})
+	ctx := t.Context()
+	c := tc.client("n1")
+	const keys = 200
+	for i := range keys {
+		_, err := c.Put(ctx, "b", aaeKey(i), fmt.Appendf(nil, "v%d", i), client.W(client.All))
+		require.NoError(t, err)
+	}
+	tc.stop("n4")
+	tc.waitDead("n4")
+	require.NoError(t, tc.nodes["n1"].members.Remove("n4"))
+	survivors := []string{"n1", "n2", "n3"}
+	require.Eventually(t, func() bool {
+		for _, name := range survivors {
+			if !slices.Equal(tc.nodes[name].ring().Members(), survivors) {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "the removal reached every survivor")
+
+	// With three members left, each holds every partition.
+	require.Eventually(t, func() bool {
+		for _, name := range survivors {
+			n := tc.nodes[name]
+			for i := range keys {
+				_, found, err := n.store.Get(n.ring().KeyPartition("b", aaeKey(i)), "b", aaeKey(i))
+				if err != nil || !found {
+					return false
+				}
+			}
+		}
+		return true
+	}, 30*time.Second, 100*time.Millisecond, "the survivors rebuilt the removed member's partitions")
+	for _, name := range survivors {
+		st := aaeStatus(t, tc.nodes[name])
+		t.Logf("%s: %d exchanges, %d keys fetched, %d pushed", name, st.Exchanges, st.KeysFetched, st.KeysPushed)
+	}
+}

@@ -39,12 +39,13 @@ type AAE struct {
 	dirty   atomic.Bool // membership or tree readiness changed
 	results chan Result
 
-	mu       sync.Mutex // guards what follows; Run and status readers share it
-	sched    *antientropy.Scheduler
-	assigned map[uint32][]string // partitions replicated -> peers alive
-	back     []string            // peers that came back, for the next refresh
-	last     []partExchange      // per partition
-	failing  map[string]int      // failed exchanges in a row, per peer
+	mu        sync.Mutex // guards what follows; Run and status readers share it
+	sched     *antientropy.Scheduler
+	assigned  map[uint32][]string // partitions replicated -> peers alive
+	refreshed bool                // assigned was computed at least once
+	back      []string            // peers that came back, for the next refresh
+	last      []partExchange      // per partition
+	failing   map[string]int      // failed exchanges in a row, per peer
 
 	leaseMu sync.Mutex
 	leases  map[uint32]lease
@@ -228,6 +229,21 @@ func (a *AAE) refresh() []string {
 		a.log.Error("anti-entropy: cannot assign partitions", zap.Error(err))
 		return nil
 	}
+	// A partition this node starts replicating without a transfer (a
+	// member removed, whose partitions pass to the next owners empty) is
+	// rebuilt from its other replicas before routine work: its peers are
+	// triaged like peers that came back, which makes urgent exactly the
+	// partitions whose roots differ. After a transfer the roots agree and
+	// it costs one roots query per peer. The first refresh is the node's
+	// start, when every peer is triaged anyway.
+	if a.refreshed {
+		for p, peers := range assigned {
+			if _, had := a.assigned[p]; !had {
+				a.back = append(a.back, peers...)
+			}
+		}
+	}
+	a.refreshed = true
 	a.assigned = assigned
 	slices.Sort(a.back)
 	var back []string
