@@ -103,6 +103,10 @@ type Config struct {
 	// and the nodes of a cluster created together, which hold no data.
 	Joining bool
 
+	// Now is the clock of cluster metadata versions (SetMeta, DeleteMeta).
+	// Nil means time.Now.
+	Now func() time.Time
+
 	// Replicas is the replication factor N that decides which partitions
 	// move in a change: a partition's owners are the first min(N, S) of its
 	// preference list. Zero means 3.
@@ -171,6 +175,13 @@ func (c Config) replicas() int {
 		return 3
 	}
 	return c.Replicas
+}
+
+func (c Config) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
 }
 
 func (c Config) leaveTimeout() time.Duration {
