@@ -39,6 +39,7 @@ func (n *Node) handlers() map[wire.Type]handler {
 		wire.TypeTransferDone:  decoding(wire.TransferDoneReq{}, n.transfer.ServeDone),
 		wire.TypeTransfers:     decoding(wire.TransfersReq{}, n.transfer.ServeTransfers),
 		wire.TypeLeave:         decoding(wire.LeaveReq{}, n.serveLeave),
+		wire.TypeUsers:         decoding(wire.UsersReq{}, n.serveUsers),
 	}
 }
 
@@ -72,6 +73,9 @@ func (n *Node) Handle(ctx context.Context, peer transport.Peer, t wire.Type, bod
 	serve, ok := n.dispatch[t]
 	if !ok {
 		return 0, nil, cairn.InvalidArgument("message type %v is not a request this node serves", t)
+	}
+	if err := n.authorize(peer, t); err != nil {
+		return 0, nil, err
 	}
 	start := n.now()
 	resp, err := serve(ctx, peer, body)

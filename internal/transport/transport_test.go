@@ -249,9 +249,9 @@ func TestHandshakeRefusals(t *testing.T) {
 	require.Contains(t, err.Error(), `cluster "test"`)
 	ts.waitEvent(t, EventHandshakeFailed)
 
-	// Credentials are refused until authentication exists.
+	// A credential beyond its bound is refused before anyone looks at it.
 	c := rawConn(t, ts.addr())
-	_, err = c.Write(helloFrame(t, wire.Hello{Cluster: "test", Auth: []byte("secret")}))
+	_, err = c.Write(helloFrame(t, wire.Hello{Cluster: "test", Auth: make([]byte, maxHelloAuth+1)}))
 	require.NoError(t, err)
 	requireRefusal(t, c, cairn.ErrUnauthorized)
 
@@ -841,4 +841,31 @@ func TestRaiseMaxFrame(t *testing.T) {
 	require.Equal(t, 4<<20, p.MaxFrame())
 	require.NoError(t, p.Call(t.Context(), ts.addr(), wire.TypeGet, wire.GetReq{Bucket: "b", Key: []byte("huge")}, &resp))
 	require.Len(t, resp.Siblings[0].Value, 2<<20)
+}
+
+// Authenticate sees a client's credential and may refuse it; a refusal
+// reaches the client as unauthorized with the reason, and an accepted
+// credential travels with every request in Peer.Auth.
+func TestAuthenticateChecksClientsCredential(t *testing.T) {
+	var seen sync.Map
+	ts := startServer(t, func(c *Config) {
+		c.Authenticate = func(p Peer) error {
+			if string(p.Auth) != "good" {
+				return errors.New("the token matches no user")
+			}
+			seen.Store(string(p.Auth), true)
+			return nil
+		}
+	})
+	bad := newPool(t, func(c *Config) { c.Auth = []byte("bad") })
+	_, err := get(t.Context(), bad, ts.addr(), "k")
+	require.ErrorIs(t, err, cairn.ErrUnauthorized)
+	require.Contains(t, err.Error(), "the token matches no user")
+	require.NotContains(t, err.Error(), "bad", "a refusal never repeats the credential")
+
+	good := newPool(t, func(c *Config) { c.Auth = []byte("good") })
+	_, err = get(t.Context(), good, ts.addr(), "k")
+	require.NoError(t, err)
+	_, ok := seen.Load("good")
+	require.True(t, ok)
 }
