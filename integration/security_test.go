@@ -36,13 +36,14 @@ func secureMaterial(t *testing.T, c *cluster, dir string, k int) (caDir string) 
 	return caDir
 }
 
-func startSecureCluster(t *testing.T, k int) (*cluster, string) {
+func startSecureCluster(t *testing.T, k int, extra ...string) (*cluster, string) {
 	t.Helper()
 	c := &cluster{t: t, bin: cairnBin, base: freeBase(t, k), dir: t.TempDir()}
 	sec := t.TempDir()
 	caDir := secureMaterial(t, c, sec, k)
 	c.env = []string{"CAIRN_CERTS_DIR=" + caDir}
-	startClusterIn(t, c, k, "--certs-dir", filepath.Join(sec, "{node}"), "--gossip-key-file", filepath.Join(sec, "{node}", "gossip.keys"))
+	args := []string{"--certs-dir", filepath.Join(sec, "{node}"), "--gossip-key-file", filepath.Join(sec, "{node}", "gossip.keys")}
+	startClusterIn(t, c, k, append(args, extra...)...)
 	return c, sec
 }
 
