@@ -2,6 +2,8 @@ package integration
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,4 +178,79 @@ func TestTokens(t *testing.T) {
 	_, errOut, err = strictApp.cli("get", "--addr", strict.node("n1").addr, "--token", renewed.Token, "b", "k")
 	require.Error(t, err)
 	require.Contains(t, string(errOut), "certificate required")
+}
+
+// TestAdminPortWantsAnAdminToken: on a secure cluster /healthz and /readyz
+// answer anyone; /metrics, pprof and the console want an admin user's
+// token (bearer, or the password of basic authentication), refuse a
+// writer's naming the role, and the console gathers every member's report
+// with the caller's credential.
+func TestAdminPortWantsAnAdminToken(t *testing.T) {
+	c, _ := startSecureCluster(t, 3)
+	ops := adminToken(t, c)
+	var w struct {
+		Token string `json:"token"`
+	}
+	require.NoError(t, json.Unmarshal(c.mustCLI("user", "add", "--addr", c.nodes[0].addr, "app", "--role", "write", "--new-token", "-o", "json"), &w))
+	admin := c.node("n2").admin
+
+	get := func(path string, auth func(*http.Request)) (int, string, http.Header) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "http://"+admin+path, nil)
+		require.NoError(t, err)
+		if auth != nil {
+			auth(req)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(body), resp.Header
+	}
+	bearer := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+
+	for _, open := range []string{"/healthz", "/readyz"} {
+		code, _, _ := get(open, nil)
+		require.Equal(t, http.StatusOK, code, open)
+	}
+	for _, closed := range []string{"/metrics", "/debug/pprof/", "/", "/api/v1/cluster"} {
+		code, body, h := get(closed, nil)
+		require.Equal(t, http.StatusUnauthorized, code, closed)
+		require.Contains(t, body, "admin user's token", closed)
+		require.Contains(t, h.Get("WWW-Authenticate"), "Basic")
+	}
+	code, body, _ := get("/metrics", bearer("cairn_nope"))
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Contains(t, body, "matches no user")
+	require.Eventually(t, func() bool {
+		code, body, _ = get("/metrics", bearer(w.Token))
+		return code == http.StatusForbidden
+	}, 30*time.Second, 100*time.Millisecond, "n2 learns app's token")
+	require.Contains(t, body, "user app lacks role admin")
+
+	code, body, _ = get("/metrics", bearer(ops))
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "cairn_")
+	code, _, _ = get("/metrics", func(r *http.Request) { r.SetBasicAuth("anyone", ops) })
+	require.Equal(t, http.StatusOK, code, "a browser's basic authentication, the token as password")
+
+	// The console asks n1 and n3 with the same credential: all answer.
+	code, body, _ = get("/api/v1/cluster", bearer(ops))
+	require.Equal(t, http.StatusOK, code)
+	var rep struct {
+		Members []struct {
+			Name     string `json:"name"`
+			Answered bool   `json:"answered"`
+		} `json:"members"`
+		Unanswered map[string]string `json:"unanswered"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &rep))
+	require.Empty(t, rep.Unanswered)
+	require.Len(t, rep.Members, 3)
+	for _, m := range rep.Members {
+		require.True(t, m.Answered, m.Name)
+	}
 }
