@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cairnkv/cairn/internal/access"
+	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/node/console"
 )
 
@@ -58,17 +59,14 @@ func (n *Node) adminCredential(header string) (int, error) {
 	if len(token) > access.MaxTokenLen {
 		return http.StatusUnauthorized, errors.New("the token matches no user's")
 	}
-	h := access.HashToken([]byte(token))
-	for name, u := range n.users().users {
-		if !access.TokenMatches(h, u.TokenHash) {
-			continue
-		}
-		if !u.Has(access.RoleAdmin) {
-			return http.StatusForbidden, fmt.Errorf("user %s %w %s (needed for the admin port)", name, access.ErrNoRole, access.RoleAdmin)
-		}
-		return http.StatusOK, nil
+	id, err := n.identify(transport.Peer{Auth: []byte(token)})
+	if err != nil {
+		return http.StatusUnauthorized, err
 	}
-	return http.StatusUnauthorized, errors.New("the token matches no user's")
+	if u := n.users().users[id.user]; !u.Has(access.RoleAdmin) {
+		return http.StatusForbidden, fmt.Errorf("user %s %w %s (needed for the admin port)", id.user, access.ErrNoRole, access.RoleAdmin)
+	}
+	return http.StatusOK, nil
 }
 
 // tokenOf reads a token from "Bearer TOKEN" or "Basic base64(user:TOKEN)".

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -28,6 +29,10 @@ import (
 type userTable struct {
 	gen   uint64
 	users map[string]access.User
+	// byToken finds the user of a token by its hash. A map lookup is not
+	// constant-time, but it compares SHA-256 hashes, which tell nothing
+	// of the token; the match is then confirmed in constant time.
+	byToken map[[sha256.Size]byte]string
 }
 
 type userCache struct{ cur atomic.Pointer[userTable] }
@@ -39,7 +44,7 @@ func (n *Node) users() *userTable {
 	if t := n.userCache.cur.Load(); t != nil && t.gen == gen {
 		return t
 	}
-	t := &userTable{gen: gen, users: map[string]access.User{}}
+	t := &userTable{gen: gen, users: map[string]access.User{}, byToken: map[[sha256.Size]byte]string{}}
 	for _, e := range n.members.MetaPrefix(access.MetaPrefix) {
 		u, err := access.DecodeUser(e.Key, e.Value)
 		if err != nil {
@@ -49,6 +54,9 @@ func (n *Node) users() *userTable {
 			u = access.User{Name: e.Key}
 		}
 		t.users[e.Key] = u
+		if len(u.TokenHash) == sha256.Size {
+			t.byToken[[sha256.Size]byte(u.TokenHash)] = e.Key
+		}
 	}
 	n.userCache.cur.Store(t)
 	return t
@@ -73,10 +81,9 @@ func (n *Node) identify(peer transport.Peer) (identity, error) {
 			return identity{}, errors.New("the token is longer than any token")
 		}
 		h := access.HashToken(peer.Auth)
-		for name, u := range n.users().users {
-			if access.TokenMatches(h, u.TokenHash) {
-				return identity{user: name, tokenHash: h}, nil
-			}
+		t := n.users()
+		if name, ok := t.byToken[[sha256.Size]byte(h)]; ok && access.TokenMatches(h, t.users[name].TokenHash) {
+			return identity{user: name, tokenHash: h}, nil
 		}
 		return identity{}, errors.New("the token matches no user's")
 	}
@@ -90,11 +97,16 @@ func (n *Node) identify(peer transport.Peer) (identity, error) {
 	return identity{user: id.Name}, nil
 }
 
-// authenticate checks a client's hello on a TLS node: refused at once
-// when it proves no identity, so a client learns why before any request.
-func (n *Node) authenticate(peer transport.Peer) error {
-	_, err := n.identify(peer)
-	return err
+// authenticate checks a client's hello on a TLS node, once per
+// connection: refused at once when it proves no identity, so that a
+// client learns why before any request; else the identity travels with
+// every request of the connection.
+func (n *Node) authenticate(peer transport.Peer) (any, error) {
+	id, err := n.identify(peer)
+	if err != nil {
+		return nil, err
+	}
+	return &id, nil
 }
 
 // authorize refuses a request the peer's identity has no role for.
@@ -103,9 +115,11 @@ func (n *Node) authorize(peer transport.Peer, t wire.Type) error {
 		// No security, or a peer whose node certificate VerifyPeer checked.
 		return nil
 	}
-	id, err := n.identify(peer)
-	if err != nil {
-		return fmt.Errorf("%w: %v", cairn.ErrUnauthorized, err)
+	id, ok := peer.Principal.(*identity)
+	if !ok {
+		// authenticate runs for every client of a TLS node: a request
+		// without its result is a bug, refused rather than served.
+		return fmt.Errorf("%w: %v", cairn.ErrUnauthorized, errNoIdentity)
 	}
 	if id.node {
 		return nil
@@ -115,8 +129,11 @@ func (n *Node) authorize(peer transport.Peer, t wire.Type) error {
 		return nil // the bootstrap rule: root's certificate is always admin
 	}
 	u, ok := n.users().users[id.user]
+	// The user's record is read again at every request: a removed user,
+	// a revoked role or a replaced token takes effect on connections
+	// already open.
 	if ok && id.tokenHash != nil && !access.TokenMatches(id.tokenHash, u.TokenHash) {
-		ok = false // the token was replaced since the connection opened
+		return fmt.Errorf("%w: user %s's token was replaced or removed since this connection opened", cairn.ErrUnauthorized, id.user)
 	}
 	if !ok {
 		return fmt.Errorf("%w: user %s is not a user of this cluster (cairn user add %s)", cairn.ErrUnauthorized, id.user, id.user)

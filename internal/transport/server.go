@@ -39,6 +39,9 @@ type Peer struct {
 	Cert *x509.Certificate
 	// Auth is the credential the hello carried (a token); nil if none.
 	Auth []byte
+	// Principal is what Config.Authenticate made of the connection, once,
+	// for the handler to use with every request; nil without it.
+	Principal any
 }
 
 // maxHelloAuth bounds a hello's credential.
@@ -669,11 +672,13 @@ func (sc *serverConn) handshake(br *bufio.Reader) bool {
 	}
 	sc.peer.Node, sc.peer.Addr, sc.peer.Auth = hello.Node, sc.remote, hello.Auth
 	if hello.Node == "" && cfg.Authenticate != nil {
-		if err := cfg.Authenticate(sc.peer); err != nil {
+		principal, err := cfg.Authenticate(sc.peer)
+		if err != nil {
 			err = fmt.Errorf("%w: %v", cairn.ErrUnauthorized, err)
 			sc.refuse(err)
 			return failed(err)
 		}
+		sc.peer.Principal = principal
 	}
 	if hello.Node != "" && cfg.VerifyPeer != nil {
 		// The check may wait, but leaves time to answer before the

@@ -32,12 +32,18 @@ type testHandler struct {
 	cancelled atomic.Int64
 	release   chan struct{}
 	peers     sync.Map // peer node name -> true
+	// principals holds what Authenticate made of each connection that
+	// sent a request.
+	principals sync.Map
 }
 
 func (h *testHandler) Handle(ctx context.Context, peer Peer, t wire.Type, body []byte) (wire.Type, any, error) {
 	h.calls.Add(1)
 	if peer.Node != "" {
 		h.peers.Store(peer.Node, true)
+	}
+	if peer.Principal != nil {
+		h.principals.Store(peer.Principal, string(peer.Auth))
 	}
 	if t != wire.TypeGet {
 		return 0, nil, cairn.InvalidArgument("type %v not served", t)
@@ -849,12 +855,12 @@ func TestRaiseMaxFrame(t *testing.T) {
 func TestAuthenticateChecksClientsCredential(t *testing.T) {
 	var seen sync.Map
 	ts := startServer(t, func(c *Config) {
-		c.Authenticate = func(p Peer) error {
+		c.Authenticate = func(p Peer) (any, error) {
 			if string(p.Auth) != "good" {
-				return errors.New("the token matches no user")
+				return nil, errors.New("the token matches no user")
 			}
 			seen.Store(string(p.Auth), true)
-			return nil
+			return "principal", nil
 		}
 	})
 	bad := newPool(t, func(c *Config) { c.Auth = []byte("bad") })
@@ -868,4 +874,7 @@ func TestAuthenticateChecksClientsCredential(t *testing.T) {
 	require.NoError(t, err)
 	_, ok := seen.Load("good")
 	require.True(t, ok)
+	auth, ok := ts.h.principals.Load("principal")
+	require.True(t, ok, "the handler sees what Authenticate made of the connection")
+	require.Equal(t, "good", auth)
 }
