@@ -35,6 +35,10 @@ const (
 	maxMetaKey     = 255
 	maxMetaValue   = 4 << 10
 	maxMetaEntries = 8192
+	// maxMetaTime bounds version times (2^63: Unix milliseconds far past
+	// any clock's, shifted 16 bits), so that no entry can sit where a
+	// later write's time would overflow.
+	maxMetaTime = 1 << 63
 )
 
 // MetaVersion orders the changes of one metadata entry.
@@ -183,8 +187,8 @@ func checkMetaEntry(e MetaEntry) error {
 	if e.Deleted && len(e.Value) > 0 {
 		return fmt.Errorf("a deleted entry with a value")
 	}
-	if e.Version.Time == 0 {
-		return fmt.Errorf("version time 0")
+	if e.Version.Time == 0 || e.Version.Time >= maxMetaTime {
+		return fmt.Errorf("version time %d: want 1 to %d", e.Version.Time, maxMetaTime-1)
 	}
 	return checkName(e.Version.Node)
 }

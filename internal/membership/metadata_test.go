@@ -124,6 +124,7 @@ func TestMetaDecodeRejects(t *testing.T) {
 		"deleted with a value": {Prefix: "users", Key: "a", Value: []byte("x"), Deleted: true, Version: ok.Version},
 		"version time 0":       {Prefix: "users", Key: "a", Version: MetaVersion{Node: "n1"}},
 		"no version node":      {Prefix: "users", Key: "a", Version: MetaVersion{Time: 1}},
+		"version time too far": {Prefix: "users", Key: "a", Version: MetaVersion{Time: maxMetaTime, Node: "n1"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := decodeState(encodeState("prod", 64, nil, ok, e))
