@@ -104,6 +104,21 @@ func TestRolesAreEnforced(t *testing.T) {
 	for _, m := range ms.Members {
 		require.Equal(t, "active", m.Status, m.Name)
 	}
+
+	// Every node restarts: the users come back from each node's disk.
+	c.stopAll()
+	for _, p := range c.nodes {
+		c.start(p)
+	}
+	for _, p := range c.nodes {
+		c.waitReady(p)
+	}
+	out, err = as("reader", "put", "--addr", n3.addr, "b", "k5", "x")
+	require.NoError(t, err, "reader kept the write role it was granted: %s", out)
+	out, err = as("nobody", "get", "--addr", n3.addr, "b", "k")
+	refused(out, err, "user nobody lacks role read")
+	out, err = as("writer", "get", "--addr", n3.addr, "b", "k")
+	refused(out, err, "user writer is not a user of this cluster")
 }
 
 // TestTokens: a token made by `user add --new-token` is shown once and
