@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -109,4 +110,37 @@ func errorsIsAny(err error, targets ...error) bool {
 		}
 	}
 	return false
+}
+
+// With TokenOnlyClients a client without a certificate is let through TLS,
+// and must then present a token that is a user's: without one it is
+// refused at the handshake, saying what to present.
+func TestTokenOnlyClients(t *testing.T) {
+	caDir := t.TempDir()
+	require.NoError(t, certs.CreateCA(certs.Options{Dir: caDir}))
+	require.NoError(t, certs.CreateClient(certs.Options{Dir: caDir}, "root"))
+	tc := startCluster(t, 1, func(c *Config) {
+		c.CertsDir = filepath.Join(t.TempDir(), c.Name)
+		c.TokenOnlyClients = true
+		require.NoError(t, certs.CreateNode(certs.Options{Dir: c.CertsDir, CADir: caDir}, c.Name, nil))
+	})
+	addr := tc.nodes["n1"].Addr()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	token, err := tlsClient(t, caDir, addr).AddUser(ctx, "app", []string{"read"}, true)
+	require.NoError(t, err)
+
+	caOnly, err := client.TLSFromCA(caDir)
+	require.NoError(t, err)
+	_, err = client.New(ctx, client.Config{Seeds: []string{addr}, TLS: caOnly, Routing: client.SeedsOnly})
+	require.ErrorIs(t, err, cairn.ErrUnauthorized)
+	require.ErrorContains(t, err, "present a client certificate")
+
+	c, err := client.New(ctx, client.Config{Seeds: []string{addr}, TLS: caOnly, Token: token, Routing: client.SeedsOnly})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Get(ctx, "b", []byte("k"))
+	require.NoError(t, err)
+	_, err = c.Put(ctx, "b", []byte("k"), []byte("v"))
+	require.ErrorContains(t, err, "user app lacks role write")
 }
