@@ -96,6 +96,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	tcfg.DialTimeout = cfg.DialTimeout
 	tcfg.HandshakeTimeout = cfg.DialTimeout
 	tcfg.ConnsPerAddr = cfg.ConnsPerNode
+	if cfg.Token != "" {
+		tcfg.Auth = []byte(cfg.Token)
+	}
 	if cfg.TLS != nil {
 		base := cfg.TLS.Clone()
 		tcfg.ClientTLS = func(addr string) (*tls.Config, error) {

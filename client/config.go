@@ -69,6 +69,12 @@ type Config struct {
 	// Nil: plain TCP.
 	TLS *tls.Config
 
+	// Token is a user's token (`cairn user add --token`), presented in
+	// every connection's hello: the connection then acts as that user,
+	// whatever certificate it presents. A node without TLS ignores it.
+	// Empty: the certificate's user.
+	Token string
+
 	// Routing picks the node each call goes to. Default TokenAware.
 	Routing Routing
 	// RingRefreshInterval is how often the client re-reads the ring and

@@ -17,3 +17,11 @@ func TLSFromCertsDir(dir, user string) (*tls.Config, error) {
 	}
 	return src.ClientTemplate(), nil
 }
+
+// TLSFromCA returns the TLS configuration of a client without a
+// certificate, for a node that accepts a token instead
+// (--token-only-clients; set Config.Token): dir/ca.crt verifies the node,
+// which must present a cairn node certificate signed by that CA.
+func TLSFromCA(dir string) (*tls.Config, error) {
+	return certs.CAOnlyClientConfig(dir)
+}

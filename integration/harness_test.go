@@ -436,9 +436,22 @@ type ringInfo struct {
 // metricValue reads one unlabelled sample from a node's /metrics.
 func metricValue(t *testing.T, admin, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + admin + "/metrics")
+	return metricValueAs(t, admin, "", name)
+}
+
+// metricValueAs is metricValue with an admin user's token, for a secure
+// node's admin port.
+func metricValueAs(t *testing.T, admin, token, name string) float64 {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+admin+"/metrics", nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /metrics of %s", admin)
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	for _, line := range strings.Split(string(body), "\n") {

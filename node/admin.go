@@ -28,8 +28,8 @@ const historySize = 300
 // Shutdown stops.
 //
 // Every route is served through the one handler the server is given (the
-// mux): the admin-role check of DESIGN section 13 wraps that handler here,
-// and with it the console, when security lands.
+// mux), which guardAdmin wraps: with security on, everything but /healthz
+// and /readyz wants an admin user's token (adminauth.go).
 func (n *Node) newAdminServer() *http.Server {
 	con := n.newConsole()
 	mux := http.NewServeMux()
@@ -52,7 +52,7 @@ func (n *Node) newAdminServer() *http.Server {
 	consoleRoutes := con.Handler()
 	mux.Handle("/", consoleRoutes)
 	return &http.Server{
-		Handler:           mux,
+		Handler:           n.guardAdmin(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       time.Minute,
 	}

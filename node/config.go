@@ -150,6 +150,12 @@ type Config struct {
 	// on SIGHUP, so certificates rotate without a restart. Empty: plain
 	// TCP.
 	CertsDir string `yaml:"certs_dir"`
+	// TokenOnlyClients lets clients connect to a TLS node without a
+	// client certificate, proving who they are with a user's token in the
+	// hello instead (TLS still encrypts the connection and authenticates
+	// the node). Without it a token is only taken beside a certificate.
+	// Nodes always need their certificate. No effect without CertsDir.
+	TokenOnlyClients bool `yaml:"token_only_clients"`
 	// GossipKeyFile encrypts gossip (memberlist's keyring, AES-GCM): a
 	// JSON array of base64 keys of 16, 24 or 32 bytes, the one in use
 	// first (`cairn keyring generate --out FILE`). A node without one of

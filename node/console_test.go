@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/client"
+	"github.com/cairnkv/cairn/internal/access"
 	"github.com/cairnkv/cairn/internal/certs"
 	"github.com/cairnkv/cairn/node/console"
 	"github.com/stretchr/testify/require"
@@ -19,7 +21,18 @@ import (
 
 func getJSON(t *testing.T, u string, into any) int {
 	t.Helper()
-	resp, err := http.Get(u)
+	return getJSONAs(t, "", u, into)
+}
+
+// getJSONAs is getJSON with a bearer token, for a secure node.
+func getJSONAs(t *testing.T, token, u string, into any) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -104,7 +117,9 @@ func TestConsoleShowsTheWholeClusterFromAnyNode(t *testing.T) {
 
 // TestConsoleGathersATLSCluster: with the data port on TLS, a member's
 // admin address is still asked of it over the (now mutually
-// authenticated) peer connection, and the console gathers every member.
+// authenticated) peer connection, and the console gathers every member,
+// asking each with the credential it was asked with: an admin user's
+// token, without which the port refuses.
 func TestConsoleGathersATLSCluster(t *testing.T) {
 	caDir := t.TempDir()
 	require.NoError(t, certs.CreateCA(certs.Options{Dir: caDir}))
@@ -113,8 +128,20 @@ func TestConsoleGathersATLSCluster(t *testing.T) {
 		c.CertsDir = filepath.Join(t.TempDir(), c.Name)
 		require.NoError(t, certs.CreateNode(certs.Options{Dir: c.CertsDir, CADir: caDir}, c.Name, nil))
 	})
+	at := "http://" + tc.nodes["n2"].AdminAddr() + "/api/v1/cluster"
+	require.Equal(t, http.StatusUnauthorized, getJSON(t, at, nil))
+	token, hash, err := access.NewToken(rand.Reader)
+	require.NoError(t, err)
+	ops := access.User{Name: "ops", Roles: []access.Role{access.RoleAdmin}, TokenHash: hash}
+	require.NoError(t, tc.nodes["n2"].members.SetMeta(access.MetaPrefix, "ops", ops.Encode()))
+	for _, n := range tc.nodes {
+		require.Eventually(t, func() bool {
+			_, ok := n.users().users["ops"]
+			return ok
+		}, 10*time.Second, 20*time.Millisecond, "%s learns the user", n.cfg.Name)
+	}
 	var rep console.ClusterReport
-	require.Equal(t, http.StatusOK, getJSON(t, "http://"+tc.nodes["n2"].AdminAddr()+"/api/v1/cluster", &rep))
+	require.Equal(t, http.StatusOK, getJSONAs(t, token, at, &rep))
 	require.Empty(t, rep.Unanswered)
 	for _, m := range rep.Members {
 		require.True(t, m.Answered, "%s: %s", m.Name, m.Error)

@@ -40,6 +40,7 @@ func (n *Node) handlers() map[wire.Type]handler {
 		wire.TypeTransfers:     decoding(wire.TransfersReq{}, n.transfer.ServeTransfers),
 		wire.TypeLeave:         decoding(wire.LeaveReq{}, n.serveLeave),
 		wire.TypeReplace:       decoding(wire.ReplaceReq{}, n.serveReplace),
+		wire.TypeUsers:         decoding(wire.UsersReq{}, n.serveUsers),
 	}
 }
 
@@ -73,6 +74,9 @@ func (n *Node) Handle(ctx context.Context, peer transport.Peer, t wire.Type, bod
 	serve, ok := n.dispatch[t]
 	if !ok {
 		return 0, nil, cairn.InvalidArgument("message type %v is not a request this node serves", t)
+	}
+	if err := n.authorize(peer, t); err != nil {
+		return 0, nil, err
 	}
 	start := n.now()
 	resp, err := serve(ctx, peer, body)

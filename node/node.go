@@ -34,15 +34,16 @@ type Node struct {
 	metrics *metrics
 	now     func() time.Time
 
-	server   *transport.Server
-	listener net.Listener
-	admin    *http.Server
-	adminLn  net.Listener
-	peers    *transport.Pool
-	members  *membership.Membership
-	handoff  *handoff.Handoff
-	aae      *aae.AAE
-	transfer *transfer.Transfer
+	server    *transport.Server
+	listener  net.Listener
+	admin     *http.Server
+	adminLn   net.Listener
+	peers     *transport.Pool
+	members   *membership.Membership
+	userCache userCache
+	handoff   *handoff.Handoff
+	aae       *aae.AAE
+	transfer  *transfer.Transfer
 	// lastChange is the next ring version of the last membership change
 	// logged.
 	lastChange atomic.Uint64
@@ -158,8 +159,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	tcfg.MaxPeerInFlightBytes = cfg.MaxPeerInFlightBytes
 	if n.tls != nil {
 		tcfg.ServerTLS = n.tls.ServerConfig()
+		if cfg.TokenOnlyClients {
+			tcfg.ServerTLS = n.tls.ServerConfigCertOptional()
+		}
 		tcfg.ClientTLS = n.tls.ClientConfig
 		tcfg.VerifyPeer = n.verifyPeer
+		tcfg.Authenticate = n.authenticate
 	} else if cfg.VerifyPeerAddress {
 		n.peerAddrs = newHostCache(n.now)
 		tcfg.VerifyPeer = n.verifyPeer

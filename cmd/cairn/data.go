@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/cairnkv/cairn/client"
+	"github.com/cairnkv/cairn/internal/certs"
 	"github.com/spf13/cobra"
 )
 
@@ -20,6 +23,7 @@ type connFlags struct {
 	output   string
 	certsDir string
 	user     string
+	token    string
 }
 
 func (c *connFlags) register(cmd *cobra.Command) {
@@ -35,14 +39,20 @@ func (c *connFlags) register(cmd *cobra.Command) {
 		user = "root"
 	}
 	cmd.Flags().StringVar(&c.user, "user", user, "identity whose client certificate to present (default $CAIRN_USER, else root)")
+	cmd.Flags().StringVar(&c.token, "token", os.Getenv("CAIRN_TOKEN"), "a user's token (`cairn user add --token`) to act as that user; with --certs-dir but no client certificate for --user, only the CA is used (the node must run with --token-only-clients) (default $CAIRN_TOKEN)")
 	outputFlag(cmd, &c.output)
 }
 
 // config is the client configuration the flags describe, TLS included.
 func (c *connFlags) config(seeds []string) (client.Config, error) {
 	cfg := client.Config{Seeds: seeds, Cluster: c.cluster}
+	cfg.Token = strings.TrimSpace(c.token)
 	if c.certsDir != "" {
-		t, err := client.TLSFromCertsDir(c.certsDir, c.user)
+		load := func() (*tls.Config, error) { return client.TLSFromCertsDir(c.certsDir, c.user) }
+		if crt, _ := certs.ClientFiles(c.user); cfg.Token != "" && !fileExists(filepath.Join(c.certsDir, crt)) {
+			load = func() (*tls.Config, error) { return client.TLSFromCA(c.certsDir) }
+		}
+		t, err := load()
 		if err != nil {
 			return client.Config{}, fmt.Errorf("invalid argument: --certs-dir: %w", err)
 		}
@@ -353,4 +363,9 @@ func printWrite(out io.Writer, format string, cc client.Context) error {
 	}
 	fmt.Fprintf(out, "ok\ncontext: %s\n", b64(cc))
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/certs"
 	"github.com/cairnkv/cairn/node"
 	"github.com/spf13/cobra"
@@ -176,6 +178,12 @@ func runDev(ctx context.Context, out io.Writer, k int, dataDir string, base int,
 	if secure {
 		fmt.Fprintf(out, "cairn dev: TLS and encrypted gossip on; clients need: export CAIRN_CERTS_DIR=%s\n",
 			filepath.Join(dataDir, "certs"))
+		tokenFile, err := devConsoleToken(waitCtx, dataDir, net.JoinHostPort("127.0.0.1", strconv.Itoa(base+1)))
+		if err != nil {
+			stopAll()
+			return fmt.Errorf("a token for the admin ports: %w", err)
+		}
+		fmt.Fprintf(out, "cairn dev: the admin ports want an admin token: the console's password (any user name) is in %s\n", tokenFile)
 	}
 	fmt.Fprintf(out, `cairn dev: %d nodes up (data, pid, cmd and logs in %s)
 %s
@@ -384,4 +392,37 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// devConsoleToken makes sure a secure dev cluster has an admin user,
+// console, whose token is in DIR/certs/console.token (owner-only), so
+// that the admin ports (metrics, the web console) can be used: it adds
+// the user, as root, on the first run, and keeps the file afterwards.
+func devConsoleToken(ctx context.Context, dataDir, addr string) (string, error) {
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", err
+	}
+	caDir := filepath.Join(dataDir, "certs")
+	path := filepath.Join(caDir, "console.token")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	t, err := client.TLSFromCertsDir(caDir, "root")
+	if err != nil {
+		return "", err
+	}
+	c, err := client.New(ctx, client.Config{Seeds: []string{addr}, TLS: t, Routing: client.SeedsOnly})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	token, err := c.AddUser(ctx, "console", []string{"admin"}, true)
+	if errors.Is(err, cairn.ErrInvalidArgument) {
+		token, err = c.NewUserToken(ctx, "console") // added by a run whose file is gone
+	}
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, []byte(token+"\n"), 0o600)
 }

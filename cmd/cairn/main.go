@@ -35,6 +35,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newMembersCommand(), newRingCommand(), newStatusCommand(), newHintsCommand(), newTransfersCommand(), newLeaveCommand(), newReplaceCommand(), newPlanCommand(), newAAECommand(), newDebugCommand())
 	root.AddCommand(newBenchCommand())
 	root.AddCommand(newRemoveCommand())
-	root.AddCommand(newCertCommand(), newKeyringCommand())
+	root.AddCommand(newCertCommand(), newKeyringCommand(), newUserCommand())
 	return root
 }

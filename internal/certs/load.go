@@ -234,7 +234,17 @@ func (s *Source) read(c check) (*material, string, error) {
 // ServerConfig is the TLS configuration of a node's data port: TLS 1.3,
 // and a client certificate signed by the CA required. Every handshake
 // takes the material current at that moment.
-func (s *Source) ServerConfig() *tls.Config {
+func (s *Source) ServerConfig() *tls.Config { return s.serverConfig(tls.RequireAndVerifyClientCert) }
+
+// ServerConfigCertOptional is ServerConfig for a node that also takes
+// clients without a certificate (they prove who they are with a token in
+// the protocol's hello instead): a certificate a client does present must
+// still be signed by the CA.
+func (s *Source) ServerConfigCertOptional() *tls.Config {
+	return s.serverConfig(tls.VerifyClientCertIfGiven)
+}
+
+func (s *Source) serverConfig(auth tls.ClientAuthType) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
@@ -243,7 +253,7 @@ func (s *Source) ServerConfig() *tls.Config {
 				MinVersion:   tls.VersionTLS13,
 				Certificates: []tls.Certificate{m.cert},
 				ClientCAs:    m.pool,
-				ClientAuth:   tls.RequireAndVerifyClientCert,
+				ClientAuth:   auth,
 			}, nil
 		},
 	}
@@ -285,4 +295,20 @@ func verifyNodeServer(cs tls.ConnectionState) error {
 		return fmt.Errorf("the server %s presented a certificate that names no cairn node", cs.ServerName)
 	}
 	return nil
+}
+
+// CAOnlyClientConfig is the TLS configuration of a client that presents
+// no certificate (it proves who it is with a token, to a node that takes
+// that): dir/ca.crt verifies the server, which must present a cairn node
+// certificate, as ClientTemplate checks.
+func CAOnlyClientConfig(dir string) (*tls.Config, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(raw) {
+		return nil, fmt.Errorf("certs: %s holds no PEM certificate", filepath.Join(dir, "ca.crt"))
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, VerifyConnection: verifyNodeServer}, nil
 }

@@ -109,6 +109,10 @@ type Config struct {
 	// Membership.Replace). Ignored for a node already in the state.
 	Replaces string
 
+	// Now is the clock of cluster metadata versions (SetMeta, DeleteMeta).
+	// Nil means time.Now.
+	Now func() time.Time
+
 	// Replicas is the replication factor N that decides which partitions
 	// move in a change: a partition's owners are the first min(N, S) of its
 	// preference list. Zero means 3.
@@ -177,6 +181,13 @@ func (c Config) replicas() int {
 		return 3
 	}
 	return c.Replicas
+}
+
+func (c Config) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
 }
 
 func (c Config) leaveTimeout() time.Duration {

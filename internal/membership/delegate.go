@@ -63,7 +63,7 @@ func (m *Membership) receive(what string, b []byte) {
 		})
 		return
 	}
-	m.apply(msg.members)
+	m.apply(msg.members, msg.meta)
 }
 
 // live records what memberlist says about a peer's liveness and meta.
@@ -111,6 +111,13 @@ func (b *entryBroadcast) Name() string    { return b.name }
 func (b *entryBroadcast) Message() []byte { return b.msg }
 func (b *entryBroadcast) Finished()       {}
 
+// Broadcast names start with a byte that tells a member's entry from a
+// metadata entry, whose prefix holds no NUL, so no two entries share one.
 func (m *Membership) broadcast(e Member) {
-	m.queue.QueueBroadcast(&entryBroadcast{name: e.Name, msg: encodeState(m.cfg.Cluster, m.cfg.Partitions, []Member{e})})
+	m.queue.QueueBroadcast(&entryBroadcast{name: "m\x00" + e.Name, msg: encodeState(m.cfg.Cluster, m.cfg.Partitions, []Member{e})})
+}
+
+func (m *Membership) broadcastMeta(e MetaEntry) {
+	m.queue.QueueBroadcast(&entryBroadcast{name: "d\x00" + e.Prefix + "\x00" + e.Key,
+		msg: encodeState(m.cfg.Cluster, m.cfg.Partitions, nil, e)})
 }

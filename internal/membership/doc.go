@@ -24,6 +24,18 @@
 // operator's decision, a removed node stays removed even if it restarts, and
 // the name cannot serve again.
 //
+// # Cluster metadata
+//
+// Beside the ring state travels cluster metadata (metadata.go): a small map
+// of (prefix, key) to bytes that every node holds, for what the cluster
+// must agree on that is not membership (users and roles; bucket properties
+// later). Its entries ride in the same messages as the ring state's, a
+// changed one as a broadcast, all of them in every push/pull, and are
+// persisted with it. Each carries a version, a hybrid timestamp and the
+// writing node's name, and merges entry by entry as the ring state's do:
+// the higher version wins, deletions are tombstones kept for good. A
+// message whose metadata is malformed is dropped whole, members included.
+//
 // Ring returns the ring over the active members, rebuilt only when that set
 // changes. Persist and OnChange run on a goroutine the package owns, after
 // coalescing changes.

@@ -39,6 +39,7 @@ func TestHostileStateIsDropped(t *testing.T) {
 		"invalid member":   encodeState("test", 64, []Member{{Name: "n2", Addr: "nope", Gossip: "127.0.0.1:22", Status: StatusActive, Version: 1}}),
 		"unknown status":   encodeState("test", 64, []Member{{Name: "n2", Addr: "127.0.0.1:12", Gossip: "127.0.0.1:22", Status: "boss", Version: 1}}),
 		"trailing bytes":   append(encodeState("test", 64, []Member{peer}), 0xc0),
+		"invalid metadata": encodeState("test", 64, []Member{peer}, MetaEntry{Prefix: "Bad", Key: "a", Version: MetaVersion{Time: 1, Node: "n2"}}),
 		"foreign removal":  encodeState("other", 64, []Member{{Name: "n1", Addr: "127.0.0.1:11", Gossip: "127.0.0.1:21", Status: StatusRemoved, Version: 99}}),
 	}
 

@@ -42,10 +42,12 @@ type Membership struct {
 	queue  *memberlist.TransmitLimitedQueue
 	gossip string // the gossip address memberlist advertises for this node
 
-	mu          sync.RWMutex // guards state, self, ringMembers
+	mu          sync.RWMutex // guards state, md, self, ringMembers
 	state       state
-	self        *Member  // what this node says it is; nil until memberlist has started
-	ringMembers []string // the active set ring was built from
+	md          metaState
+	metaGen     atomic.Uint64 // raised after every change of meta
+	self        *Member       // what this node says it is; nil until memberlist has started
+	ringMembers []string      // the active set ring was built from
 	ringSeats   map[string]string
 	ring        atomic.Pointer[ring.Ring]
 	placement   atomic.Pointer[ring.Placement]
@@ -121,6 +123,7 @@ func Start(ctx context.Context, cfg Config) (*Membership, error) {
 			return nil, fmt.Errorf("membership: persisted ring state: %w", err)
 		}
 		m.state = newState(msg.members)
+		m.md.merge(msg.meta)
 	} else {
 		m.state = newState(nil)
 	}
@@ -263,9 +266,13 @@ func (m *Membership) checkOrigin(msg stateMsg) error {
 
 // apply merges entries from a peer, re-asserts this node's own entry if they
 // contradict it, and spreads whatever changed.
-func (m *Membership) apply(in []Member) {
+func (m *Membership) apply(in []Member, meta []MetaEntry) {
 	m.mu.Lock()
 	changed := m.state.merge(in)
+	metaChanged := m.md.merge(meta)
+	if len(metaChanged) > 0 {
+		m.metaGen.Add(1)
+	}
 	var reasserted *Member
 	if m.self != nil {
 		if e, ok := m.state.assert(*m.self); ok {
@@ -284,7 +291,10 @@ func (m *Membership) apply(in []Member) {
 	for _, e := range changed {
 		m.broadcast(e)
 	}
-	if len(changed) > 0 {
+	for _, e := range metaChanged {
+		m.broadcastMeta(e)
+	}
+	if len(changed) > 0 || len(metaChanged) > 0 {
 		m.signal()
 	}
 }
@@ -337,7 +347,7 @@ func (m *Membership) mustRing(members []string, seats map[string]string) *ring.R
 }
 
 func (m *Membership) encodeLocked() []byte {
-	return encodeState(m.cfg.Cluster, m.cfg.Partitions, m.state.sorted())
+	return encodeState(m.cfg.Cluster, m.cfg.Partitions, m.state.sorted(), m.md.sorted()...)
 }
 
 // persist hands the current state to Persist unless it is what was last

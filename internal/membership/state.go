@@ -77,6 +77,11 @@ const (
 	formatVersion = 1
 )
 
+// stateLimits bound the shape of an encoded state: every member's and
+// metadata entry's fields, with room to spare, and no deeper nesting than
+// the format has.
+var stateLimits = mpcheck.Limits{MaxDepth: 8, MaxElements: 16*maxMembers + 8*maxMetaEntries}
+
 // supersedes reports whether entry a replaces entry b of the same member.
 // The higher version wins. Two different entries with the same version are
 // possible (an operator's Remove racing the member's own change); removal
@@ -256,14 +261,18 @@ func (s state) replaced(name string) bool {
 //	{"f": format (1), "c": cluster, "q": partitions,
 //	 "m": [{"n": name, "a": data addr, "g": gossip addr, "s": status, "v": version,
 //	        "hf": have-for ring version, "h": have bitset (omitted when empty),
-//	        "rp": the member it replaces (omitted when none)}, ...]}
+//	        "rp": the member it replaces (omitted when none)}, ...],
+//	 "md": [cluster metadata entries (see wireMeta); omitted when none]}
 //
-// Members are sorted by name, so equal states encode to equal bytes.
+// Members are sorted by name and metadata by prefix and key, so equal
+// states encode to equal bytes. "md" came after format 1 was in use: a
+// node that predates it ignores the field, as it ignores any unknown one.
 type wireState struct {
 	Format     int          `msgpack:"f"`
 	Cluster    string       `msgpack:"c"`
 	Partitions int          `msgpack:"q"`
 	Members    []wireMember `msgpack:"m"`
+	Meta       []wireMeta   `msgpack:"md,omitempty"`
 }
 
 type wireMember struct {
@@ -282,10 +291,12 @@ type stateMsg struct {
 	cluster    string
 	partitions int
 	members    []Member
+	meta       []MetaEntry
 }
 
-func encodeState(cluster string, partitions int, members []Member) []byte {
-	ws := wireState{Format: formatVersion, Cluster: cluster, Partitions: partitions, Members: make([]wireMember, len(members))}
+func encodeState(cluster string, partitions int, members []Member, meta ...MetaEntry) []byte {
+	ws := wireState{Format: formatVersion, Cluster: cluster, Partitions: partitions, Members: make([]wireMember, len(members)),
+		Meta: toWireMeta(meta)}
 	for i, m := range members {
 		ws.Members[i] = wireMember{Name: m.Name, Addr: m.Addr, Gossip: m.Gossip, Status: string(m.Status), Version: m.Version,
 			HaveFor: m.HaveFor, Have: []byte(m.Have), Replaces: m.Replaces}
@@ -312,7 +323,7 @@ func decodeState(b []byte) (stateMsg, error) {
 		return stateMsg{}, malformed("%d bytes, more than %d", len(b), maxStateBytes)
 	}
 	var ws wireState
-	if err := mpcheck.Unmarshal(b, &ws); err != nil {
+	if err := mpcheck.UnmarshalLimits(b, &ws, stateLimits); err != nil {
 		return stateMsg{}, malformed("%v", err)
 	}
 	if ws.Format != formatVersion {
@@ -339,6 +350,11 @@ func decodeState(b []byte) (stateMsg, error) {
 		seen[m.Name] = true
 		msg.members = append(msg.members, m)
 	}
+	meta, err := fromWireMeta(ws.Meta)
+	if err != nil {
+		return stateMsg{}, malformed("%v", err)
+	}
+	msg.meta = meta
 	return msg, nil
 }
 

@@ -73,6 +73,17 @@ type Config struct {
 	// joined). Without it any connection naming a node is taken for that
 	// peer.
 	VerifyPeer func(ctx context.Context, node string, remote net.Addr, cert *x509.Certificate) error
+	// Auth is the credential a pool's hellos carry (a client's token);
+	// nil for none. It is never logged.
+	Auth []byte
+	// Authenticate, if set, checks the hello of a client (one naming no
+	// node), with its certificate and credential, before the connection
+	// is admitted: an error refuses it as unauthorized, saying why (never
+	// quoting the credential). What it returns travels with every request
+	// of the connection as Peer.Principal. It must be quick. Without it
+	// every client is admitted and its hello's credential is only carried
+	// in Peer.Auth.
+	Authenticate func(peer Peer) (principal any, err error)
 	// ServerTLS, if set, makes a server speak TLS: a connection's TLS
 	// handshake comes first, within HandshakeTimeout, and the protocol's
 	// own handshake runs inside it. A far side that does not start TLS is

@@ -259,7 +259,7 @@ func (p *Pool) handshake(ctx context.Context, c net.Conn, br *bufio.Reader) erro
 		_ = c.SetDeadline(time.Time{})
 	}()
 	hello, err := wire.AppendFrame(append([]byte(nil), wire.Preamble[:]...), 0, wire.TypeHello,
-		wire.Hello{Cluster: p.cfg.Cluster, Node: p.cfg.Node}, maxHelloFrame)
+		wire.Hello{Cluster: p.cfg.Cluster, Node: p.cfg.Node, Auth: p.cfg.Auth}, maxHelloFrame)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,15 @@ type Peer struct {
 	// Cert is the certificate the far side proved it holds in the TLS
 	// handshake; nil without TLS.
 	Cert *x509.Certificate
+	// Auth is the credential the hello carried (a token); nil if none.
+	Auth []byte
+	// Principal is what Config.Authenticate made of the connection, once,
+	// for the handler to use with every request; nil without it.
+	Principal any
 }
+
+// maxHelloAuth bounds a hello's credential.
+const maxHelloAuth = 1 << 10
 
 // maxHelloFrame bounds the first frame of a connection, before the far side
 // has proven it speaks the protocol.
@@ -655,14 +663,23 @@ func (sc *serverConn) handshake(br *bufio.Reader) bool {
 	case err != nil:
 	case hello.Cluster != cfg.Cluster:
 		err = fmt.Errorf("%w: this node belongs to cluster %q, not %q", cairn.ErrProtocol, cfg.Cluster, hello.Cluster)
-	case len(hello.Auth) > 0:
-		err = fmt.Errorf("%w: this node does not accept credentials", cairn.ErrUnauthorized)
+	case len(hello.Auth) > maxHelloAuth:
+		err = fmt.Errorf("%w: a credential of %d bytes, more than %d", cairn.ErrUnauthorized, len(hello.Auth), maxHelloAuth)
 	}
 	if err != nil {
 		sc.refuse(err)
 		return failed(err)
 	}
-	sc.peer.Node, sc.peer.Addr = hello.Node, sc.remote
+	sc.peer.Node, sc.peer.Addr, sc.peer.Auth = hello.Node, sc.remote, hello.Auth
+	if hello.Node == "" && cfg.Authenticate != nil {
+		principal, err := cfg.Authenticate(sc.peer)
+		if err != nil {
+			err = fmt.Errorf("%w: %v", cairn.ErrUnauthorized, err)
+			sc.refuse(err)
+			return failed(err)
+		}
+		sc.peer.Principal = principal
+	}
 	if hello.Node != "" && cfg.VerifyPeer != nil {
 		// The check may wait, but leaves time to answer before the
 		// handshake's deadline.

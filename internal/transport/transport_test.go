@@ -32,12 +32,18 @@ type testHandler struct {
 	cancelled atomic.Int64
 	release   chan struct{}
 	peers     sync.Map // peer node name -> true
+	// principals holds what Authenticate made of each connection that
+	// sent a request.
+	principals sync.Map
 }
 
 func (h *testHandler) Handle(ctx context.Context, peer Peer, t wire.Type, body []byte) (wire.Type, any, error) {
 	h.calls.Add(1)
 	if peer.Node != "" {
 		h.peers.Store(peer.Node, true)
+	}
+	if peer.Principal != nil {
+		h.principals.Store(peer.Principal, string(peer.Auth))
 	}
 	if t != wire.TypeGet {
 		return 0, nil, cairn.InvalidArgument("type %v not served", t)
@@ -249,9 +255,9 @@ func TestHandshakeRefusals(t *testing.T) {
 	require.Contains(t, err.Error(), `cluster "test"`)
 	ts.waitEvent(t, EventHandshakeFailed)
 
-	// Credentials are refused until authentication exists.
+	// A credential beyond its bound is refused before anyone looks at it.
 	c := rawConn(t, ts.addr())
-	_, err = c.Write(helloFrame(t, wire.Hello{Cluster: "test", Auth: []byte("secret")}))
+	_, err = c.Write(helloFrame(t, wire.Hello{Cluster: "test", Auth: make([]byte, maxHelloAuth+1)}))
 	require.NoError(t, err)
 	requireRefusal(t, c, cairn.ErrUnauthorized)
 
@@ -841,4 +847,34 @@ func TestRaiseMaxFrame(t *testing.T) {
 	require.Equal(t, 4<<20, p.MaxFrame())
 	require.NoError(t, p.Call(t.Context(), ts.addr(), wire.TypeGet, wire.GetReq{Bucket: "b", Key: []byte("huge")}, &resp))
 	require.Len(t, resp.Siblings[0].Value, 2<<20)
+}
+
+// Authenticate sees a client's credential and may refuse it; a refusal
+// reaches the client as unauthorized with the reason, and an accepted
+// credential travels with every request in Peer.Auth.
+func TestAuthenticateChecksClientsCredential(t *testing.T) {
+	var seen sync.Map
+	ts := startServer(t, func(c *Config) {
+		c.Authenticate = func(p Peer) (any, error) {
+			if string(p.Auth) != "good" {
+				return nil, errors.New("the token matches no user")
+			}
+			seen.Store(string(p.Auth), true)
+			return "principal", nil
+		}
+	})
+	bad := newPool(t, func(c *Config) { c.Auth = []byte("bad") })
+	_, err := get(t.Context(), bad, ts.addr(), "k")
+	require.ErrorIs(t, err, cairn.ErrUnauthorized)
+	require.Contains(t, err.Error(), "the token matches no user")
+	require.NotContains(t, err.Error(), "bad", "a refusal never repeats the credential")
+
+	good := newPool(t, func(c *Config) { c.Auth = []byte("good") })
+	_, err = get(t.Context(), good, ts.addr(), "k")
+	require.NoError(t, err)
+	_, ok := seen.Load("good")
+	require.True(t, ok)
+	auth, ok := ts.h.principals.Load("principal")
+	require.True(t, ok, "the handler sees what Authenticate made of the connection")
+	require.Equal(t, "good", auth)
 }

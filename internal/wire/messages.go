@@ -7,8 +7,9 @@ import "github.com/cairnkv/cairn/internal/dvv"
 type Hello struct {
 	Cluster string `msgpack:"cluster"`
 	Node    string `msgpack:"node,omitempty"`
-	// Auth is reserved for credentials; nodes refuse a non-empty one until
-	// authentication exists, rather than ignore it.
+	// Auth is a client's credential: a user's token (docs/SECURITY.md).
+	// A client with a certificate needs none; a node that accepts no
+	// token (no TLS) ignores it.
 	Auth []byte `msgpack:"auth,omitempty"`
 }
 
@@ -261,6 +262,32 @@ type KeyringNode struct {
 // KeyringResp answers a keyring request, node by node.
 type KeyringResp struct {
 	Nodes []KeyringNode `msgpack:"nodes"`
+}
+
+// UsersReq lists or changes the users of a secure cluster (Op: list, add,
+// remove, grant, revoke, token). Roles are role names (read, write,
+// admin); TokenHash is the SHA-256 of a token the client made (add and
+// token): the token itself never crosses the wire here. The change is
+// made in cluster metadata, which gossip spreads to every node.
+type UsersReq struct {
+	Op        string   `msgpack:"op"`
+	Name      string   `msgpack:"name,omitempty"`
+	Roles     []string `msgpack:"roles,omitempty"`
+	TokenHash []byte   `msgpack:"token_hash,omitempty"`
+}
+
+// UserInfo is one user as a node shows it: never the token's hash, only
+// whether there is one.
+type UserInfo struct {
+	Name  string   `msgpack:"name"`
+	Roles []string `msgpack:"roles"`
+	Token bool     `msgpack:"token"`
+}
+
+// UsersResp answers a users request: every user for list, the user
+// changed otherwise.
+type UsersResp struct {
+	Users []UserInfo `msgpack:"users"`
 }
 
 // HandoffItem is one hinted object handed to its owner.

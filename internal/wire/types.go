@@ -72,6 +72,8 @@ const (
 	// Security.
 	TypeKeyring     Type = 81
 	TypeKeyringResp Type = 82
+	TypeUsers       Type = 83
+	TypeUsersResp   Type = 84
 )
 
 var typeNames = map[Type]string{
@@ -93,6 +95,7 @@ var typeNames = map[Type]string{
 	TypeTransfers: "transfers", TypeTransfersResp: "transfers_resp",
 	TypeLeave: "leave", TypeLeaveResp: "leave_resp", TypeReplace: "replace", TypeReplaceResp: "replace_resp",
 	TypeKeyring: "keyring", TypeKeyringResp: "keyring_resp",
+	TypeUsers: "users", TypeUsersResp: "users_resp",
 }
 
 // String names the type for logs and metric labels. Every unknown type is

@@ -214,6 +214,9 @@ func (c *Console) fetchFrom(ctx context.Context, node, addr string) (*NodeReport
 	if err != nil {
 		return nil, err
 	}
+	if auth, ok := ctx.Value(authorizationKey{}).(string); ok && auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("admin port %s: %w", addr, unwrapURL(err))
@@ -395,4 +398,15 @@ func combineAAE(reports map[string]*NodeReport, partitions int) ClusterAAE {
 	}
 	out.Grid = string(grid)
 	return out
+}
+
+type authorizationKey struct{}
+
+// WithAuthorization makes the console's calls to other members' admin
+// ports, made for a request with the returned context, carry the given
+// Authorization header: that of the person asking, so that a secure
+// cluster's admin ports answer the console only what they would answer
+// that person.
+func WithAuthorization(ctx context.Context, header string) context.Context {
+	return context.WithValue(ctx, authorizationKey{}, header)
 }
