@@ -211,6 +211,9 @@ func (r *reader) finish() {
 func (c *cluster) replicaRootsAgree(n int) (bool, string) {
 	roots := map[uint32]map[string]string{}
 	for _, p := range c.nodes {
+		if !c.running(p) {
+			continue // a member that left, or a dead one replaced
+		}
 		out, _, err := c.cli("aae", "status", "--trees", "--addr", p.addr, "-o", "json")
 		if err != nil {
 			return false, fmt.Sprintf("%s: %v", p.name, err)
@@ -343,16 +346,7 @@ func TestGrowThreeToFiveKeepsEveryKeyReadable(t *testing.T) {
 	require.Empty(t, r.notFound, "keys read as not found during the change")
 	require.Positive(t, r.rounds)
 
-	var all []string
-	for _, p := range c.nodes {
-		all = append(all, p.addr)
-	}
-	cl, err := client.New(t.Context(), client.Config{Seeds: all})
-	require.NoError(t, err)
-	defer cl.Close()
-	nf, failed := readCheck(t.Context(), cl, seq(keys, 1))
-	require.Empty(t, nf, "keys read as not found after the change")
-	require.Zero(t, failed)
+	c.requireAllFound(keys, "after the change")
 
 	after := c.ring()
 	require.Len(t, after.Members, 5)
@@ -368,18 +362,70 @@ func TestGrowThreeToFiveKeepsEveryKeyReadable(t *testing.T) {
 	}
 	t.Logf("partitions that changed owner: %d (ideal for 3 -> 5: %d)", moved, after.Partitions*2/5)
 
+	c.requireReplicasAgree(keys, 500)
+
+	// And back to three: n4 and n5 leave, one change after the other,
+	// with the reader checking all along.
+	r = startReader(t, seeds, seq(keys, 7))
 	start = time.Now()
+	for _, name := range []string{"n4", "n5"} {
+		c.mustCLI("leave", "--addr", seeds[0], name)
+	}
+	for _, name := range []string{"n4", "n5"} {
+		select {
+		case <-c.node(name).exit:
+		case <-time.After(5 * time.Minute):
+			t.Fatalf("%s did not exit after leaving", name)
+		}
+	}
+	c.waitChangeDone(5, 5*time.Minute)
+	r.finish()
+	t.Logf("shrank 5 -> 3 in %v; reader during the change: %d rounds, %d reads, %d not found, %d failed",
+		time.Since(start).Round(time.Millisecond), r.rounds, r.reads, len(r.notFound), r.failed)
+	require.Empty(t, r.notFound, "keys read as not found while shrinking")
+	c.requireAllFound(keys, "after shrinking")
+	back := c.ring()
+	require.Equal(t, before.Members, back.Members)
+	require.Equal(t, before.Owned, back.Owned, "the same members own the same partitions as before the grow")
+	c.requireReplicasAgree(keys, 500)
+}
+
+// requireAllFound reads every key at R=quorum through the running nodes:
+// none may read as not found, and none may fail.
+func (c *cluster) requireAllFound(keys int, when string) {
+	c.t.Helper()
+	var seeds []string
+	for _, p := range c.nodes {
+		if c.running(p) {
+			seeds = append(seeds, p.addr)
+		}
+	}
+	cl, err := client.New(c.t.Context(), client.Config{Seeds: seeds})
+	require.NoError(c.t, err)
+	defer cl.Close()
+	nf, failed := readCheck(c.t.Context(), cl, seq(keys, 1))
+	require.Empty(c.t, nf, "keys read as not found %s", when)
+	require.Zero(c.t, failed, "reads failed %s", when)
+}
+
+// requireReplicasAgree waits until the replicas' Merkle roots agree for
+// every partition, then compares every every-th key's primary copies with
+// `cairn debug replicas`.
+func (c *cluster) requireReplicasAgree(keys, every int) {
+	c.t.Helper()
+	start := time.Now()
 	for {
 		ok, why := c.replicaRootsAgree(3)
 		if ok {
 			break
 		}
 		if time.Since(start) > 3*time.Minute {
-			t.Fatalf("replicas did not agree within 3m: %s", why)
+			c.t.Fatalf("replicas did not agree within 3m: %s", why)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	for _, i := range seq(keys, 500) {
+	c.t.Logf("replicas' roots agreed %v later", time.Since(start).Round(time.Millisecond))
+	for _, i := range seq(keys, every) {
 		copies := c.replicas(c.nodes[0].addr, "b", fmt.Sprintf("key-%d", i))
 		var primaries []replicaCopy
 		for _, cp := range copies {
@@ -387,8 +433,8 @@ func TestGrowThreeToFiveKeepsEveryKeyReadable(t *testing.T) {
 				primaries = append(primaries, cp)
 			}
 		}
-		require.Len(t, primaries, 3)
-		require.True(t, identical(primaries), "key-%d: %+v", i, primaries)
+		require.Len(c.t, primaries, 3)
+		require.True(c.t, identical(primaries), "key-%d: %+v", i, primaries)
 	}
 }
 
@@ -609,38 +655,7 @@ func TestReplaceADeadNode(t *testing.T) {
 		}
 	}
 
-	var all []string
-	for _, p := range c.nodes {
-		all = append(all, p.addr)
-	}
-	cl, err := client.New(t.Context(), client.Config{Seeds: all})
-	require.NoError(t, err)
-	defer cl.Close()
-	nf, failed := readCheck(t.Context(), cl, seq(keys, 1))
-	require.Empty(t, nf, "keys read as not found after the replacement")
-	require.Zero(t, failed)
+	c.requireAllFound(keys, "after the replacement")
 
-	start = time.Now()
-	for {
-		ok, why := c.replicaRootsAgree(3)
-		if ok {
-			break
-		}
-		if time.Since(start) > 3*time.Minute {
-			t.Fatalf("replicas did not agree within 3m: %s", why)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Logf("replicas' roots agreed %v later", time.Since(start).Round(time.Millisecond))
-	for _, i := range seq(keys, 97) {
-		copies := c.replicas(c.nodes[0].addr, "b", fmt.Sprintf("key-%d", i))
-		var primaries []replicaCopy
-		for _, cp := range copies {
-			if cp.Primary {
-				primaries = append(primaries, cp)
-			}
-		}
-		require.Len(t, primaries, 3)
-		require.True(t, identical(primaries), "key-%d: %+v", i, primaries)
-	}
+	c.requireReplicasAgree(keys, 97)
 }
