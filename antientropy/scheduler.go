@@ -146,7 +146,10 @@ type SchedulerStats struct {
 }
 
 type partState struct {
+	part     uint32
 	peers    []string
+	states   []*pairState // states[i] is the pair with peers[i]
+	busy     bool         // an exchange of the partition is running
 	done     bool
 	lastDone int64
 }
@@ -214,9 +217,12 @@ func (b *budget) readyAt(now int64) int64 {
 // maximum run, its exchange budget has a token, and its repair budget is
 // not in debt.
 type Scheduler struct {
-	cfg     SchedulerConfig
-	parts   map[uint32]*partState
-	order   []uint32 // assigned partitions, ascending
+	cfg   SchedulerConfig
+	parts map[uint32]*partState
+	order []uint32 // assigned partitions, ascending
+	// ordered is parts in the order of order: the scans below run at
+	// every wake-up of a node's loop and walk it without a map lookup.
+	ordered []*partState
 	pairs   map[Pair]*pairState
 	running map[Pair]*budget // the budget each running exchange is charged to
 	busy    map[uint32]bool  // partitions with an exchange running
@@ -262,7 +268,7 @@ func (s *Scheduler) SetPartitions(as []Assignment) error {
 		if len(peers) > 0 && peers[0] == "" {
 			return cairn.InvalidArgument("antientropy: partition %d has an empty peer name", a.Partition)
 		}
-		ps := &partState{peers: peers}
+		ps := &partState{part: a.Partition, peers: peers, busy: s.busy[a.Partition]}
 		if old := s.parts[a.Partition]; old != nil {
 			ps.done, ps.lastDone = old.done, old.lastDone
 		}
@@ -274,6 +280,7 @@ func (s *Scheduler) SetPartitions(as []Assignment) error {
 				st = &pairState{}
 			}
 			pairs[p] = st
+			ps.states = append(ps.states, st)
 		}
 	}
 	s.parts, s.pairs = parts, pairs
@@ -282,6 +289,10 @@ func (s *Scheduler) SetPartitions(as []Assignment) error {
 		s.order = append(s.order, p)
 	}
 	slices.Sort(s.order)
+	s.ordered = s.ordered[:0]
+	for _, p := range s.order {
+		s.ordered = append(s.ordered, parts[p])
+	}
 	return nil
 }
 
@@ -330,6 +341,9 @@ func (s *Scheduler) start(p Pair, b *budget) Pair {
 	s.running[p] = b
 	b.running++
 	s.busy[p.Partition] = true
+	if ps := s.parts[p.Partition]; ps != nil {
+		ps.busy = true
+	}
 	s.stats.Started++
 	return p
 }
@@ -339,15 +353,14 @@ func (s *Scheduler) pickUrgent(now int64) (Pair, bool) {
 	var best Pair
 	var bestSeq uint64
 	from, _ := slices.BinarySearch(s.order, s.origin)
-	for i := range s.order {
-		part := s.order[(from+i)%len(s.order)]
-		if s.busy[part] {
+	for i := range s.ordered {
+		ps := s.ordered[(from+i)%len(s.ordered)]
+		if ps.busy {
 			continue
 		}
-		for _, peer := range s.parts[part].peers {
-			st := s.pairs[Pair{part, peer}]
+		for j, st := range ps.states {
 			if st.urgent != 0 && st.retryAt <= now && (bestSeq == 0 || st.urgent < bestSeq) {
-				best, bestSeq = Pair{part, peer}, st.urgent
+				best, bestSeq = Pair{ps.part, ps.peers[j]}, st.urgent
 			}
 		}
 	}
@@ -356,22 +369,21 @@ func (s *Scheduler) pickUrgent(now int64) (Pair, bool) {
 
 // pickRoutine applies rule 2 of the Scheduler's doc comment.
 func (s *Scheduler) pickRoutine(now int64) (Pair, bool) {
-	for _, part := range s.order {
-		if s.busy[part] {
+	for _, ps := range s.ordered {
+		if ps.busy {
 			continue
 		}
-		for _, peer := range s.parts[part].peers {
-			if st := s.pairs[Pair{part, peer}]; st.more && st.retryAt <= now {
-				return Pair{part, peer}, true
+		for j, st := range ps.states {
+			if st.more && st.retryAt <= now {
+				return Pair{ps.part, ps.peers[j]}, true
 			}
 		}
 	}
 	var best Pair
 	found := false
 	var bestPart *partState
-	for _, part := range s.order {
-		ps := s.parts[part]
-		if s.busy[part] || (ps.done && now-ps.lastDone < s.cfg.MinInterval) {
+	for _, ps := range s.ordered {
+		if ps.busy || (ps.done && now-ps.lastDone < s.cfg.MinInterval) {
 			continue
 		}
 		if found && !olderThan(ps.done, ps.lastDone, bestPart.done, bestPart.lastDone) {
@@ -379,17 +391,16 @@ func (s *Scheduler) pickRoutine(now int64) (Pair, bool) {
 		}
 		var pick *pairState
 		var pickPeer string
-		for _, peer := range ps.peers {
-			st := s.pairs[Pair{part, peer}]
+		for j, st := range ps.states {
 			if st.retryAt > now {
 				continue
 			}
 			if pick == nil || olderThan(st.done, st.lastDone, pick.done, pick.lastDone) {
-				pick, pickPeer = st, peer
+				pick, pickPeer = st, ps.peers[j]
 			}
 		}
 		if pick != nil {
-			best, bestPart, found = Pair{part, pickPeer}, ps, true
+			best, bestPart, found = Pair{ps.part, pickPeer}, ps, true
 		}
 	}
 	return best, found
@@ -472,6 +483,9 @@ func (s *Scheduler) release(p Pair) *budget {
 	b.running--
 	delete(s.running, p)
 	delete(s.busy, p.Partition)
+	if ps := s.parts[p.Partition]; ps != nil {
+		ps.busy = false
+	}
 	return b
 }
 
@@ -484,17 +498,15 @@ func (s *Scheduler) Wake(now int64) (at int64, ok bool) {
 	urgentOK := s.urgent.running < s.urgent.max
 	routineOK := s.routine.running < s.routine.max
 	var uFound, rFound bool
-	for _, part := range s.order {
-		if s.busy[part] {
+	for _, ps := range s.ordered {
+		if ps.busy {
 			continue
 		}
-		ps := s.parts[part]
 		due := now
 		if ps.done {
 			due = max(now, ps.lastDone+s.cfg.MinInterval)
 		}
-		for _, peer := range ps.peers {
-			st := s.pairs[Pair{part, peer}]
+		for _, st := range ps.states {
 			retry := max(now, st.retryAt)
 			if urgentOK && st.urgent != 0 && (!uFound || retry < urgentAt) {
 				urgentAt, uFound = retry, true
@@ -526,8 +538,7 @@ func (s *Scheduler) Stats() SchedulerStats {
 	st.Partitions, st.Pairs, st.Running, st.RunningUrgent = len(s.parts), len(s.pairs), len(s.running), s.urgent.running
 	st.OldestExchange = 0
 	first := true
-	for _, part := range s.order {
-		ps := s.parts[part]
+	for _, ps := range s.ordered {
 		if !ps.done {
 			st.NeverExchanged++
 			continue
