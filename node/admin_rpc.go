@@ -63,7 +63,11 @@ func (n *Node) serveDebugReplicas(ctx context.Context, _ transport.Peer, req wir
 	defer cancel()
 	r := n.ring()
 	p := r.KeyPartition(req.Bucket, req.Key)
-	primaries, fallbacks := r.Preference(p, n.replicationFactor(r))
+	replicas := n.replicationFactor(r)
+	if b := n.bucketProps(req.Bucket); b.N > 0 {
+		replicas = min(b.N, len(r.Members()))
+	}
+	primaries, fallbacks := r.Preference(p, replicas)
 	var targets []quorum.Target
 	for _, node := range primaries {
 		targets = append(targets, quorum.Target{Node: node, Primary: true})

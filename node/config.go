@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/buckets"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/cairnkv/cairn/node/aae"
@@ -251,11 +252,11 @@ func DefaultConfig() Config {
 	}
 }
 
-// MaxSiblingLimit is the highest sibling limit a node accepts: an object
-// at the limit, even doubled by a merge with a copy at the limit, stays far
-// within the element limit of a message (about 5,000 siblings), so it can
-// always be replicated and read.
-const MaxSiblingLimit = 2000
+// MaxSiblingLimit is the highest sibling limit a node (or a bucket)
+// accepts: an object at the limit, even doubled by a merge with a copy at
+// the limit, stays far within the element limit of a message (about 5,000
+// siblings), so it can always be replicated and read.
+const MaxSiblingLimit = buckets.MaxSiblingLimit
 
 // maxObjectSizeLimit bounds MaxObjectSize, and with it the frame.
 const maxObjectSizeLimit = 256 << 20

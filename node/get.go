@@ -19,7 +19,7 @@ func (n *Node) get(ctx context.Context, req wire.GetReq) (wire.GetResp, error) {
 		return wire.GetResp{}, err
 	}
 	r := n.ring()
-	spec, err := n.resolveQuorums("get", r, req.Opts)
+	spec, err := n.resolveQuorums("get", r, n.bucketProps(req.Bucket), req.Opts)
 	if err != nil {
 		return wire.GetResp{}, err
 	}

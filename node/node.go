@@ -34,16 +34,17 @@ type Node struct {
 	metrics *metrics
 	now     func() time.Time
 
-	server    *transport.Server
-	listener  net.Listener
-	admin     *http.Server
-	adminLn   net.Listener
-	peers     *transport.Pool
-	members   *membership.Membership
-	userCache userCache
-	handoff   *handoff.Handoff
-	aae       *aae.AAE
-	transfer  *transfer.Transfer
+	server      *transport.Server
+	listener    net.Listener
+	admin       *http.Server
+	adminLn     net.Listener
+	peers       *transport.Pool
+	members     *membership.Membership
+	userCache   userCache
+	bucketCache bucketCache
+	handoff     *handoff.Handoff
+	aae         *aae.AAE
+	transfer    *transfer.Transfer
 	// lastChange is the next ring version of the last membership change
 	// logged.
 	lastChange atomic.Uint64

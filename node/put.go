@@ -42,7 +42,8 @@ func (n *Node) write(ctx context.Context, bucket string, key, value []byte, tomb
 		op = "delete"
 	}
 	r := n.ring()
-	spec, err := n.resolveQuorums(op, r, opts)
+	props := n.bucketProps(bucket)
+	spec, err := n.resolveQuorums(op, r, props, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +52,7 @@ func (n *Node) write(ctx context.Context, bucket string, key, value []byte, tomb
 	p := r.KeyPartition(bucket, key)
 	primaries, fallbacks, pending := n.route(p, spec.N)
 	w := coord.Write{Key: coord.Key{Partition: p, Bucket: bucket, Key: key}, Value: value,
-		Tombstone: tombstone, Context: vv, Opts: opts}
+		Tombstone: tombstone, Context: vv, Opts: opts, SiblingLimit: props.SiblingLimit}
 	route := coord.Route{Primaries: primaries, Fallbacks: fallbacks, Pending: pending, Sloppy: !opts.NoSloppy}
 	return n.coord.Put(ctx, w, spec, route, forwarded)
 }

@@ -111,7 +111,11 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 		if err != nil {
 			return dvv.Object{}, false, err
 		}
-		if err := r.limits.check(cur, next); err != nil {
+		limits := r.limits
+		if w.SiblingLimit > 0 {
+			limits.siblings = w.SiblingLimit
+		}
+		if err := limits.check(cur, next); err != nil {
 			return dvv.Object{}, false, err
 		}
 		return next, true, nil

@@ -175,7 +175,7 @@ var ErrNoRole = errors.New("lacks role")
 func Required(t wire.Type) Role {
 	switch t {
 	case wire.TypeGet, wire.TypeMembers, wire.TypeRing, wire.TypeStatus, wire.TypeRingState,
-		wire.TypeHints, wire.TypeTransfers, wire.TypeAAEStatus, wire.TypePing:
+		wire.TypeHints, wire.TypeTransfers, wire.TypeAAEStatus, wire.TypePing, wire.TypeBuckets:
 		return RoleRead
 	case wire.TypePut, wire.TypeDelete:
 		return RoleWrite

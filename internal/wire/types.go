@@ -74,6 +74,12 @@ const (
 	TypeKeyringResp Type = 82
 	TypeUsers       Type = 83
 	TypeUsersResp   Type = 84
+
+	// Bucket properties (buckets.go).
+	TypeBuckets       Type = 85
+	TypeBucketsResp   Type = 86
+	TypeBucketSet     Type = 87
+	TypeBucketSetResp Type = 88
 )
 
 var typeNames = map[Type]string{
@@ -96,6 +102,7 @@ var typeNames = map[Type]string{
 	TypeLeave: "leave", TypeLeaveResp: "leave_resp", TypeReplace: "replace", TypeReplaceResp: "replace_resp",
 	TypeKeyring: "keyring", TypeKeyringResp: "keyring_resp",
 	TypeUsers: "users", TypeUsersResp: "users_resp",
+	TypeBuckets: "buckets", TypeBucketsResp: "buckets_resp", TypeBucketSet: "bucket_set", TypeBucketSetResp: "bucket_set_resp",
 }
 
 // String names the type for logs and metric labels. Every unknown type is

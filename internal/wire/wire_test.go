@@ -66,6 +66,10 @@ func messages() map[Type]any {
 		TypeLeaveResp:        &LeaveResp{},
 		TypeReplace:          &ReplaceReq{Old: "n3", New: "n6"},
 		TypeReplaceResp:      &ReplaceResp{},
+		TypeBuckets:          &BucketsReq{Name: "b"},
+		TypeBucketsResp:      &BucketsResp{Buckets: []BucketInfo{{Name: "b", Created: true, N: 5, R: 3, W: QuorumDefault, PR: QuorumDefault, PW: QuorumDefault, DW: QuorumAll}}},
+		TypeBucketSet:        &BucketSetReq{Name: "b", Create: true},
+		TypeBucketSetResp:    &BucketSetResp{Bucket: BucketInfo{Name: "b"}},
 		TypeTransfersResp: &TransfersResp{Changing: true, Members: []string{"n1"}, Next: []string{"n1", "n2"}, Flipped: 1, Moving: 2,
 			Transfers:   []TransferInfo{{Partition: 3, From: "n1", To: "n2", State: "streaming", Keys: 1, Bytes: 2, TotalKeys: 3, TotalBytes: 4, KeysPerSec: 5, BytesPerSec: 6, EtaMs: 7}},
 			Unreachable: []string{"n3"}},
@@ -163,6 +167,14 @@ func newOf(msg any) any {
 		return &LeaveReq{}
 	case *ReplaceReq:
 		return &ReplaceReq{}
+	case *BucketsReq:
+		return &BucketsReq{}
+	case *BucketsResp:
+		return &BucketsResp{}
+	case *BucketSetReq:
+		return &BucketSetReq{}
+	case *BucketSetResp:
+		return &BucketSetResp{}
 	case *ReplaceResp:
 		return &ReplaceResp{}
 	case *LeaveResp:

@@ -35,6 +35,9 @@ type Write struct {
 	// lowers a context that names writes the copy has not seen to what
 	// the copy has seen, instead of refusing it (see Coordinator.Put).
 	ClampContext bool
+	// SiblingLimit, when above 0, is the bucket's sibling limit, in
+	// place of the node's.
+	SiblingLimit int
 }
 
 // Op names the operation, as quorum errors show it.

@@ -1,0 +1,66 @@
+package buckets
+
+import (
+	"testing"
+
+	"github.com/cairnkv/cairn/internal/wire"
+	"github.com/stretchr/testify/require"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestApplyFixesNAndDatatypeAtCreation(t *testing.T) {
+	p, err := Apply(Defaults(), Change{N: ptr(5), R: ptr(wire.Quorum(3)), W: ptr(wire.QuorumMajority)}, true)
+	require.NoError(t, err)
+	require.Equal(t, 5, p.N)
+	require.Equal(t, wire.Quorum(3), p.R)
+	require.Equal(t, wire.QuorumDefault, p.PR)
+
+	_, err = Apply(p, Change{N: ptr(3)}, false)
+	require.ErrorContains(t, err, "n is fixed when a bucket is created (it has n=5)")
+	same, err := Apply(p, Change{N: ptr(5), R: ptr(wire.Quorum(2))}, false)
+	require.NoError(t, err, "naming the n it has is no change")
+	require.Equal(t, wire.Quorum(2), same.R)
+	_, err = Apply(p, Change{Datatype: ptr("counter")}, false)
+	require.ErrorContains(t, err, "datatype is fixed")
+}
+
+func TestValidateRefusesWhatCannotBeHonoured(t *testing.T) {
+	for _, tc := range []struct {
+		c    Change
+		want string
+	}{
+		{Change{N: ptr(-1)}, "n -1"},
+		{Change{N: ptr(3), R: ptr(wire.Quorum(4))}, "r 4: more than the bucket's n=3"},
+		{Change{W: ptr(wire.Quorum(-9))}, "not a quorum"},
+		{Change{Conflict: ptr("lww")}, "not supported yet"},
+		{Change{Conflict: ptr("newest")}, "want siblings"},
+		{Change{Datatype: ptr("set")}, "not supported yet"},
+		{Change{Datatype: ptr("map")}, "want counter or set"},
+		{Change{SiblingLimit: ptr(MaxSiblingLimit + 1)}, "sibling_limit"},
+		{Change{DeleteGrace: ptr("1h")}, "not supported yet"},
+		{Change{DeleteGrace: ptr("soon")}, "want a duration or keep"},
+	} {
+		_, err := Apply(Defaults(), tc.c, true)
+		require.ErrorContains(t, err, tc.want)
+	}
+	_, err := Apply(Defaults(), Change{Conflict: ptr("siblings"), DeleteGrace: ptr("keep"), NotFoundOK: ptr(false)}, true)
+	require.NoError(t, err)
+}
+
+func TestRecordRoundTripAndHostileRecords(t *testing.T) {
+	p, err := Apply(Defaults(), Change{N: ptr(5), DW: ptr(wire.QuorumAll), NotFoundOK: ptr(false), SiblingLimit: ptr(10)}, true)
+	require.NoError(t, err)
+	back, err := Decode(Encode(p))
+	require.NoError(t, err)
+	require.Equal(t, p, back)
+
+	_, err = Decode([]byte{0xc1})
+	require.Error(t, err)
+	_, err = Decode(make([]byte, maxRecordLen+1))
+	require.ErrorContains(t, err, "more than")
+	bad := p
+	bad.Conflict = "lww"
+	_, err = Decode(Encode(bad))
+	require.ErrorContains(t, err, "not supported yet", "a record is validated, not trusted")
+}
