@@ -206,10 +206,13 @@ func TestGetOfAnObjectTooLargeToSendAnswersTheContext(t *testing.T) {
 	}
 
 	c := tc.client("n1")
+	// Each answer moves up to 20 MiB per replica; under the race detector
+	// on a busy machine that outlasts the client's default timeout.
+	patient := client.Timeout(30 * time.Second)
 	// R=1: n1's own copy, merged here, is too large for the answer.
 	// R=3: the other replicas' copies are too large for their answers too.
 	for _, r := range []client.Quorum{1, client.All} {
-		got, err := c.Get(ctx, "b", key, client.R(r))
+		got, err := c.Get(ctx, "b", key, client.R(r), patient)
 		require.NoError(t, err, "r=%d", r)
 		require.True(t, got.Found)
 		require.True(t, got.ValuesOmitted)
@@ -220,7 +223,7 @@ func TestGetOfAnObjectTooLargeToSendAnswersTheContext(t *testing.T) {
 	}
 	require.Positive(t, registryValue(t, n1, "cairn_gets_values_omitted_total"))
 	_, err := c.Update(ctx, "b", key, func(*client.Object) ([]byte, error) { return []byte("never"), nil },
-		client.WithResolver(client.LastWriteWins))
+		client.WithResolver(client.LastWriteWins), patient)
 	require.ErrorIs(t, err, client.ErrValuesOmitted)
 
 	_, copies, err := c.DebugReplicas(ctx, "b", key)
@@ -229,11 +232,11 @@ func TestGetOfAnObjectTooLargeToSendAnswersTheContext(t *testing.T) {
 		require.Contains(t, cp.Error, "too large to send: 20 live siblings", cp.Node)
 	}
 
-	got, err := c.Get(ctx, "b", key, client.R(client.All))
+	got, err := c.Get(ctx, "b", key, client.R(client.All), patient)
 	require.NoError(t, err)
-	_, err = c.Put(ctx, "b", key, []byte("collapsed"), client.Causal(got.Context), client.W(client.All))
+	_, err = c.Put(ctx, "b", key, []byte("collapsed"), client.Causal(got.Context), client.W(client.All), patient)
 	require.NoError(t, err)
-	got, err = c.Get(ctx, "b", key, client.R(client.All))
+	got, err = c.Get(ctx, "b", key, client.R(client.All), patient)
 	require.NoError(t, err)
 	require.False(t, got.ValuesOmitted)
 	require.Equal(t, []string{"collapsed"}, values(got))
