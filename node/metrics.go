@@ -33,6 +33,7 @@ type metrics struct {
 	readRepairs   *prometheus.CounterVec
 	failovers     *prometheus.CounterVec
 	contextAhead  *prometheus.CounterVec
+	pendingWrites *prometheus.CounterVec
 	membersAlive  prometheus.Gauge
 }
 
@@ -107,6 +108,10 @@ func newMetrics(n *Node) *metrics {
 		Name: "cairn_context_ahead_total",
 		Help: "Writes whose context named writes this node's copy had not seen, so that it caught up with the other replicas first, by how the write went on: caught_up, refused (no reachable replica had seen them: a stale read or a forged context), clamped (a fallback lowered the context to its copy).",
 	}, []string{"result"})
+	m.pendingWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_pending_writes_total",
+		Help: "Copies of writes for pending replicas (a membership change's next owners), by result: sent, hinted (the replica was down or failed; a hint kept here brings it later), lost (neither; the transfer or anti-entropy brings it).",
+	}, []string{"result"})
 	m.membersAlive = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "cairn_members_alive",
 		Help: "Ring members this node sees alive (itself included).",
@@ -115,7 +120,7 @@ func newMetrics(n *Node) *metrics {
 	m.registry.MustRegister(m.refusals,
 		inflight("client", func() int64 { c, _ := n.server.InFlightBytes(); return c }),
 		inflight("peer", func() int64 { _, p := n.server.InFlightBytes(); return p }))
-	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.refused, m.omitted, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.contextAhead, m.membersAlive, m.tlsReloads, storeStats,
+	m.registry.MustRegister(m.requests, m.latency, m.siblings, m.siblingExcess, m.refused, m.omitted, m.connEvents, m.forwarded, m.remoteGets, m.readRepairs, m.failovers, m.contextAhead, m.pendingWrites, m.membersAlive, m.tlsReloads, storeStats,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(trafficCounters(n)...)
 	return m
@@ -146,6 +151,14 @@ func (o coordObserver) ReadRepaired(t quorum.Target, err error) {
 		return
 	}
 	o.m.readRepairs.WithLabelValues("ok").Inc()
+}
+
+func (o coordObserver) Pending(node, outcome string, err error) {
+	o.m.pendingWrites.WithLabelValues(outcome).Inc()
+	if outcome == coord.PendingLost {
+		o.log.Warn("a write could not reach a pending replica nor be kept as a hint for it; the transfer or anti-entropy brings it",
+			zap.String("pending", node), zap.Error(err))
+	}
 }
 
 func (o coordObserver) ContextAhead(read []string, outcome string) {

@@ -291,3 +291,62 @@ func TestTheLastMemberCannotLeave(t *testing.T) {
 	e, _ := tc.nodes["n1"].members.Member("n1")
 	require.Equal(t, membership.StatusActive, e.Status)
 }
+
+// A write during a change whose pending replica is down is kept as a hint
+// by its coordinator, and handoff delivers it once the replica is back:
+// the replica holds the write at the flip even though the stream had
+// passed its key (here the streams never start, so only the hint can
+// bring it).
+func TestPendingReplicaDownGetsTheWriteAsAHint(t *testing.T) {
+	noStreams := func(cfg *Config) {
+		smallRing(cfg)
+		cfg.Transfer.Settle = time.Hour
+		cfg.Handoff.Interval = 100 * time.Millisecond
+	}
+	tc := startCluster(t, 3, noStreams)
+	n4 := tc.join("n4", noStreams)
+	require.Eventually(t, func() bool {
+		for _, n := range tc.nodes {
+			if !n.members.Placement().Changing() {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "the change never started")
+	next := n4.members.Placement().Next()
+	tc.stop("n4")
+	tc.waitDead("n4")
+
+	c := tc.client("n1")
+	ctx := t.Context()
+	key := func(i int) []byte { return fmt.Appendf(nil, "pending-%d", i) }
+	var mine []int
+	for i := range 200 {
+		_, err := c.Put(ctx, "b", key(i), []byte("v"), client.W(2))
+		require.NoError(t, err)
+		p := next.KeyPartition("b", key(i))
+		if prefs, _ := next.Preference(p, 3); slices.Contains(prefs, "n4") {
+			mine = append(mine, i)
+		}
+	}
+	require.NotEmpty(t, mine)
+	require.Eventually(t, func() bool {
+		hinted := 0.0
+		for _, name := range []string{"n1", "n2", "n3"} {
+			hinted += counterValue(t, tc.nodes[name].metrics.pendingWrites.WithLabelValues("hinted"))
+		}
+		return hinted >= float64(len(mine))
+	}, 10*time.Second, 20*time.Millisecond, "the coordinators kept no hint for the pending replica")
+
+	tc.restart("n4")
+	n4 = tc.nodes["n4"]
+	require.Eventually(t, func() bool {
+		for _, i := range mine {
+			p := next.KeyPartition("b", key(i))
+			if _, found, err := n4.store.Get(p, "b", key(i)); err != nil || !found {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "handoff did not bring the pending replica its writes")
+}

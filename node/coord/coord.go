@@ -136,7 +136,22 @@ type Observer interface {
 	// target order) were merged into it; outcome says how the write went
 	// on: ContextCaughtUp, ContextRefused or ContextClamped.
 	ContextAhead(read []string, outcome string)
+	// Pending: a write's copy for pending replica node went as outcome
+	// says (PendingSent, PendingHinted, PendingLost); err is why it was
+	// not sent or not kept.
+	Pending(node, outcome string, err error)
 }
+
+// The outcomes Pending reports.
+const (
+	// PendingSent: the pending replica holds the write.
+	PendingSent = "sent"
+	// PendingHinted: it was down or failed; this node keeps a hint for it.
+	PendingHinted = "hinted"
+	// PendingLost: neither worked (the hint store refused it): the
+	// pending replica gets the key from the stream or anti-entropy only.
+	PendingLost = "lost"
+)
 
 // The outcomes ContextAhead reports.
 const (
@@ -291,6 +306,7 @@ func (nopObserver) Forwarded()                                            {}
 func (nopObserver) Failover(string, quorum.Target, quorum.Target, string) {}
 func (nopObserver) ReadRepaired(quorum.Target, error)                     {}
 func (nopObserver) ContextAhead([]string, string)                         {}
+func (nopObserver) Pending(string, string, error)                         {}
 
 // Reason is the short text a quorum error shows for a replica's failure.
 func Reason(err error) string {

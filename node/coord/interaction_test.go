@@ -532,6 +532,10 @@ func (o *fakeObserver) ContextAhead(read []string, outcome string) {
 	o.h.logf("context ahead: read %v, %s", read, outcome)
 }
 
+func (o *fakeObserver) Pending(node, outcome string, err error) {
+	o.h.logf("pending %s: %s", node, outcome)
+}
+
 func describeResult(res result, write bool) string {
 	switch {
 	case res.err != nil:

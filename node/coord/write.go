@@ -122,9 +122,13 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, spec quorum.Spec,
 
 // toPending sends the minted object to the pending replicas that are not
 // targets already, in the background and within the request's deadline:
-// they receive every write, but the client's answer never waits for them
-// and their failures change nothing (the transfer streams the partition
-// to them anyway, and anti-entropy covers what both miss).
+// they receive every write, but the client's answer never waits for them.
+// A pending replica that is down, or whose write fails, gets the object
+// as a hint kept here instead, which handoff delivers once it is up (or,
+// if it is removed, to the partition's owners then): without it, a write
+// that missed a pending replica after the transfer streamed past its key
+// would be missing there at the flip until anti-entropy found it, and a
+// read at R=quorum from next owners that lacked it could miss it.
 func (c *Coordinator) toPending(ctx context.Context, k Key, obj dvv.Object, sync bool, pending []string, targets []quorum.Target) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -137,16 +141,27 @@ next:
 				continue next
 			}
 		}
-		if !c.view.Up(node) {
-			continue
-		}
-		t := quorum.Target{Node: node}
+		up := c.view.Up(node)
 		c.background.Go(func() {
 			wctx, cancel := context.WithDeadline(c.lifetime, deadline)
 			defer cancel()
-			if _, err := c.replicas.Write(wctx, t, k, obj, sync); err != nil {
+			if up {
+				_, err := c.replicas.Write(wctx, quorum.Target{Node: node}, k, obj, sync)
+				if err == nil {
+					c.obs.Pending(node, PendingSent, nil)
+					return
+				}
+				if node == c.cfg.Self {
+					c.obs.Pending(node, PendingLost, err)
+					return
+				}
 				c.view.Failed(node, err)
 			}
+			if _, err := c.replicas.Write(wctx, quorum.Target{Node: c.cfg.Self, For: node}, k, obj, sync); err != nil {
+				c.obs.Pending(node, PendingLost, err)
+				return
+			}
+			c.obs.Pending(node, PendingHinted, nil)
 		})
 	}
 }
