@@ -39,7 +39,7 @@ func (c *connFlags) register(cmd *cobra.Command) {
 		user = "root"
 	}
 	cmd.Flags().StringVar(&c.user, "user", user, "identity whose client certificate to present (default $CAIRN_USER, else root)")
-	cmd.Flags().StringVar(&c.token, "token", os.Getenv("CAIRN_TOKEN"), "a user's token (`cairn user add --token`) to act as that user; with --certs-dir but no client certificate for --user, only the CA is used (the node must run with --token-only-clients) (default $CAIRN_TOKEN)")
+	cmd.Flags().StringVar(&c.token, "token", os.Getenv("CAIRN_TOKEN"), "a user's token (printed by cairn user add --new-token or cairn user token) to act as that user; with --certs-dir but no client certificate for --user, only the CA is used (the node must run with --token-only-clients) (default $CAIRN_TOKEN)")
 	outputFlag(cmd, &c.output)
 }
 
