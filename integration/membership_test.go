@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -491,17 +492,38 @@ func TestTransferResumesAfterTargetKillNine(t *testing.T) {
 	r := startReader(t, seeds, seq(keys, 11))
 	newcomer := c.joinNodes4(conf)
 
+	// Catch a stream two batches or more from either end, then freeze the
+	// target so that it cannot finish before the kill, and check that it
+	// is still mid-way (an acknowledgement already on its way may land).
+	midway := func(tr client.Transfer) bool {
+		return tr.State == "streaming" && tr.Keys >= 8 && tr.Keys+8 <= tr.TotalKeys
+	}
 	var sender *proc
+	var part uint32
 	deadline := time.Now().Add(2 * time.Minute)
 	for sender == nil {
-		require.True(t, time.Now().Before(deadline), "no stream got past its first batch")
+		require.True(t, time.Now().Before(deadline), "no stream was caught in its middle")
+		var caught *client.Transfer
 		for _, tr := range c.transfers(c.nodes[0]).Transfers {
-			if tr.State == "streaming" && tr.Keys >= 8 && tr.Keys < tr.TotalKeys {
-				sender = c.node(tr.From)
+			if midway(tr) {
+				caught = &tr
 				break
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		if caught == nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		require.NoError(t, newcomer.cmd.Process.Signal(syscall.SIGSTOP))
+		time.Sleep(300 * time.Millisecond)
+		for _, tr := range c.transfers(c.node(caught.From)).Transfers {
+			if tr.Partition == caught.Partition && tr.From == caught.From && midway(tr) {
+				sender, part = c.node(tr.From), tr.Partition
+			}
+		}
+		if sender == nil {
+			require.NoError(t, newcomer.cmd.Process.Signal(syscall.SIGCONT))
+		}
 	}
 	before, err := os.ReadFile(sender.log)
 	require.NoError(t, err)
@@ -517,13 +539,21 @@ func TestTransferResumesAfterTargetKillNine(t *testing.T) {
 
 	after, err := os.ReadFile(sender.log)
 	require.NoError(t, err)
-	resumed := 0
+	resumed := int64(0)
 	for _, line := range strings.Split(string(after[len(before):]), "\n") {
-		if strings.Contains(line, "transfer started") && !strings.Contains(line, `"resumed_after_keys": 0}`) {
-			resumed++
+		i := strings.Index(line, "{")
+		if !strings.Contains(line, "\ttransfer started\t") || i < 0 {
+			continue
+		}
+		var f struct {
+			Partition uint32 `json:"partition"`
+			Resumed   int64  `json:"resumed_after_keys"`
+		}
+		if json.Unmarshal([]byte(line[i:]), &f) == nil && f.Partition == part {
+			resumed = max(resumed, f.Resumed)
 		}
 	}
-	require.Positive(t, resumed, "%s resumed no stream from its cursor after the target came back", sender.name)
+	require.Positive(t, resumed, "%s did not resume partition %d from its cursor after the target came back", sender.name, part)
 
 	var all []string
 	for _, p := range c.nodes {
