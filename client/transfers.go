@@ -96,3 +96,15 @@ func (c *Client) Replace(ctx context.Context, old, newName string) error {
 	}
 	return c.call(ctx, wire.TypeReplace, wire.ReplaceReq{Old: old, New: newName}, &wire.ReplaceResp{})
 }
+
+// Join makes the asked node, started alone (without --join) and holding no
+// data, join the cluster that seeds (members' gossip addresses) belong to.
+// It joins as a new node does: each partition it is to own is streamed to
+// it before it owns it. It returns once the node is joining; Transfers
+// shows progress.
+func (c *Client) Join(ctx context.Context, seeds ...string) error {
+	if len(seeds) == 0 {
+		return cairn.InvalidArgument("join: a seed (a member's gossip address) is required")
+	}
+	return c.call(ctx, wire.TypeJoin, wire.JoinReq{Seeds: seeds}, &wire.JoinResp{})
+}

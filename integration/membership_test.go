@@ -33,6 +33,13 @@ func (c *cluster) joinNodes(names ...string) []*proc {
 // joinNodesWith is joinNodes with extra server arguments.
 func (c *cluster) joinNodesWith(extra []string, names ...string) []*proc {
 	c.t.Helper()
+	return c.addNodes(true, extra, names...)
+}
+
+// addNodes starts new nodes named names, with --join when join is set,
+// else alone (each a cluster of its own until `cairn join`).
+func (c *cluster) addNodes(join bool, extra []string, names ...string) []*proc {
+	c.t.Helper()
 	base := freeBase(c.t, len(names))
 	var seeds []string
 	for _, p := range c.nodes {
@@ -47,8 +54,11 @@ func (c *cluster) joinNodesWith(extra []string, names ...string) []*proc {
 		p := &proc{name: name, data: filepath.Join(c.dir, name), log: filepath.Join(c.dir, name+".log"),
 			addr: fmt.Sprintf("127.0.0.1:%d", base+1+i), admin: fmt.Sprintf("127.0.0.1:%d", base+201+i)}
 		p.args = []string{"server", "--name", name, "--data", p.data, "--listen", p.addr,
-			"--gossip", fmt.Sprintf("127.0.0.1:%d", base+101+i), "--admin", p.admin, "--join", strings.Join(seeds, ","),
+			"--gossip", fmt.Sprintf("127.0.0.1:%d", base+101+i), "--admin", p.admin,
 			"--log-format", "console", "--log-level", "info", "--gossip-profile", "local", "--rejoin-interval", "1s"}
+		if join {
+			p.args = append(p.args, "--join", strings.Join(seeds, ","))
+		}
 		p.args = append(p.args, extra...)
 		c.nodes = append(c.nodes, p)
 		c.start(p)
@@ -687,5 +697,45 @@ func TestReplaceADeadNode(t *testing.T) {
 
 	c.requireAllFound(keys, "after the replacement")
 
+	c.requireReplicasAgree(keys, 97)
+}
+
+// `cairn join`: a node started alone (no --join) and empty is told to join
+// a 3-node cluster holding keys. It joins as a joining node: every key
+// reads as found throughout and after, and it ends owning its share. A
+// node that holds keys of its own is refused.
+func TestJoinCommandBringsALoneNodeIn(t *testing.T) {
+	const keys = 1000
+	c := startCluster(t, 3)
+	var seeds, gossip []string
+	for _, p := range c.nodes {
+		seeds = append(seeds, p.addr)
+		for i, a := range p.args {
+			if a == "--gossip" {
+				gossip = append(gossip, p.args[i+1])
+			}
+		}
+	}
+	writeAll(t, seeds, keys)
+	r := startReader(t, seeds, seq(keys, 3))
+	busy := c.addNodes(false, nil, "n9")[0]
+	c.mustCLI("put", "--addr", busy.addr, "own", "k", "v")
+	_, errOut, err := c.cli("join", "--addr", busy.addr, gossip[0])
+	require.Error(t, err, "a node holding keys of its own cannot join")
+	require.Contains(t, string(errOut), "holds keys of its own")
+	c.stop(busy)
+	c.nodes = slices.DeleteFunc(c.nodes, func(p *proc) bool { return p == busy })
+
+	n4 := c.addNodes(false, nil, "n4")[0]
+	out := c.mustCLI("join", "--addr", n4.addr, strings.Join(gossip, ","))
+	require.Contains(t, string(out), "is joining")
+	c.waitChangeDone(4, 5*time.Minute)
+	r.finish()
+	t.Logf("reader during the join: %d rounds, %d reads, %d not found, %d failed", r.rounds, r.reads, len(r.notFound), r.failed)
+	require.Empty(t, r.notFound, "keys read as not found during the join")
+	c.requireAllFound(keys, "after the join")
+	ring := c.ring()
+	require.Equal(t, []string{"n1", "n2", "n3", "n4"}, ring.Members)
+	require.Positive(t, ring.Owned["n4"])
 	c.requireReplicasAgree(keys, 97)
 }

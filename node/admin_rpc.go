@@ -223,6 +223,38 @@ func (n *Node) serveReplace(ctx context.Context, _ transport.Peer, req wire.Repl
 	return resp, nil
 }
 
+// maxJoinSeeds bounds a join request's seeds.
+const maxJoinSeeds = 64
+
+// serveJoin makes this node, alone in its ring and holding no key, join
+// the cluster of the seeds as a joining node (the transfer brings its
+// partitions). A node that holds keys is refused: they belong to the
+// cluster it made alone, and a join would not move them.
+func (n *Node) serveJoin(_ context.Context, _ transport.Peer, req wire.JoinReq) (wire.JoinResp, error) {
+	if len(req.Seeds) > maxJoinSeeds {
+		return wire.JoinResp{}, cairn.InvalidArgument("join: %d seeds, at most %d", len(req.Seeds), maxJoinSeeds)
+	}
+	for p := range uint32(n.cfg.Partitions) {
+		held := false
+		if err := n.store.ScanPartition(p, func(string, []byte, dvv.Object) (bool, error) {
+			held = true
+			return false, nil
+		}); err != nil {
+			return wire.JoinResp{}, err
+		}
+		if held {
+			return wire.JoinResp{}, cairn.InvalidArgument(
+				"join: %s holds keys of its own (partition %d): they would not move to the cluster it joins; start the node with an empty data directory", n.cfg.Name, p)
+		}
+	}
+	if err := n.members.JoinCluster(req.Seeds); err != nil {
+		return wire.JoinResp{}, err
+	}
+	n.log.Info("joining a cluster: partitions are streamed here, then this node owns them", zap.Strings("seeds", req.Seeds))
+	n.transfer.Poke()
+	return wire.JoinResp{}, nil
+}
+
 func aliveWord(alive bool) string {
 	if alive {
 		return "alive"

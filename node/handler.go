@@ -40,6 +40,7 @@ func (n *Node) handlers() map[wire.Type]handler {
 		wire.TypeTransfers:     decoding(wire.TransfersReq{}, n.transfer.ServeTransfers),
 		wire.TypeLeave:         decoding(wire.LeaveReq{}, n.serveLeave),
 		wire.TypeReplace:       decoding(wire.ReplaceReq{}, n.serveReplace),
+		wire.TypeJoin:          decoding(wire.JoinReq{}, n.serveJoin),
 		wire.TypeBuckets:       decoding(wire.BucketsReq{}, n.serveBuckets),
 		wire.TypeBucketSet:     decoding(wire.BucketSetReq{}, n.serveBucketSet),
 		wire.TypeUsers:         decoding(wire.UsersReq{}, n.serveUsers),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cairnkv/cairn/client"
 	"github.com/spf13/cobra"
@@ -86,4 +87,24 @@ NEW is active, OLD owns nothing and is removed (its name never owns partitions
 again). Every other member keeps what it owns.`
 	dryRunFlag(cmd, &dry)
 	return cmd
+}
+
+func newJoinCommand() *cobra.Command {
+	return adminCommand("join SEED[,SEED...]", "Make the node at --addr, started alone and empty, join the cluster of SEED (a member's gossip address)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *client.Client, cf *connFlags, args []string) error {
+			var seeds []string
+			for _, s := range strings.Split(args[0], ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					seeds = append(seeds, s)
+				}
+			}
+			if err := c.Join(cmd.Context(), seeds...); err != nil {
+				return err
+			}
+			if cf.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"joining": cf.addr, "seeds": seeds})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "the node at %s is joining: each partition it is to own is streamed to it first (cairn transfers)\n", cf.addr)
+			return nil
+		})
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cairnkv/cairn"
 	"github.com/stretchr/testify/require"
 )
 
@@ -149,4 +150,39 @@ func TestReplaceTakesADeadMembersPlaceInOneChange(t *testing.T) {
 		return nil
 	})
 	require.ErrorContains(t, n5.Replace("n1"), "n5 is active")
+}
+
+// cairn join: a node started alone joins a cluster as a joining node. It
+// turns joining before it contacts the seeds, so no member ever sees it
+// active; it takes nothing until every partition is held. A node that is
+// not alone is refused, and a join no seed answers leaves it active and
+// alone as before.
+func TestJoinClusterFromAlone(t *testing.T) {
+	c := newCluster(t)
+	c.grow(3)
+	eventually(t, func() error { return c.converged(names(3)) })
+	alone := c.start(c.config("n4", "127.0.0.1:0", nil))
+	require.Equal(t, []string{"n4"}, alone.Ring().Members(), "started without seeds, it is a cluster of its own")
+
+	require.ErrorContains(t, c.nodes["n1"].JoinCluster([]string{alone.GossipAddr()}), "only a node alone in its own ring")
+	require.ErrorContains(t, alone.JoinCluster(nil), "a seed")
+	err := alone.JoinCluster([]string{"127.0.0.1:1"})
+	require.ErrorIs(t, err, cairn.ErrUnavailable)
+	e, _ := alone.Member("n4")
+	require.Equal(t, StatusActive, e.Status, "a join no seed answered changes nothing")
+
+	require.NoError(t, alone.JoinCluster([]string{c.nodes["n1"].GossipAddr()}))
+	eventually(t, func() error {
+		for name, m := range c.nodes {
+			e, ok := m.Member("n4")
+			if !ok || e.Status != StatusJoining {
+				return fmt.Errorf("%s: n4 is %+v", name, e)
+			}
+			if !slices.Equal(m.Placement().Cur().Members(), names(3)) || !slices.Equal(m.Placement().Next().Members(), names(4)) {
+				return fmt.Errorf("%s: from %v to %v", name, m.Placement().Cur().Members(), m.Placement().Next().Members())
+			}
+		}
+		return nil
+	})
+	require.False(t, alone.Activate(), "nothing held yet")
 }

@@ -49,6 +49,10 @@ type Membership struct {
 	self        *Member       // what this node says it is; nil until memberlist has started
 	ringMembers []string      // the active set ring was built from
 	ringSeats   map[string]string
+	// joining is set while JoinCluster contacts the seeds: this node is
+	// joining and alone, and must not take its partitions as the first
+	// member of an empty cluster would.
+	joining     atomic.Bool
 	ring        atomic.Pointer[ring.Ring]
 	placement   atomic.Pointer[ring.Placement]
 	nextMembers []string // the member set next was built from
@@ -513,7 +517,7 @@ func (m *Membership) activate() bool {
 		}
 		// With no active member there is nothing to receive: a cluster
 		// whose nodes all started joining (none bootstrapped) forms so.
-		first := len(pl.Cur().Members()) == 0
+		first := len(pl.Cur().Members()) == 0 && !m.joining.Load()
 		if !first && (!pl.Done() || !slices.Contains(pl.Next().Members(), self.Name)) {
 			return false
 		}
@@ -558,6 +562,52 @@ func replacedWord(replaced bool) string {
 		return "already replaced"
 	}
 	return ""
+}
+
+// JoinCluster makes this node, active and alone in its ring state, join
+// the cluster a seed (a member's gossip address) belongs to as a joining
+// node: it receives its partitions by transfer before it owns them, as a
+// node started with Join does. It turns joining before it contacts the
+// seeds, so no node ever sees it active in their cluster; when no seed
+// answers it is active and alone again and the error says so. The caller
+// checks the node holds no data: its keys would not be moved.
+func (m *Membership) JoinCluster(seeds []string) error {
+	if len(seeds) == 0 {
+		return cairn.InvalidArgument("join: a seed (a member's gossip address) is required")
+	}
+	for _, s := range seeds {
+		if err := checkAddr(s); err != nil {
+			return cairn.InvalidArgument("join: seed %v", err)
+		}
+	}
+	if !m.joining.CompareAndSwap(false, true) {
+		return cairn.InvalidArgument("join: a join is already under way")
+	}
+	defer m.joining.Store(false)
+	var err error
+	m.updateSelf(func(self *Member) bool {
+		if self.Status != StatusActive || len(m.state.members) != 1 {
+			err = cairn.InvalidArgument("join: %s is %s in a ring state of %d members; only a node alone in its own ring (started without --join) can join a cluster",
+				self.Name, self.Status, len(m.state.members))
+			return false
+		}
+		self.Status, self.HaveFor, self.Have = StatusJoining, 0, ""
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if n, jerr := m.ml.Join(seeds); n == 0 {
+		m.updateSelf(func(self *Member) bool {
+			if self.Status != StatusJoining {
+				return false
+			}
+			self.Status = StatusActive
+			return true
+		})
+		return fmt.Errorf("%w: join: no seed of %v answered: %v", cairn.ErrUnavailable, seeds, jerr)
+	}
+	return nil
 }
 
 // Leave makes this active node leaving: its partitions move to the other

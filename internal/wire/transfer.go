@@ -92,3 +92,13 @@ type ReplaceReq struct {
 
 // ReplaceResp acknowledges that the replacement is the change New makes.
 type ReplaceResp struct{}
+
+// JoinReq makes the asked node, alone in its own ring and holding no
+// data, join the cluster of Seeds (members' gossip addresses) as a
+// joining node.
+type JoinReq struct {
+	Seeds []string `msgpack:"seeds"`
+}
+
+// JoinResp acknowledges that the node is joining.
+type JoinResp struct{}

@@ -68,6 +68,8 @@ const (
 	TypeLeaveResp        Type = 78
 	TypeReplace          Type = 79
 	TypeReplaceResp      Type = 80
+	TypeJoin             Type = 89
+	TypeJoinResp         Type = 90
 
 	// Security.
 	TypeKeyring     Type = 81
@@ -100,6 +102,7 @@ var typeNames = map[Type]string{
 	TypeTransferDone: "transfer_done", TypeTransferDoneResp: "transfer_done_resp",
 	TypeTransfers: "transfers", TypeTransfersResp: "transfers_resp",
 	TypeLeave: "leave", TypeLeaveResp: "leave_resp", TypeReplace: "replace", TypeReplaceResp: "replace_resp",
+	TypeJoin: "join", TypeJoinResp: "join_resp",
 	TypeKeyring: "keyring", TypeKeyringResp: "keyring_resp",
 	TypeUsers: "users", TypeUsersResp: "users_resp",
 	TypeBuckets: "buckets", TypeBucketsResp: "buckets_resp", TypeBucketSet: "bucket_set", TypeBucketSetResp: "bucket_set_resp",

@@ -66,6 +66,8 @@ func messages() map[Type]any {
 		TypeLeaveResp:        &LeaveResp{},
 		TypeReplace:          &ReplaceReq{Old: "n3", New: "n6"},
 		TypeReplaceResp:      &ReplaceResp{},
+		TypeJoin:             &JoinReq{Seeds: []string{"10.0.0.1:7201"}},
+		TypeJoinResp:         &JoinResp{},
 		TypeBuckets:          &BucketsReq{Name: "b"},
 		TypeBucketsResp:      &BucketsResp{Buckets: []BucketInfo{{Name: "b", Created: true, N: 5, R: 3, W: QuorumDefault, PR: QuorumDefault, PW: QuorumDefault, DW: QuorumAll}}},
 		TypeBucketSet:        &BucketSetReq{Name: "b", Create: true},
@@ -167,6 +169,10 @@ func newOf(msg any) any {
 		return &LeaveReq{}
 	case *ReplaceReq:
 		return &ReplaceReq{}
+	case *JoinReq:
+		return &JoinReq{}
+	case *JoinResp:
+		return &JoinResp{}
 	case *BucketsReq:
 		return &BucketsReq{}
 	case *BucketsResp:
