@@ -24,14 +24,7 @@ delete grace other than keep are refused by this version.`,
 		adminCommand("get NAME", "Show a bucket's properties (the defaults for one never configured)", cobra.ExactArgs(1),
 			func(cmd *cobra.Command, c *client.Client, cf *connFlags, args []string) error {
 				b, err := c.Bucket(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				if cf.output == "json" {
-					return writeJSON(cmd.OutOrStdout(), b)
-				}
-				writeBucket(cmd.OutOrStdout(), b)
-				return nil
+				return printBucket(cmd, cf, b, err)
 			}),
 		adminCommand("list", "List the configured buckets and their properties", cobra.NoArgs,
 			func(cmd *cobra.Command, c *client.Client, cf *connFlags, _ []string) error {
@@ -101,14 +94,7 @@ func bucketSetCommand(create bool) *cobra.Command {
 				set = c.CreateBucket
 			}
 			b, err := set(cmd.Context(), args[0], ch)
-			if err != nil {
-				return err
-			}
-			if cf.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), b)
-			}
-			writeBucket(cmd.OutOrStdout(), b)
-			return nil
+			return printBucket(cmd, cf, b, err)
 		})
 	fl := cmd.Flags()
 	// set takes --n and --datatype too, so that changing them meets the
@@ -126,6 +112,19 @@ func bucketSetCommand(create bool) *cobra.Command {
 	fl.IntVar(&siblingLimit, "sibling-limit", 0, "most siblings a client write may leave an object of this bucket with (default: the node's)")
 	fl.StringVar(&grace, "delete-grace", "keep", "how long tombstones are kept: keep (reclaiming them is not supported yet)")
 	return cmd
+}
+
+// printBucket prints a bucket's properties as the command's output
+// asks, or returns err.
+func printBucket(cmd *cobra.Command, cf *connFlags, b client.Bucket, err error) error {
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return writeJSON(cmd.OutOrStdout(), b)
+	}
+	writeBucket(cmd.OutOrStdout(), b)
+	return nil
 }
 
 func writeBucket(out io.Writer, b client.Bucket) {
