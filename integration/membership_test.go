@@ -596,17 +596,26 @@ func (c *cluster) joinNodes4(conf string) *proc {
 	return p[0]
 }
 
-// `cairn leave` on a live member of a 4-node cluster: its partitions move
-// to the other three while a reader checks a sample, its process exits
-// cleanly once it owns nothing, and every key reads as found after.
-func TestLeaveShrinksFourToThree(t *testing.T) {
-	const keys = 2000
+// startFourWithKeys starts a 4-node cluster and writes keys at W=all
+// through n1..n3, which it returns as seeds (n4 is the node the test
+// takes away).
+func startFourWithKeys(t *testing.T, keys int) (*cluster, []string) {
+	t.Helper()
 	c := startCluster(t, 4)
 	var seeds []string
 	for _, p := range c.nodes[:3] {
 		seeds = append(seeds, p.addr)
 	}
 	writeAll(t, seeds, keys)
+	return c, seeds
+}
+
+// `cairn leave` on a live member of a 4-node cluster: its partitions move
+// to the other three while a reader checks a sample, its process exits
+// cleanly once it owns nothing, and every key reads as found after.
+func TestLeaveShrinksFourToThree(t *testing.T) {
+	const keys = 2000
+	c, seeds := startFourWithKeys(t, keys)
 	r := startReader(t, seeds, seq(keys, 5))
 	leaver := c.node("n4")
 	out := c.mustCLI("leave", "--addr", c.nodes[0].addr, "n4")
@@ -641,12 +650,7 @@ func TestLeaveShrinksFourToThree(t *testing.T) {
 // removed, n5 owns what n4 did, and every other member what it had.
 func TestReplaceADeadNode(t *testing.T) {
 	const keys = 2000
-	c := startCluster(t, 4)
-	var seeds []string
-	for _, p := range c.nodes[:3] {
-		seeds = append(seeds, p.addr)
-	}
-	writeAll(t, seeds, keys)
+	c, seeds := startFourWithKeys(t, keys)
 	before := c.ring()
 	dead := c.node("n4")
 	c.kill(dead)
