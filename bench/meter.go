@@ -41,6 +41,9 @@ type AdminMeter struct {
 	// Admin, when set, names the admin addresses (host:port) to read, and
 	// nothing is learnt from the cluster.
 	Admin []string
+	// Token is an admin user's token, which a secure node's admin port
+	// wants for /metrics; empty sends none.
+	Token string
 
 	once  sync.Once
 	nodes []adminNode
@@ -64,7 +67,7 @@ func (m *AdminMeter) Read(ctx context.Context) ([]NodeCounters, error) {
 	var wg sync.WaitGroup
 	for i, n := range m.nodes {
 		wg.Go(func() {
-			out[i], errs[i] = scrape(ctx, hc, n)
+			out[i], errs[i] = scrape(ctx, hc, n, m.Token)
 		})
 	}
 	wg.Wait()
@@ -147,11 +150,14 @@ func reachableAdmin(bound, dataAddr string) string {
 }
 
 // scrape reads one node's /metrics.
-func scrape(ctx context.Context, hc *http.Client, n adminNode) (NodeCounters, error) {
+func scrape(ctx context.Context, hc *http.Client, n adminNode, token string) (NodeCounters, error) {
 	nc := NodeCounters{Node: n.name, Admin: n.admin}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.admin+"/metrics", nil)
 	if err != nil {
 		return nc, fmt.Errorf("%s: %w", n.name, err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

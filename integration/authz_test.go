@@ -202,7 +202,7 @@ func TestTokens(t *testing.T) {
 // with the caller's credential.
 func TestAdminPortWantsAnAdminToken(t *testing.T) {
 	c, _ := startSecureCluster(t, 3)
-	ops := adminToken(t, c)
+	ops := c.adminToken()
 	var w struct {
 		Token string `json:"token"`
 	}

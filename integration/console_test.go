@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"github.com/chromedp/cdproto/network"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,6 +162,15 @@ func TestConsoleInABrowser(t *testing.T) {
 	// third node), which keeps its writes as hints.
 	d := startDevCluster(t, 3, "--n", "2", "--handoff-interval", "500ms")
 	p := &page{t: t, ctx: openBrowser(t, exe), artifacts: artifactsDir(t)}
+	// The dev cluster is secure: its admin ports want the console user's
+	// token, which a person types as the password when the browser asks.
+	require.NoError(t, p.do(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": "Bearer " + d.adminToken()}})
+		return err
+	})))
 	// The console's address is the one `cairn dev` (and so `make run`)
 	// prints.
 	var url string
