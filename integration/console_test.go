@@ -68,7 +68,10 @@ func openBrowser(t *testing.T, exe string) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1400, 1900),
-		chromedp.Flag("disable-dev-shm-usage", true))
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// The dev cluster's admin ports present its throw-away CA's
+		// certificates: what a person accepts at the browser's warning.
+		chromedp.Flag("ignore-certificate-errors", true))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() {
@@ -184,7 +187,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 		return false
 	}, 30*time.Second, 100*time.Millisecond, "cairn dev printed no console URL")
-	require.Equal(t, fmt.Sprintf("http://127.0.0.1:%d/", d.base+201), url)
+	require.Equal(t, fmt.Sprintf("https://127.0.0.1:%d/", d.base+201), url)
 
 	require.NoError(t, p.do(chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("members"))))
 	loadMs, err := eval[float64](p, `(() => { const n = performance.getEntriesByType("navigation")[0]; return n.loadEventEnd - n.startTime; })()`)

@@ -557,19 +557,53 @@ type ringInfo struct {
 // metric reads one unlabelled sample from a node's /metrics.
 func (c *cluster) metric(admin, name string) float64 {
 	c.t.Helper()
-	return metricValueAs(c.t, admin, c.adminToken(), name)
+	return c.metricAs(admin, c.adminToken(), name)
+}
+
+// metricAs is metric with the given admin user's token.
+func (c *cluster) metricAs(admin, token, name string) float64 {
+	c.t.Helper()
+	body, err := c.adminGet(admin, "/metrics", token)
+	require.NoError(c.t, err)
+	for _, line := range strings.Split(body, "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			require.NoError(c.t, err)
+			return v
+		}
+	}
+	c.t.Fatalf("metric %s not found on %s", name, admin)
+	return 0
 }
 
 // metrics returns a node's whole /metrics page.
 func (c *cluster) metrics(admin string) (string, error) {
-	req, err := http.NewRequest(http.MethodGet, "http://"+admin+"/metrics", nil)
+	return c.adminGet(admin, "/metrics", c.adminToken())
+}
+
+// adminHTTP is the client of c's admin ports and their scheme: https,
+// verified with the cluster's CA, when c is secure.
+func (c *cluster) adminHTTP() (*http.Client, string) {
+	if c.certsDir == "" {
+		return http.DefaultClient, "http://"
+	}
+	caOnly, err := client.TLSFromCA(c.certsDir)
+	require.NoError(c.t, err)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: caOnly, DisableKeepAlives: true}}, "https://"
+}
+
+// adminGet GETs path from a node's admin port, with token when set, and
+// returns the body of a 200 answer.
+func (c *cluster) adminGet(admin, path, token string) (string, error) {
+	hc, scheme := c.adminHTTP()
+	req, err := http.NewRequest(http.MethodGet, scheme+admin+path, nil)
 	if err != nil {
 		return "", err
 	}
-	if token := c.adminToken(); token != "" {
+	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -579,33 +613,7 @@ func (c *cluster) metrics(admin string) (string, error) {
 		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET /metrics of %s: %s: %s", admin, resp.Status, body)
+		return "", fmt.Errorf("GET %s of %s: %s: %s", path, admin, resp.Status, body)
 	}
 	return string(body), nil
-}
-
-// metricValueAs is metricValue with an admin user's token, for a secure
-// node's admin port.
-func metricValueAs(t *testing.T, admin, token, name string) float64 {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+admin+"/metrics", nil)
-	require.NoError(t, err)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /metrics of %s", admin)
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(body), "\n") {
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			require.NoError(t, err)
-			return v
-		}
-	}
-	t.Fatalf("metric %s not found on %s", name, admin)
-	return 0
 }

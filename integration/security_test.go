@@ -129,7 +129,7 @@ func TestSecureClusterRotatesUnderLoad(t *testing.T) {
 	}
 	for _, p := range c.nodes {
 		require.Eventually(t, func() bool {
-			return metricValueAs(t, p.admin, ops, `cairn_tls_reloads_total{result="ok"}`) >= 1
+			return c.metricAs(p.admin, ops, `cairn_tls_reloads_total{result="ok"}`) >= 1
 		}, 20*time.Second, 100*time.Millisecond, "%s reloaded its certificate", p.name)
 	}
 

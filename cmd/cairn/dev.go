@@ -219,7 +219,9 @@ func runDev(ctx context.Context, out io.Writer, k int, dataDir string, base int,
 		}
 	}
 	security := "Security: off (--insecure): plain TCP and gossip, no users; anyone on this machine may do anything.\n"
+	scheme := "http"
 	if secure {
+		scheme = "https"
 		tokenFile, err := devConsoleToken(waitCtx, dataDir, net.JoinHostPort("127.0.0.1", strconv.Itoa(base+1)))
 		if err != nil {
 			stopAll()
@@ -232,13 +234,14 @@ func runDev(ctx context.Context, out io.Writer, k int, dataDir string, base int,
 		}
 		security = fmt.Sprintf(`Security: on. TLS 1.3 with client certificates, encrypted gossip, users and roles.
   CA and user root's certificate in %s. %s
-  The admin ports (metrics, pprof, the console) want an admin token: the
-  console user's token is in %s (the password, any user name).
+  The admin ports serve metrics, pprof and the console over https (the
+  certificate is the dev CA's: a browser warns once) and want an admin's
+  token: the console user's token is in %s (the password, any user name).
 `, certsDir, finds, tokenFile)
 	}
 	fmt.Fprintf(out, `cairn dev: %[1]d nodes up (data, pid, cmd and logs in %[2]s)
 %[3]s
-%[6]sWeb console: http://%[7]s/ (any node's admin port serves it)
+%[6]sWeb console: %[8]s://%[7]s/ (any node's admin port serves it)
 
 In another terminal:
   %[4]s put demo greeting hello                      # write through n1
@@ -247,7 +250,7 @@ In another terminal:
   %[4]s put --context <context> demo greeting hi     # replaces exactly what that get saw
   %[4]s members; %[4]s ring; %[4]s debug replicas demo greeting
 Ctrl-C stops every node.
-`, k, dataDir, devTable(started, base), bin, base+2, security, started[0].admin)
+`, k, dataDir, devTable(started, base, scheme), bin, base+2, security, started[0].admin, scheme)
 
 	// Watch for nodes dying on their own; they are not restarted.
 	dead := make(chan string, k)
@@ -273,11 +276,11 @@ Ctrl-C stops every node.
 	}
 }
 
-func devTable(nodes []*devNode, base int) string {
+func devTable(nodes []*devNode, base int, scheme string) string {
 	var b strings.Builder
 	for i, n := range nodes {
-		fmt.Fprintf(&b, "  %-4s data 127.0.0.1:%d  gossip 127.0.0.1:%d  admin http://%s  pid %d\n",
-			n.name, base+i+1, base+100+i+1, n.admin, n.cmd.Process.Pid)
+		fmt.Fprintf(&b, "  %-4s data 127.0.0.1:%d  gossip 127.0.0.1:%d  admin %s://%s  pid %d\n",
+			n.name, base+i+1, base+100+i+1, scheme, n.admin, n.cmd.Process.Pid)
 	}
 	return b.String()
 }
