@@ -98,8 +98,17 @@ type devCluster struct {
 // devClients is the CLI and SDK side of a (secure) `cairn dev` cluster
 // in dir: its certificates are in dir/certs.
 func devClients(t *testing.T, dir string) *cluster {
-	certsDir := filepath.Join(dir, "certs")
-	return &cluster{t: t, certsDir: certsDir, env: []string{"CAIRN_CERTS_DIR=" + certsDir}}
+	return clientsOf(t, filepath.Join(dir, "certs"))
+}
+
+// clientsOf is the CLI and SDK side of a cluster whose clients'
+// certificates are in certsDir (user root's); "" for plain TCP.
+func clientsOf(t *testing.T, certsDir string) *cluster {
+	c := &cluster{t: t, certsDir: certsDir}
+	if certsDir != "" {
+		c.env = []string{"CAIRN_CERTS_DIR=" + certsDir}
+	}
+	return c
 }
 
 // startDevCluster runs `cairn dev` with k nodes; serverArgs go to every

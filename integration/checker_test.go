@@ -22,7 +22,6 @@ package integration
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -53,8 +52,9 @@ type checkerTarget struct {
 	routing client.Routing
 	// noPartition says why partitions cannot run, "" when they can.
 	noPartition string
-	// tls is the clients' TLS configuration; nil for plain TCP.
-	tls *tls.Config
+	// certsDir holds the clients' CA and user root's certificate; "" for
+	// plain TCP.
+	certsDir string
 	// faults replaces the kill, pause and partition nemesis, and healthy
 	// the wait for every node to see every node alive, when set (the
 	// membership variant: its member set changes as it runs).
@@ -131,7 +131,7 @@ func newClients(t *testing.T, tg *checkerTarget, n int) []*client.Client {
 		}
 		// A paused node holds a dial until this; gossip takes 2 s or so
 		// to mark it down.
-		c, err := client.New(t.Context(), client.Config{Seeds: seeds, Routing: tg.routing, DialTimeout: 500 * time.Millisecond, TLS: tg.tls})
+		c, err := client.New(t.Context(), client.Config{Seeds: seeds, Routing: tg.routing, DialTimeout: 500 * time.Millisecond, TLS: clientsOf(t, tg.certsDir).clientConfig().TLS})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c.Close() })
 		out = append(out, c)
@@ -157,7 +157,7 @@ func (tg *checkerTarget) allAlive(t *testing.T) {
 		want[n] = true
 	}
 	for _, n := range tg.nodes {
-		waitForView(t, &cluster{t: t}, tg.addrs[n], n, want)
+		waitForView(t, clientsOf(t, tg.certsDir), tg.addrs[n], n, want)
 	}
 }
 
@@ -168,7 +168,7 @@ func (tg *checkerTarget) sees(t *testing.T, via string, down ...string) {
 	for _, n := range tg.nodes {
 		want[n] = !contains(down, n)
 	}
-	waitForView(t, &cluster{t: t}, tg.addrs[via], via, want)
+	waitForView(t, clientsOf(t, tg.certsDir), tg.addrs[via], via, want)
 }
 
 // hintsPending sums the hints pending on every node but those in skip (a
@@ -180,7 +180,7 @@ func (tg *checkerTarget) hintsPending(t *testing.T, skip ...string) (pending int
 		if contains(skip, n) {
 			continue
 		}
-		c, err := client.New(t.Context(), client.Config{Seeds: []string{tg.addrs[n]}, Routing: client.SeedsOnly, DialTimeout: time.Second, TLS: tg.tls})
+		c, err := client.New(t.Context(), client.Config{Seeds: []string{tg.addrs[n]}, Routing: client.SeedsOnly, DialTimeout: time.Second, TLS: clientsOf(t, tg.certsDir).clientConfig().TLS})
 		if err != nil {
 			ok = false
 			continue
@@ -347,7 +347,7 @@ func runChecker(t *testing.T, tg *checkerTarget, cfg checkerConfig) checkerRepor
 	}
 	rep.HandoffSeconds = time.Since(drainStart).Seconds()
 	for _, n := range tg.nodes {
-		c, err := client.New(t.Context(), client.Config{Seeds: []string{tg.addrs[n]}, Routing: client.SeedsOnly, TLS: tg.tls})
+		c, err := client.New(t.Context(), client.Config{Seeds: []string{tg.addrs[n]}, Routing: client.SeedsOnly, TLS: clientsOf(t, tg.certsDir).clientConfig().TLS})
 		if err != nil {
 			continue
 		}
@@ -443,7 +443,7 @@ func dockerUnusable() string {
 func TestLostWritesDocker(t *testing.T) {
 	d := startDockerCluster(t)
 	runChecker(t, &checkerTarget{kind: "docker", nodes: d.names, addrs: d.addr, chaosArgs: d.target(),
-		routing: client.SeedsOnly, noPartition: partitionUnsupported(false)}, positiveConfig())
+		routing: client.SeedsOnly, noPartition: partitionUnsupported(false), certsDir: d.certsDir}, positiveConfig())
 }
 
 func TestLostWritesDev(t *testing.T) {
@@ -454,7 +454,7 @@ func TestLostWritesDev(t *testing.T) {
 	}
 	d := startDevCluster(t, 5)
 	tg := &checkerTarget{kind: "dev", addrs: map[string]string{}, chaosArgs: []string{"--dev", d.dir},
-		routing: client.TokenAware, noPartition: partitionUnsupported(true), tls: d.clientConfig().TLS}
+		routing: client.TokenAware, noPartition: partitionUnsupported(true), certsDir: d.certsDir}
 	for i := 1; i <= 5; i++ {
 		n := fmt.Sprintf("n%d", i)
 		tg.nodes = append(tg.nodes, n)
@@ -474,7 +474,7 @@ func TestLostWritesDev(t *testing.T) {
 // the loss is the resolver's, not the cluster's or the checker's.
 func TestLostWritesNegativeControl(t *testing.T) {
 	c := startCluster(t, 3)
-	tg := &checkerTarget{kind: "processes", addrs: map[string]string{}, routing: client.TokenAware, tls: c.clientConfig().TLS}
+	tg := &checkerTarget{kind: "processes", addrs: map[string]string{}, routing: client.TokenAware, certsDir: c.certsDir}
 	for _, p := range c.nodes {
 		tg.nodes = append(tg.nodes, p.name)
 		tg.addrs[p.name] = p.addr

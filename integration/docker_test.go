@@ -80,9 +80,10 @@ func buildImage(t *testing.T, image string) {
 // their own, with host ports of their own, so they run beside any other
 // cluster on the machine.
 type dockerCluster struct {
-	project string
-	names   []string          // n1..n5
-	addr    map[string]string // node -> host address of its data port
+	project  string
+	certsDir string            // the host clients' CA and root's certificate (CAIRN_DOCKER_CERTS/ca)
+	names    []string          // n1..n5
+	addr     map[string]string // node -> host address of its data port
 }
 
 // target is the chaos scripts' target selector for this cluster.
@@ -102,7 +103,12 @@ func startDockerCluster(t *testing.T) *dockerCluster {
 	buildImage(t, image)
 
 	base := freeBase(t, 5)
-	env := append(os.Environ(), "CAIRN_IMAGE="+image, "CAIRN_GOSSIP_PROFILE=local", "CAIRN_REJOIN_INTERVAL=2s")
+	// The certs service writes the cluster's material here, as the
+	// compose file's comment tells a user.
+	material := t.TempDir()
+	d.certsDir = filepath.Join(material, "ca")
+	env := append(os.Environ(), "CAIRN_IMAGE="+image, "CAIRN_GOSSIP_PROFILE=local", "CAIRN_REJOIN_INTERVAL=2s",
+		"CAIRN_DOCKER_CERTS="+material)
 	for i := 1; i <= 5; i++ {
 		n := fmt.Sprintf("n%d", i)
 		d.names = append(d.names, n)
@@ -136,7 +142,7 @@ func startDockerCluster(t *testing.T) *dockerCluster {
 // sees waits until node via sees exactly want (name: alive).
 func (d *dockerCluster) sees(t *testing.T, via string, want map[string]bool) {
 	t.Helper()
-	waitForView(t, &cluster{t: t}, d.addr[via], via, want)
+	waitForView(t, clientsOf(t, d.certsDir), d.addr[via], via, want)
 }
 
 func (d *dockerCluster) aliveExcept(down ...string) map[string]bool {
@@ -152,7 +158,7 @@ func (d *dockerCluster) aliveExcept(down ...string) map[string]bool {
 // and resume, a 2|3 partition and heal.
 func TestDockerCluster(t *testing.T) {
 	d := startDockerCluster(t)
-	parent, c := t, &cluster{t: t}
+	parent, c := t, clientsOf(t, d.certsDir)
 	addr, names, target := d.addr, d.names, d.target()
 	sees, aliveExcept := d.sees, d.aliveExcept
 	project := d.project
@@ -168,7 +174,7 @@ func TestDockerCluster(t *testing.T) {
 
 	t.Run("kill and restart", func(t *testing.T) {
 		skipAfterFailure(t, parent)
-		c := &cluster{t: t}
+		c := clientsOf(t, d.certsDir)
 		require.Contains(t, chaos(t, "kill.sh", append(target, "n5")...), "killed n5")
 		sees(t, "n1", aliveExcept("n5"))
 		chaosRefused(t, "n5 is not running", "kill.sh", append(target, "n5")...)
@@ -189,7 +195,7 @@ func TestDockerCluster(t *testing.T) {
 
 	t.Run("partition and heal", func(t *testing.T) {
 		skipAfterFailure(t, parent)
-		c := &cluster{t: t}
+		c := clientsOf(t, d.certsDir)
 		if why := partitionUnsupported(false); why != "" {
 			t.Skip("docker partition not tested: " + why)
 		}
@@ -252,7 +258,10 @@ func TestComposeFile(t *testing.T) {
 	var f struct {
 		Services map[string]struct {
 			Image       string
+			Entrypoint  []string
 			Command     []string
+			NetworkMode string                                `yaml:"network_mode"`
+			DependsOn   map[string]struct{ Condition string } `yaml:"depends_on"`
 			Ports       []string
 			Volumes     []string
 			Networks    []string
@@ -270,7 +279,19 @@ func TestComposeFile(t *testing.T) {
 		names = append(names, fmt.Sprintf("n%d", i))
 		seeds = append(seeds, fmt.Sprintf("n%d:7201", i))
 	}
-	require.Len(t, f.Services, 5)
+	// Five nodes, and the one-shot service that makes their certificates
+	// and gossip key first.
+	require.Len(t, f.Services, 6)
+	certsSvc := f.Services["certs"]
+	require.Equal(t, "${CAIRN_IMAGE:-cairn:latest}", certsSvc.Image)
+	require.Equal(t, []string{"/cairn", "cert", "create-cluster", "--certs-dir", "/certs"}, certsSvc.Entrypoint)
+	var want []string
+	for _, n := range names {
+		want = append(want, n+"="+n)
+	}
+	require.Equal(t, want, certsSvc.Command, "each node's certificate names its service, which peers dial")
+	require.Equal(t, []string{"${CAIRN_DOCKER_CERTS:-./data/docker/certs}:/certs"}, certsSvc.Volumes)
+	require.Equal(t, "none", certsSvc.NetworkMode)
 	for i, n := range names {
 		s, ok := f.Services[n]
 		require.True(t, ok, "no service %s", n)
@@ -279,12 +300,17 @@ func TestComposeFile(t *testing.T) {
 		require.Equal(t, map[string]string{
 			"--name": n, "--advertise": n, "--data": "/data", "--listen": "0.0.0.0:7101",
 			"--gossip": "0.0.0.0:7201", "--admin": "0.0.0.0:7301", "--join": strings.Join(seeds, ","),
-		}, flagValues(t, help, s.Command), "%s's command", n)
+			"--certs-dir": "/certs/" + n, "--gossip-key-file": "/certs/" + n + "/gossip.keys",
+		}, flagValues(t, help, s.Command), "%s's command: secure, with its own material", n)
+		require.Equal(t, "service_completed_successfully", s.DependsOn["certs"].Condition)
+		require.NotContains(t, s.Environment, "CAIRN_INSECURE")
+		require.Equal(t, "/certs/ca", s.Environment["CAIRN_CERTS_DIR"], "the healthcheck's CLI finds root's certificate")
 		require.ElementsMatch(t, []string{
 			fmt.Sprintf("127.0.0.1:${CAIRN_N%d_DATA_PORT:-%d}:7101", i+1, 7101+i),
 			fmt.Sprintf("127.0.0.1:${CAIRN_N%d_ADMIN_PORT:-%d}:7301", i+1, 7301+i),
 		}, s.Ports)
-		require.Equal(t, []string{n + "-data:/data"}, s.Volumes)
+		require.Equal(t, []string{n + "-data:/data", "${CAIRN_DOCKER_CERTS:-./data/docker/certs}/" + n + ":/certs/" + n,
+			"${CAIRN_DOCKER_CERTS:-./data/docker/certs}/ca:/certs/ca:ro"}, s.Volumes)
 		require.Contains(t, f.Volumes, n+"-data")
 		require.Len(t, s.Networks, 1)
 		require.Contains(t, f.Networks, s.Networks[0])

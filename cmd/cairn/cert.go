@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/certs"
@@ -46,6 +47,7 @@ func newCertCommand() *cobra.Command {
   cairn cert create-ca     --certs-dir DIR              DIR/ca.crt, DIR/ca.key
   cairn cert create-node   --certs-dir DIR NAME [HOST]  DIR/node.crt, DIR/node.key
   cairn cert create-client --certs-dir DIR USER         DIR/client.USER.crt, .key
+  cairn cert create-cluster --certs-dir DIR NODE...     all of the above and a gossip key
 
 A node runs with --certs-dir holding ca.crt, node.crt and node.key; a
 client (the CLI, the SDK's TLSFromCertsDir) with ca.crt and its
@@ -106,7 +108,67 @@ rewriting a node's files rotates its certificate without a restart.`,
 		},
 	}
 	cl.register(createClient)
-	cmd.AddCommand(createCA, createNode, createClient)
+	cmd.AddCommand(createCA, createNode, createClient, newCreateClusterCommand())
+	return cmd
+}
+
+func newCreateClusterCommand() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "create-cluster NODE[=HOST,...]...",
+		Short: "Create everything a secure cluster needs in one directory: CA, root's certificate, node certificates, gossip key",
+		Long: `Create, in --certs-dir DIR, all of a cluster's security material at once,
+keeping whatever exists (run it again to add nodes):
+
+  DIR/ca/         ca.crt, ca.key, client.root.crt/.key   the CLI's --certs-dir
+  DIR/gossip.keys the cluster's gossip key
+  DIR/NODE/       ca.crt, node.crt, node.key, gossip.keys  a node's --certs-dir
+                  and --gossip-key-file
+
+Each NODE's certificate is valid for the hosts after its = (names or IPs,
+comma-separated) and for localhost and the loopback addresses. A node
+certificate is made again when the CA is new. For a throw-away or a
+container cluster whose nodes start from one volume (docker-compose.yml
+runs it in a one-shot container); a production CA's key belongs on
+another machine (create-ca, create-node --ca-key).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return fmt.Errorf("invalid argument: --certs-dir (or $CAIRN_CERTS_DIR) is required")
+			}
+			var names []string
+			hosts := map[string][]string{}
+			for _, a := range args {
+				name, list, _ := strings.Cut(a, "=")
+				if err := certs.CheckName(name); err != nil {
+					return fmt.Errorf("invalid argument: %s: %w", a, err)
+				}
+				if _, dup := hosts[name]; dup {
+					return fmt.Errorf("invalid argument: node %s named twice", name)
+				}
+				hosts[name] = nil
+				for _, h := range strings.Split(list, ",") {
+					if h = strings.TrimSpace(h); h != "" {
+						hosts[name] = append(hosts[name], h)
+					}
+				}
+				names = append(names, name)
+			}
+			m := clusterMaterial{
+				caDir:       filepath.Join(dir, "ca"),
+				gossipKeys:  filepath.Join(dir, "gossip.keys"),
+				nodeDir:     func(name string) string { return filepath.Join(dir, name) },
+				nodeKeyFile: func(name string) string { return filepath.Join(dir, name, "gossip.keys") },
+			}
+			if err := m.make(names, hosts); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cluster material in %s: CA and root's certificate in %s; nodes %s in %s/NODE\n",
+				dir, m.caDir, strings.Join(names, ", "), dir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "certs-dir", os.Getenv("CAIRN_CERTS_DIR"), "directory to write into (default $CAIRN_CERTS_DIR)")
 	return cmd
 }
 

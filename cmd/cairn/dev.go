@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -20,8 +18,6 @@ import (
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/client"
-	"github.com/cairnkv/cairn/internal/certs"
-	"github.com/cairnkv/cairn/node"
 	"github.com/spf13/cobra"
 )
 
@@ -84,65 +80,40 @@ directory; elsewhere, export CAIRN_CERTS_DIR=DIR/certs.`,
 	return cmd
 }
 
-// devSecurity makes what a secure dev cluster needs under dataDir, keeping
-// whatever an earlier run made: a CA and user root's certificate in
-// DIR/certs, each node's certificate in DIR/nI/certs, and a gossip key
-// file per node (each node rewrites its own). It returns the server
-// arguments that use them; "{node}" stands for the node's name.
+// devMaterial is where a secure dev cluster in dataDir keeps its
+// material: the CA and user root's certificate in DIR/certs, a gossip key
+// in DIR/gossip.keys, and node nI's certificate and gossip key file in
+// DIR/nI/certs and DIR/nI/gossip.keys.
+func devMaterial(dataDir string) clusterMaterial {
+	return clusterMaterial{
+		caDir:       filepath.Join(dataDir, "certs"),
+		gossipKeys:  filepath.Join(dataDir, "gossip.keys"),
+		nodeDir:     func(name string) string { return filepath.Join(dataDir, name, "certs") },
+		nodeKeyFile: func(name string) string { return filepath.Join(dataDir, name, "gossip.keys") },
+	}
+}
+
+func devNodeNames(k int) []string {
+	var names []string
+	for i := 1; i <= k; i++ {
+		names = append(names, fmt.Sprintf("n%d", i))
+	}
+	return names
+}
+
+// devSecurity makes what a secure dev cluster needs under dataDir,
+// keeping whatever an earlier run made, and returns the server arguments
+// that use it; "{node}" stands for the node's name.
 func devSecurity(dataDir string, k int) ([]string, error) {
 	dataDir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	caDir := filepath.Join(dataDir, "certs")
-	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
-	newCA := !exists(filepath.Join(caDir, certs.CAFile))
-	if newCA {
-		if err := certs.CreateCA(certs.Options{Dir: caDir}); err != nil {
-			return nil, err
-		}
+	m := devMaterial(dataDir)
+	if err := m.make(devNodeNames(k), nil); err != nil {
+		return nil, err
 	}
-	if crt, _ := certs.ClientFiles("root"); !exists(filepath.Join(caDir, crt)) {
-		if err := certs.CreateClient(certs.Options{Dir: caDir}, "root"); err != nil {
-			return nil, err
-		}
-	}
-	keyFile := filepath.Join(dataDir, "gossip.keys")
-	if !exists(keyFile) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		if err := node.WriteGossipKeyFile(keyFile, []string{base64.StdEncoding.EncodeToString(key)}); err != nil {
-			return nil, err
-		}
-	}
-	for i := 1; i <= k; i++ {
-		name := fmt.Sprintf("n%d", i)
-		dir := filepath.Join(dataDir, name, "certs")
-		if newCA {
-			// Signed by a CA that is gone (an --insecure run removed it).
-			if err := os.RemoveAll(dir); err != nil {
-				return nil, err
-			}
-		}
-		if !exists(filepath.Join(dir, certs.NodeCert)) {
-			if err := certs.CreateNode(certs.Options{Dir: dir, CADir: caDir}, name, nil); err != nil {
-				return nil, err
-			}
-		}
-		own := filepath.Join(dataDir, name, "gossip.keys")
-		if !exists(own) {
-			raw, err := os.ReadFile(keyFile)
-			if err != nil {
-				return nil, err
-			}
-			if err := os.WriteFile(own, raw, 0o600); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return []string{"--certs-dir", filepath.Join(dataDir, "{node}", "certs"), "--gossip-key-file", filepath.Join(dataDir, "{node}", "gossip.keys")}, nil
+	return []string{"--certs-dir", m.nodeDir("{node}"), "--gossip-key-file", m.nodeKeyFile("{node}")}, nil
 }
 
 // forgetDevSecurity removes what devSecurity made, before an insecure
@@ -151,17 +122,7 @@ func devSecurity(dataDir string, k int) ([]string, error) {
 // nodes' data stays; users added by a secure run stay in the cluster's
 // metadata, unused.
 func forgetDevSecurity(dataDir string, k int) error {
-	paths := []string{filepath.Join(dataDir, "certs"), filepath.Join(dataDir, "gossip.keys")}
-	for i := 1; i <= k; i++ {
-		name := fmt.Sprintf("n%d", i)
-		paths = append(paths, filepath.Join(dataDir, name, "certs"), filepath.Join(dataDir, name, "gossip.keys"))
-	}
-	for _, p := range paths {
-		if err := os.RemoveAll(p); err != nil {
-			return err
-		}
-	}
-	return nil
+	return devMaterial(dataDir).forget(devNodeNames(k))
 }
 
 type devNode struct {
