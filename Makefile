@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 100000x
 TESTFLAGS ?=
 
-.PHONY: build test run lint bench perf fuzz clean docker
+.PHONY: build test run lint bench perf fuzz clean docker k8s-certs
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cairn
@@ -46,6 +46,13 @@ DOCKER_ARCH ?= $(shell $(GO) env GOARCH)
 docker:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(DOCKER_ARCH) $(GO) build -trimpath -ldflags='-s -w' -o bin/cairn-linux-$(DOCKER_ARCH) ./cmd/cairn
 	docker build --build-arg TARGETARCH=$(DOCKER_ARCH) -t $(IMAGE) .
+
+# The certificates and gossip key deploy/k8s's Secret is generated from
+# (kubectl apply -k deploy/k8s), for the five pods cairn-0..cairn-4; kept
+# if they exist (delete deploy/k8s/certs for a new CA).
+k8s-certs: build
+	./$(BIN) cert create-cluster --certs-dir deploy/k8s/certs \
+		$(foreach i,0 1 2 3 4,cairn-$(i)=cairn-$(i).cairn-peers,cairn)
 
 clean:
 	rm -rf bin data

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/certs"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
@@ -372,7 +373,16 @@ type k8sObject struct {
 					VolumeMounts   []struct {
 						Name      string
 						MountPath string `yaml:"mountPath"`
+						ReadOnly  bool   `yaml:"readOnly"`
 					} `yaml:"volumeMounts"`
+				}
+				Volumes []struct {
+					Name   string
+					Secret struct {
+						SecretName  string `yaml:"secretName"`
+						DefaultMode int    `yaml:"defaultMode"`
+						Items       []struct{ Key, Path string }
+					}
 				}
 			}
 		}
@@ -481,14 +491,16 @@ func TestKubernetesManifests(t *testing.T) {
 	ctr := pod.Containers[0]
 	args := flagValues(t, serverFlags(t), ctr.Args)
 	require.Equal(t, "$(POD_NAME)", args["--name"])
-	require.Equal(t, "$(POD_IP)", args["--advertise"])
+	require.Equal(t, "$(POD_NAME)."+sts.Spec.ServiceName, args["--advertise"], "a stable name its certificate can hold")
 	require.Equal(t, sts.Spec.ServiceName+":7201", args["--join"], "every node joins through the headless Service")
+	require.NotContains(t, args, "--insecure")
+	require.Equal(t, "/certs/$(POD_NAME)", args["--certs-dir"])
+	require.Equal(t, "/certs/gossip.keys", args["--gossip-key-file"])
 	env := map[string]string{}
 	for _, e := range ctr.Env {
 		env[e.Name] = e.ValueFrom.FieldRef.FieldPath
 	}
 	require.Equal(t, "metadata.name", env["POD_NAME"])
-	require.Equal(t, "status.podIP", env["POD_IP"])
 
 	ports := map[string]int{}
 	for _, p := range ctr.Ports {
@@ -517,7 +529,64 @@ func TestKubernetesManifests(t *testing.T) {
 
 	require.Len(t, sts.Spec.VolumeClaimTemplates, 1)
 	claim := sts.Spec.VolumeClaimTemplates[0].Metadata.Name
-	require.Len(t, ctr.VolumeMounts, 1)
+	require.Len(t, ctr.VolumeMounts, 2)
 	require.Equal(t, claim, ctr.VolumeMounts[0].Name)
 	require.Equal(t, args["--data"], ctr.VolumeMounts[0].MountPath)
+	require.Equal(t, "/certs", ctr.VolumeMounts[1].MountPath)
+	require.True(t, ctr.VolumeMounts[1].ReadOnly)
+
+	// The certificates: the Secret kustomization.yaml generates from what
+	// `make k8s-certs` writes, each pod's files where its --certs-dir
+	// points, and each node's certificate valid for the name it advertises.
+	require.Len(t, pod.Volumes, 1)
+	vol := pod.Volumes[0]
+	require.Equal(t, ctr.VolumeMounts[1].Name, vol.Name)
+	require.Equal(t, 0o440, vol.Secret.DefaultMode, "readable by the non-root user through fsGroup, and no one else")
+	var kust struct {
+		SecretGenerator []struct {
+			Name  string
+			Files []string
+		} `yaml:"secretGenerator"`
+	}
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "k8s", "kustomization.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(raw, &kust))
+	require.Len(t, kust.SecretGenerator, 1)
+	require.Equal(t, vol.Secret.SecretName, kust.SecretGenerator[0].Name)
+	made := t.TempDir()
+	mk, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	require.NoError(t, err)
+	require.Contains(t, string(mk), "cert create-cluster --certs-dir deploy/k8s/certs")
+	var nodeArgs []string
+	for i := range sts.Spec.Replicas {
+		nodeArgs = append(nodeArgs, fmt.Sprintf("cairn-%d=cairn-%d.%s,cairn", i, i, sts.Spec.ServiceName))
+	}
+	(&cluster{t: t}).mustCLI(append([]string{"cert", "create-cluster", "--certs-dir", made}, nodeArgs...)...)
+	source := map[string]string{} // Secret key -> file it is made from
+	for _, f := range kust.SecretGenerator[0].Files {
+		key, file, ok := strings.Cut(f, "=")
+		require.True(t, ok, "%s: key=file", f)
+		require.True(t, strings.HasPrefix(file, "certs/"), "%s comes from deploy/k8s/certs", f)
+		require.FileExists(t, filepath.Join(made, strings.TrimPrefix(file, "certs/")), "create-cluster writes %s", file)
+		require.NotContains(t, file, "ca.key", "the CA's key stays out of the Secret")
+		source[key] = strings.TrimPrefix(file, "certs/")
+	}
+	// Lay the Secret out as the pod sees it and load each node's material.
+	mounted := t.TempDir()
+	for _, it := range vol.Secret.Items {
+		src, ok := source[it.Key]
+		require.True(t, ok, "item %s is a key of the Secret", it.Key)
+		raw, err := os.ReadFile(filepath.Join(made, src))
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(mounted, it.Path)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(mounted, it.Path), raw, 0o600))
+	}
+	require.FileExists(t, filepath.Join(mounted, "gossip.keys"))
+	for i := range sts.Spec.Replicas {
+		name := fmt.Sprintf("cairn-%d", i)
+		src, err := certs.LoadNode(filepath.Join(mounted, name), name)
+		require.NoError(t, err, "%s's --certs-dir", name)
+		require.Contains(t, src.Current().DNSNames, name+"."+sts.Spec.ServiceName)
+		require.Contains(t, src.Current().DNSNames, client.Metadata.Name, "clients in the cluster dial the Service")
+	}
 }
