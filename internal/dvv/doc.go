@@ -13,6 +13,12 @@
 //     anti-entropy), keeps each sibling unless the other copy has seen its dot
 //     and no longer holds it. Sync is commutative, associative and idempotent.
 //
+// Which copy wins is a bucket's choice (Mode): Siblings keeps concurrent
+// writes side by side, as above; LWW keeps only the write with the
+// highest WrittenAt (SyncLWW, ties by dot), a join that any two copies
+// reach in any order. The vector is kept whole either way, so the rules
+// below hold for both.
+//
 // Two rules are the caller's to honour. A context must name only dots that
 // were minted: one naming more covers writes not made yet, which then
 // vanish. Update cannot tell; the coordinator checks the context against
