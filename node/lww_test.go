@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -236,6 +237,11 @@ func TestLWWCausallyLaterWriteThroughASlowClockWins(t *testing.T) {
 	// A blind write through the slow node follows what its copy holds.
 	_, err = tc.client("n3").Put(ctx, "last", key, []byte("z"), client.W(client.All))
 	require.NoError(t, err)
+	for name, obj := range tc.storedCopies("last", key) {
+		// W=all: every copy took the write, the coordinator's own too,
+		// each resolved as it was stored.
+		require.Len(t, obj.Siblings, 1, "%s stores one value", name)
+	}
 	got, err = tc.client("n1").Get(ctx, "last", key, client.R(client.All))
 	require.NoError(t, err)
 	require.Equal(t, []string{"z"}, values(got))
@@ -280,4 +286,66 @@ func TestLWWCausallyLaterWriteThroughASlowClockWins(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"y2"}, values(got), "the context's stamp put y2 past x2, which n3 never held")
 	require.Equal(t, "y2", string(tc.requireOneValueEverywhere("last", key).Value))
+}
+
+// Fallbacks keep last-write-wins hints too: writes made while every
+// primary of a key is down leave one value in the hint, and handoff
+// resolves it against what the primaries held from before, the same way
+// a replica would: the latest write wins everywhere.
+func TestLWWHintsResolveTheSameWay(t *testing.T) {
+	tc := startCluster(t, 5, func(c *Config) {
+		c.Handoff.Interval = 100 * time.Millisecond
+		c.Handoff.RetryBase = 50 * time.Millisecond
+		c.AAE.Enabled = false
+	})
+	ctx := t.Context()
+	tc.createLWWBucket("n1", "last")
+	key := []byte("hinted")
+	r := tc.nodes["n1"].ring()
+	primaries, others := r.Preference(r.KeyPartition("last", key), 3)
+	_, err := tc.client(primaries[0]).Put(ctx, "last", key, []byte("old"), client.W(client.All))
+	require.NoError(t, err)
+	for _, p := range primaries {
+		tc.stop(p)
+	}
+	for _, p := range primaries {
+		tc.waitDead(p)
+	}
+	for i, v := range []string{"a", "b"} {
+		_, err := tc.client(others[i%len(others)]).Put(ctx, "last", key, []byte(v), client.W(2))
+		require.NoError(t, err)
+	}
+	got, err := tc.client(others[0]).Get(ctx, "last", key, client.R(2))
+	require.NoError(t, err)
+	require.Equal(t, []string{"b"}, values(got), "the fallbacks' hints hold the latest write only")
+	// Two fallbacks stand in for two of the three primaries (W=2): the
+	// third gets the writes from read repair, below.
+	hinted := map[string]bool{}
+	for h := range tc.pendingHints() {
+		hinted[h[strings.Index(h, "->")+2:]] = true
+	}
+	require.Len(t, hinted, 2)
+
+	for _, p := range primaries {
+		tc.restart(p)
+	}
+	tc.waitAlive(tc.names...)
+	require.Eventually(t, func() bool { return len(tc.pendingHints()) == 0 }, 30*time.Second, 50*time.Millisecond)
+	copies := tc.storedCopies("last", key)
+	for p := range hinted {
+		require.Len(t, copies[p].Siblings, 1, "%s holds one value after handoff", p)
+		require.Equal(t, "b", string(copies[p].Siblings[0].Value), "on %s, the hint's later write won over the value it held", p)
+	}
+	got, err = tc.client(primaries[1]).Get(ctx, "last", key, client.R(client.All), client.PR(3))
+	require.NoError(t, err)
+	require.Equal(t, []string{"b"}, values(got))
+	require.Eventually(t, func() bool {
+		copies := tc.storedCopies("last", key)
+		for _, p := range primaries {
+			if len(copies[p].Siblings) != 1 || string(copies[p].Siblings[0].Value) != "b" {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 20*time.Millisecond, "read repair leaves the latest write on every primary")
 }
