@@ -349,3 +349,60 @@ func TestLWWHintsResolveTheSameWay(t *testing.T) {
 		return true
 	}, 30*time.Second, 20*time.Millisecond, "read repair leaves the latest write on every primary")
 }
+
+// The conflict mode can change on a bucket that holds data: siblings
+// kept before it turned last-write-wins resolve to the latest at the next
+// read (and read repair stores that), and when it turns back, concurrent
+// writes become siblings again.
+func TestLWWModeChangesOnABucketWithData(t *testing.T) {
+	tc := startCluster(t, 3, func(c *Config) { c.AAE.Enabled = false })
+	ctx := t.Context()
+	_, err := tc.client("n1").CreateBucket(ctx, "switch", client.BucketChange{})
+	require.NoError(t, err)
+	key := []byte("k")
+	for _, name := range tc.names {
+		_, err := tc.client(name).Put(ctx, "switch", key, []byte(name), client.W(client.All))
+		require.NoError(t, err)
+	}
+	before, err := tc.client("n1").Get(ctx, "switch", key, client.R(client.All))
+	require.NoError(t, err)
+	require.Len(t, before.Siblings, 3)
+	latest := before.Siblings[0]
+	for _, s := range before.Siblings[1:] {
+		if s.WrittenAt.After(latest.WrittenAt) {
+			latest = s
+		}
+	}
+
+	lww, siblings := "lww", "siblings"
+	_, err = tc.client("n2").SetBucket(ctx, "switch", client.BucketChange{Conflict: &lww})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		for _, n := range tc.nodes {
+			if n.bucketMode("switch") != dvv.LWW {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond)
+	got, err := tc.client("n3").Get(ctx, "switch", key, client.R(client.All))
+	require.NoError(t, err)
+	require.Equal(t, []string{string(latest.Value)}, values(got), "the latest of the siblings kept from before")
+	require.Equal(t, string(latest.Value), string(tc.requireOneValueEverywhere("switch", key).Value))
+
+	_, err = tc.client("n2").SetBucket(ctx, "switch", client.BucketChange{Conflict: &siblings})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		for _, n := range tc.nodes {
+			if n.bucketMode("switch") != dvv.Siblings {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond)
+	_, err = tc.client("n1").Put(ctx, "switch", key, []byte("again"), client.W(client.All))
+	require.NoError(t, err)
+	got, err = tc.client("n3").Get(ctx, "switch", key, client.R(client.All))
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{string(latest.Value), "again"}, values(got), "siblings again")
+}
