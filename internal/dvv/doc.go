@@ -2,7 +2,8 @@
 // tagged with the dot (actor, counter) of the write that made it, plus a
 // version vector that records every dot the object has seen. It is the part of
 // cairn that decides which writes replace which, and so the part that keeps
-// the promise that no acknowledged write is lost.
+// the promise that no acknowledged write is lost (in buckets that keep
+// siblings; a last-write-wins bucket gives it up by design).
 //
 // Two operations change objects:
 //
