@@ -36,11 +36,15 @@ type AdminMeter struct {
 	Seeds []string
 	// Cluster is the cluster name of the data port's handshake.
 	Cluster string
-	// TLS is the data port's client TLS configuration; nil for plain TCP.
+	// TLS is the data port's client TLS configuration, nil for plain TCP;
+	// the admin ports are then read over https with it.
 	TLS *tls.Config
 	// Admin, when set, names the admin addresses (host:port) to read, and
 	// nothing is learnt from the cluster.
 	Admin []string
+	// Token is an admin user's token, which a secure node's admin port
+	// wants for /metrics; empty sends none.
+	Token string
 
 	once  sync.Once
 	nodes []adminNode
@@ -60,11 +64,18 @@ func (m *AdminMeter) Read(ctx context.Context) ([]NodeCounters, error) {
 	out := make([]NodeCounters, len(m.nodes))
 	errs := make([]error, len(m.nodes))
 	// One connection per reading: nothing idle is left behind.
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	tr := &http.Transport{DisableKeepAlives: true}
+	scheme := "http://"
+	if m.TLS != nil {
+		// A secure node serves /metrics over TLS only, with its node
+		// certificate, which the data port's configuration verifies.
+		tr.TLSClientConfig, scheme = m.TLS.Clone(), "https://"
+	}
+	hc := &http.Client{Transport: tr}
 	var wg sync.WaitGroup
 	for i, n := range m.nodes {
 		wg.Go(func() {
-			out[i], errs[i] = scrape(ctx, hc, n)
+			out[i], errs[i] = scrape(ctx, hc, scheme, n, m.Token)
 		})
 	}
 	wg.Wait()
@@ -147,11 +158,14 @@ func reachableAdmin(bound, dataAddr string) string {
 }
 
 // scrape reads one node's /metrics.
-func scrape(ctx context.Context, hc *http.Client, n adminNode) (NodeCounters, error) {
+func scrape(ctx context.Context, hc *http.Client, scheme string, n adminNode, token string) (NodeCounters, error) {
 	nc := NodeCounters{Node: n.name, Admin: n.admin}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.admin+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+n.admin+"/metrics", nil)
 	if err != nil {
 		return nc, fmt.Errorf("%s: %w", n.name, err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

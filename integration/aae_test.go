@@ -127,7 +127,7 @@ func TestAAEConvergesTenThousandKeys(t *testing.T) {
 
 	const keys = 10_000
 	writeStart := time.Now()
-	writeKeys(t, []string{n1.addr, c.node("n2").addr}, keys)
+	c.writeKeys([]string{n1.addr, c.node("n2").addr}, keys)
 	t.Logf("wrote %d keys with n3 down in %v", keys, time.Since(writeStart))
 	movedBefore, bytesBefore := c.aaeTotals()
 
@@ -215,7 +215,7 @@ func TestAAEHealsARealPartition(t *testing.T) {
 		}
 	}
 	require.Len(t, keys, 20)
-	ca, cb := seedsOnly(t, d.addr("n1")), seedsOnly(t, d.addr("n3"))
+	ca, cb := d.seedsOnly(d.addr("n1")), d.seedsOnly(d.addr("n3"))
 	ctx := t.Context()
 	contexts := map[string]client.Context{}
 	for _, k := range keys {

@@ -196,27 +196,31 @@ func TestTokens(t *testing.T) {
 }
 
 // TestAdminPortWantsAnAdminToken: on a secure cluster /healthz and /readyz
-// answer anyone; /metrics, pprof and the console want an admin user's
+// answer anyone, over plain HTTP or TLS; everything else is served over
+// TLS only (plain requests are redirected); /metrics, pprof and the
+// console want an admin user's
 // token (bearer, or the password of basic authentication), refuse a
 // writer's naming the role, and the console gathers every member's report
 // with the caller's credential.
 func TestAdminPortWantsAnAdminToken(t *testing.T) {
 	c, _ := startSecureCluster(t, 3)
-	ops := adminToken(t, c)
+	ops := c.adminToken()
 	var w struct {
 		Token string `json:"token"`
 	}
 	require.NoError(t, json.Unmarshal(c.mustCLI("user", "add", "--addr", c.nodes[0].addr, "app", "--role", "write", "--new-token", "-o", "json"), &w))
 	admin := c.node("n2").admin
 
+	hc, scheme := c.adminHTTP()
+	require.Equal(t, "https://", scheme, "a secure node's admin port speaks TLS")
 	get := func(path string, auth func(*http.Request)) (int, string, http.Header) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, "http://"+admin+path, nil)
+		req, err := http.NewRequest(http.MethodGet, scheme+admin+path, nil)
 		require.NoError(t, err)
 		if auth != nil {
 			auth(req)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := hc.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)
@@ -227,6 +231,20 @@ func TestAdminPortWantsAnAdminToken(t *testing.T) {
 		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
 	}
 
+	// Plain HTTP: the probes answer, the rest is sent to https, so that
+	// no token crosses the network in the clear.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/"} {
+		resp, err := noFollow.Get("http://" + admin + path)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		if path == "/healthz" || path == "/readyz" {
+			require.Equal(t, http.StatusOK, resp.StatusCode, path)
+			continue
+		}
+		require.Equal(t, http.StatusPermanentRedirect, resp.StatusCode, path)
+		require.Equal(t, "https://"+admin+path, resp.Header.Get("Location"))
+	}
 	for _, open := range []string{"/healthz", "/readyz"} {
 		code, _, _ := get(open, nil)
 		require.Equal(t, http.StatusOK, code, open)

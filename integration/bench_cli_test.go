@@ -26,7 +26,8 @@ func TestBenchThroughTheCLI(t *testing.T) {
 	// takes seconds (the bench package's tests draw one).
 	out, plot := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
 	args := []string{"bench", "--addr", strings.Join(addrs, ","), "--mix", "read=50,update=50", "--distribution", "uniform",
-		"--records", "300", "--ops", "600", "--value-size", "100", "--concurrency", "4", "--out", out, "--plot", plot}
+		"--records", "300", "--ops", "600", "--value-size", "100", "--concurrency", "4", "--out", out, "--plot", plot,
+		"--admin-token", c.adminToken()} // the cost is read from the admin ports, which want an admin's token
 	stdout := c.mustCLI(append(args, "-o", "json")...)
 	var res bench.Result
 	require.NoError(t, json.Unmarshal(stdout, &res), "%s", stdout)

@@ -30,10 +30,10 @@ func BenchmarkDevCluster(b *testing.B) {
 	require.NoError(b, build.Run())
 	for _, nodes := range []int{1, 3} {
 		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
-			seeds := startDev(b, bin, nodes)
+			seeds, certsDir := startDev(b, bin, nodes)
 			var clients []*client.Client
 			for _, s := range seeds {
-				c, err := client.New(context.Background(), client.Config{Seeds: []string{s}})
+				c, err := client.New(context.Background(), devConfig(certsDir, s))
 				require.NoError(b, err)
 				defer c.Close()
 				clients = append(clients, c)
@@ -106,9 +106,18 @@ func report(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(pct(0.999), "p99.9-µs")
 }
 
-// startDev runs `cairn dev` and returns the nodes' data addresses; the
-// cluster stops when the benchmark ends.
-func startDev(b *testing.B, bin string, nodes int) []string {
+// devConfig is user root's client configuration for one seed of a
+// secure `cairn dev`.
+func devConfig(certsDir, seed string) client.Config {
+	cfg := client.Config{Seeds: []string{seed}}
+	cfg.TLS, _ = client.TLSFromCertsDir(certsDir, "root") // not there yet: the dial fails, and is retried
+	return cfg
+}
+
+// startDev runs `cairn dev` and returns the nodes' data addresses and
+// the clients' certificates directory; the cluster stops when the
+// benchmark ends.
+func startDev(b *testing.B, bin string, nodes int) ([]string, string) {
 	base := freeBase(b, nodes)
 	dir := b.TempDir()
 	cmd := exec.Command(bin, "dev", "--nodes", strconv.Itoa(nodes), "--data", dir, "--base-port", strconv.Itoa(base))
@@ -125,7 +134,7 @@ func startDev(b *testing.B, bin string, nodes int) []string {
 	require.Eventually(b, func() bool {
 		for _, s := range seeds {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			c, err := client.New(ctx, client.Config{Seeds: []string{s}})
+			c, err := client.New(ctx, devConfig(filepath.Join(dir, "certs"), s))
 			if err != nil {
 				cancel()
 				return false
@@ -145,5 +154,5 @@ func startDev(b *testing.B, bin string, nodes int) []string {
 		}
 		return true
 	}, 60*time.Second, 100*time.Millisecond)
-	return seeds
+	return seeds, filepath.Join(dir, "certs")
 }

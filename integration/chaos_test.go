@@ -95,11 +95,19 @@ type devCluster struct {
 	k    int
 }
 
+// devClients is the CLI and SDK side of a (secure) `cairn dev` cluster
+// in dir: its certificates are in dir/certs.
+func devClients(t *testing.T, dir string) *cluster {
+	certsDir := filepath.Join(dir, "certs")
+	return &cluster{t: t, certsDir: certsDir, env: []string{"CAIRN_CERTS_DIR=" + certsDir}}
+}
+
 // startDevCluster runs `cairn dev` with k nodes; serverArgs go to every
 // node's `cairn server`.
 func startDevCluster(t *testing.T, k int, serverArgs ...string) *devCluster {
 	t.Helper()
-	d := &devCluster{cluster: &cluster{t: t}, dir: t.TempDir(), base: freeBase(t, k), k: k}
+	dir := t.TempDir()
+	d := &devCluster{cluster: devClients(t, dir), dir: dir, base: freeBase(t, k), k: k}
 	out, err := os.Create(filepath.Join(d.dir, "dev.out"))
 	require.NoError(t, err)
 	defer out.Close()
@@ -161,7 +169,7 @@ func (d *devCluster) stop(dev *exec.Cmd, exited chan struct{}) {
 // on returns d for subtest t: failures stop t, not its parent.
 func (d *devCluster) on(t *testing.T) *devCluster {
 	c := *d
-	c.cluster = &cluster{t: t}
+	c.cluster = devClients(t, d.dir)
 	return &c
 }
 

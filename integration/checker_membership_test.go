@@ -23,7 +23,7 @@ func TestLostWritesMembership(t *testing.T) {
 	c := startClusterOf(t, plainBin(t), 4)
 	m := &membershipNemesis{c: c}
 	tg := &checkerTarget{kind: "processes, membership changes", addrs: map[string]string{}, routing: client.TokenAware,
-		faults: m.run, healthy: m.healthy}
+		faults: m.run, healthy: m.healthy, tls: c.clientConfig().TLS}
 	for _, p := range c.nodes {
 		tg.nodes = append(tg.nodes, p.name)
 		tg.addrs[p.name] = p.addr

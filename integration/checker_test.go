@@ -22,6 +22,7 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -52,6 +53,8 @@ type checkerTarget struct {
 	routing client.Routing
 	// noPartition says why partitions cannot run, "" when they can.
 	noPartition string
+	// tls is the clients' TLS configuration; nil for plain TCP.
+	tls *tls.Config
 	// faults replaces the kill, pause and partition nemesis, and healthy
 	// the wait for every node to see every node alive, when set (the
 	// membership variant: its member set changes as it runs).
@@ -130,7 +133,7 @@ func newClients(t *testing.T, tg *checkerTarget, n int) []*client.Client {
 		}
 		// A paused node holds a dial until this; gossip takes 2 s or so
 		// to mark it down.
-		c, err := client.New(t.Context(), client.Config{Seeds: seeds, Routing: tg.routing, DialTimeout: 500 * time.Millisecond})
+		c, err := client.New(t.Context(), client.Config{Seeds: seeds, Routing: tg.routing, DialTimeout: 500 * time.Millisecond, TLS: tg.tls})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c.Close() })
 		out = append(out, c)
@@ -179,7 +182,7 @@ func (tg *checkerTarget) hintsPending(t *testing.T, skip ...string) (pending int
 		if contains(skip, n) {
 			continue
 		}
-		c, err := client.New(t.Context(), client.Config{Seeds: []string{tg.addrs[n]}, Routing: client.SeedsOnly, DialTimeout: time.Second})
+		c, err := client.New(t.Context(), client.Config{Seeds: []string{tg.addrs[n]}, Routing: client.SeedsOnly, DialTimeout: time.Second, TLS: tg.tls})
 		if err != nil {
 			ok = false
 			continue
@@ -346,7 +349,7 @@ func runChecker(t *testing.T, tg *checkerTarget, cfg checkerConfig) checkerRepor
 	}
 	rep.HandoffSeconds = time.Since(drainStart).Seconds()
 	for _, n := range tg.nodes {
-		c, err := client.New(t.Context(), client.Config{Seeds: []string{tg.addrs[n]}, Routing: client.SeedsOnly})
+		c, err := client.New(t.Context(), client.Config{Seeds: []string{tg.addrs[n]}, Routing: client.SeedsOnly, TLS: tg.tls})
 		if err != nil {
 			continue
 		}
@@ -457,7 +460,7 @@ func TestLostWritesDev(t *testing.T) {
 	}
 	d := startDevCluster(t, 5)
 	tg := &checkerTarget{kind: "dev", addrs: map[string]string{}, chaosArgs: []string{"--dev", d.dir},
-		routing: client.TokenAware, noPartition: partitionUnsupported(true)}
+		routing: client.TokenAware, noPartition: partitionUnsupported(true), tls: d.clientConfig().TLS}
 	for i := 1; i <= 5; i++ {
 		n := fmt.Sprintf("n%d", i)
 		tg.nodes = append(tg.nodes, n)
@@ -477,7 +480,7 @@ func TestLostWritesDev(t *testing.T) {
 // the loss is the resolver's, not the cluster's or the checker's.
 func TestLostWritesNegativeControl(t *testing.T) {
 	c := startCluster(t, 3)
-	tg := &checkerTarget{kind: "processes", addrs: map[string]string{}, routing: client.TokenAware}
+	tg := &checkerTarget{kind: "processes", addrs: map[string]string{}, routing: client.TokenAware, tls: c.clientConfig().TLS}
 	for _, p := range c.nodes {
 		tg.nodes = append(tg.nodes, p.name)
 		tg.addrs[p.name] = p.addr

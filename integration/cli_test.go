@@ -20,8 +20,13 @@ import (
 // run it: two puts without a context are two siblings; a put with the
 // context of that get leaves one; a delete with the context reads as not
 // found.
+//
+// Its cluster runs without security (plain TCP and gossip, no users), as
+// one may on a closed network: the suite's one such cluster started by the
+// harness (TestDevCluster runs `cairn dev --insecure` too); every other
+// runs secure.
 func TestSiblingsThroughTheCLI(t *testing.T) {
-	c := startCluster(t, 1)
+	c := startInsecureCluster(t, cairnBin, 1)
 	addr := c.nodes[0].addr
 	c.mustCLI("put", "--addr", addr, "demo", "greeting", "hello")
 	c.mustCLI("put", "--addr", addr, "demo", "greeting", "bonjour")
@@ -52,6 +57,7 @@ func TestSiblingsThroughTheCLI(t *testing.T) {
 
 	// Values from stdin, and a bad context refused with a one-line error.
 	cmd := exec.Command(cairnBin, "put", "--addr", addr, "demo", "stdin", "-")
+	cmd.Env = append(os.Environ(), c.env...)
 	cmd.Stdin = strings.NewReader("from stdin")
 	require.NoError(t, cmd.Run())
 	require.Equal(t, []string{"from stdin"}, c.get(addr, "demo", "stdin").values())
@@ -61,12 +67,17 @@ func TestSiblingsThroughTheCLI(t *testing.T) {
 	require.Equal(t, 1, strings.Count(string(errOut), "\n"))
 }
 
-// TestDevCluster runs `cairn dev` as `make run` does and checks the files,
-// ports and shutdown DESIGN section 11 promises.
+// TestDevCluster runs `cairn dev` as `make run` does (its data in ./data)
+// and checks the files, ports and shutdown DESIGN section 11 promises, and
+// that the cluster is secure and the CLI, run from the same directory with
+// nothing set up, finds its certificates. Run again with --insecure, the
+// same data serves plain clients.
 func TestDevCluster(t *testing.T) {
 	base := freeBase(t, 3)
-	dir := t.TempDir()
-	dev := exec.Command(cairnBin, "dev", "--nodes", "3", "--data", dir, "--base-port", strconv.Itoa(base))
+	work := t.TempDir()
+	dir := filepath.Join(work, "data")
+	dev := exec.Command(cairnBin, "dev", "--nodes", "3", "--base-port", strconv.Itoa(base))
+	dev.Dir = work
 	dev.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := dev.StdoutPipe()
 	require.NoError(t, err)
@@ -79,12 +90,18 @@ func TestDevCluster(t *testing.T) {
 	lines := bufio.NewScanner(stdout)
 	require.True(t, lines.Scan())
 	require.Contains(t, lines.Text(), "3 nodes up")
+	var banner strings.Builder
+	for lines.Scan() && !strings.HasPrefix(lines.Text(), "Ctrl-C") {
+		banner.WriteString(lines.Text() + "\n")
+	}
+	require.Contains(t, banner.String(), "Security: on")
+	require.Contains(t, banner.String(), "The CLI run from this directory finds them")
 	go func() {
 		for lines.Scan() {
 		}
 	}()
 
-	c := &cluster{t: t}
+	c := &cluster{t: t, cwd: work}
 	pids := map[string]int{}
 	for i := 1; i <= 3; i++ {
 		nd := filepath.Join(dir, fmt.Sprintf("n%d", i))
@@ -100,8 +117,14 @@ func TestDevCluster(t *testing.T) {
 		require.Contains(t, args, fmt.Sprintf("127.0.0.1:%d", base+i), "data port P+i")
 		require.Contains(t, args, fmt.Sprintf("127.0.0.1:%d", base+100+i), "gossip port P+100+i")
 		require.Contains(t, args, fmt.Sprintf("127.0.0.1:%d", base+200+i), "admin port P+200+i")
+		require.Contains(t, args, "--certs-dir")
+		require.Contains(t, args, "--gossip-key-file")
 		require.FileExists(t, filepath.Join(nd, "server.log"))
 	}
+	// Secure: a client without the certificates is refused.
+	_, errOut, err := (&cluster{t: t, cwd: t.TempDir()}).cli("get", "--addr", fmt.Sprintf("127.0.0.1:%d", base+1), "b", "k")
+	require.Error(t, err)
+	require.Contains(t, string(errOut), "accepts only TLS")
 	addr := fmt.Sprintf("127.0.0.1:%d", base+1)
 	c.mustCLI("put", "--addr", addr, "b", "k", "v")
 	require.Equal(t, []string{"v"}, c.get(fmt.Sprintf("127.0.0.1:%d", base+3), "b", "k", "--r", "all").values())
@@ -147,4 +170,30 @@ func TestDevCluster(t *testing.T) {
 		require.Eventually(t, func() bool { return syscall.Kill(pid, 0) != nil }, 10*time.Second, 50*time.Millisecond,
 			"%s still running after cairn dev stopped", name)
 	}
+
+	// --insecure on the same data: plain TCP, and the CLI, which no longer
+	// finds certificates there, speaks it.
+	for i := 1; i <= 3; i++ {
+		c.waitPortsFree(&proc{addr: fmt.Sprintf("127.0.0.1:%d", base+i), admin: fmt.Sprintf("127.0.0.1:%d", base+200+i),
+			args: []string{"--gossip", fmt.Sprintf("127.0.0.1:%d", base+100+i)}})
+	}
+	plain := exec.Command(cairnBin, "dev", "--nodes", "3", "--base-port", strconv.Itoa(base), "--insecure")
+	plain.Dir = work
+	plain.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := plain.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, plain.Start())
+	defer func() {
+		_ = syscall.Kill(-plain.Process.Pid, syscall.SIGTERM)
+		_ = plain.Wait()
+	}()
+	lines = bufio.NewScanner(out)
+	require.True(t, lines.Scan())
+	require.Contains(t, lines.Text(), "3 nodes up")
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	require.NoDirExists(t, filepath.Join(dir, "certs"))
+	require.Equal(t, []string{"v"}, c.get(addr, "b", "k", "--r", "all").values())
 }

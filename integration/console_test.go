@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"github.com/chromedp/cdproto/network"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,7 +68,10 @@ func openBrowser(t *testing.T, exe string) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1400, 1900),
-		chromedp.Flag("disable-dev-shm-usage", true))
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// The dev cluster's admin ports present its throw-away CA's
+		// certificates: what a person accepts at the browser's warning.
+		chromedp.Flag("ignore-certificate-errors", true))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() {
@@ -161,6 +165,15 @@ func TestConsoleInABrowser(t *testing.T) {
 	// third node), which keeps its writes as hints.
 	d := startDevCluster(t, 3, "--n", "2", "--handoff-interval", "500ms")
 	p := &page{t: t, ctx: openBrowser(t, exe), artifacts: artifactsDir(t)}
+	// The dev cluster is secure: its admin ports want the console user's
+	// token, which a person types as the password when the browser asks.
+	require.NoError(t, p.do(chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": "Bearer " + d.adminToken()}})
+		return err
+	})))
 	// The console's address is the one `cairn dev` (and so `make run`)
 	// prints.
 	var url string
@@ -174,7 +187,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 		return false
 	}, 30*time.Second, 100*time.Millisecond, "cairn dev printed no console URL")
-	require.Equal(t, fmt.Sprintf("http://127.0.0.1:%d/", d.base+201), url)
+	require.Equal(t, fmt.Sprintf("https://127.0.0.1:%d/", d.base+201), url)
 
 	require.NoError(t, p.do(chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("members"))))
 	loadMs, err := eval[float64](p, `(() => { const n = performance.getEntriesByType("navigation")[0]; return n.loadEventEnd - n.startTime; })()`)

@@ -46,7 +46,7 @@ func TestConvergeAfterKillNine(t *testing.T) {
 	c.waitMembers(3, "n3")
 
 	writeStart := time.Now()
-	writeKeys(t, []string{n1.addr, c.node("n2").addr}, keys)
+	c.writeKeys([]string{n1.addr, c.node("n2").addr}, keys)
 	t.Logf("wrote %d keys with W=2 while n3 was down, in %v", keys, time.Since(writeStart).Round(time.Millisecond))
 
 	c.waitPortsFree(n3)
@@ -72,9 +72,10 @@ func TestConvergeAfterKillNine(t *testing.T) {
 // writeKeys writes key-0 .. key-(keys-1) with W=2 through the given nodes,
 // 32 writers, retrying a failed put a few times (a write that fails once
 // in a busy machine's timeout is written again, not lost).
-func writeKeys(t *testing.T, seeds []string, keys int) {
+func (c *cluster) writeKeys(seeds []string, keys int) {
+	t := c.t
 	t.Helper()
-	cl, err := client.New(t.Context(), client.Config{Seeds: seeds, Routing: client.SeedsOnly})
+	cl, err := client.New(t.Context(), c.seedsOnlyConfig(seeds...))
 	require.NoError(t, err)
 	defer cl.Close()
 	var next atomic.Int64

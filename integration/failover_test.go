@@ -2,8 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,7 +68,7 @@ func TestWritesFailOverWithinTheRequest(t *testing.T) {
 	// coordinators, not by a membership change.
 	var failovers float64
 	for _, name := range []string{"n1", "n3", "n5"} {
-		failovers += metricSum(t, adminAddr(d, name), "cairn_request_failovers_total")
+		failovers += d.metricSum(adminAddr(d, name), "cairn_request_failovers_total")
 	}
 	require.Positive(t, failovers, "no request failed over: the puts did not exercise the failover")
 
@@ -97,15 +95,13 @@ func adminAddr(d *devCluster, name string) string {
 }
 
 // metricSum adds up every sample of a metric, whatever its labels.
-func metricSum(t *testing.T, admin, name string) float64 {
+func (c *cluster) metricSum(admin, name string) float64 {
+	t := c.t
 	t.Helper()
-	resp, err := http.Get("http://" + admin + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := c.metrics(admin)
 	require.NoError(t, err)
 	var sum float64
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(body, "\n") {
 		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
 			continue
 		}

@@ -15,12 +15,13 @@ import (
 )
 
 // seedsOnly connects to exactly one node.
-func seedsOnly(t *testing.T, addr string) *client.Client {
+func (c *cluster) seedsOnly(addr string) *client.Client {
+	t := c.t
 	t.Helper()
-	c, err := client.New(t.Context(), client.Config{Seeds: []string{addr}, Routing: client.SeedsOnly})
+	cl, err := client.New(t.Context(), c.seedsOnlyConfig(addr))
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	t.Cleanup(func() { _ = cl.Close() })
+	return cl
 }
 
 // hintsHeld sums, over every running node, the hints kept for each owner
@@ -32,7 +33,7 @@ func (c *cluster) hintsHeld() (pending, held map[string]int) {
 		if !c.running(p) {
 			continue
 		}
-		cl := seedsOnly(c.t, p.addr)
+		cl := c.seedsOnly(p.addr)
 		ctx, cancel := context.WithTimeout(c.t.Context(), 5*time.Second)
 		_, queues, err := cl.Hints(ctx)
 		cancel()
@@ -139,7 +140,7 @@ func TestHandoffResumesAfterTheFallbackIsKilledMidDelivery(t *testing.T) {
 	c.kill(owner)
 	c.waitMembers(5, "n4")
 
-	cl := seedsOnly(t, c.node("n1").addr)
+	cl := c.seedsOnly(c.node("n1").addr)
 	value := strings.Repeat("x", 2000)
 	for _, k := range keys {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -180,7 +181,7 @@ func TestHandoffResumesAfterTheFallbackIsKilledMidDelivery(t *testing.T) {
 	}, 120*time.Second, 250*time.Millisecond, "delivery resumes after the restart and finishes")
 
 	// Nothing lost, nothing duplicated: the owner holds every key once.
-	oc := seedsOnly(t, owner.addr)
+	oc := c.seedsOnly(owner.addr)
 	for _, k := range keys {
 		part, copies, err := oc.DebugReplicas(t.Context(), "b", []byte(k))
 		require.NoError(t, err)
@@ -196,6 +197,6 @@ func TestHandoffResumesAfterTheFallbackIsKilledMidDelivery(t *testing.T) {
 	}
 
 	// The owner paced its own catch-up, and says so in its metrics.
-	require.Positive(t, metricValue(t, owner.admin, "cairn_handoff_throttled_total"))
-	require.GreaterOrEqual(t, metricValue(t, owner.admin, "cairn_handoff_received_total"), float64(len(keys)))
+	require.Positive(t, c.metric(owner.admin, "cairn_handoff_throttled_total"))
+	require.GreaterOrEqual(t, c.metric(owner.admin, "cairn_handoff_received_total"), float64(len(keys)))
 }

@@ -3,6 +3,8 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/client"
+	"github.com/cairnkv/cairn/internal/certs"
+	"github.com/cairnkv/cairn/node"
 	"github.com/stretchr/testify/require"
 )
 
@@ -135,7 +140,9 @@ type proc struct {
 }
 
 // cluster runs K `cairn server` processes on 127.0.0.1 with the port
-// layout of `cairn dev`.
+// layout of `cairn dev`. It is secure, as a cluster is by default: TLS
+// with client certificates, encrypted gossip and users, its material made
+// under secDir; the CLI and the SDK act as user root.
 type cluster struct {
 	t     *testing.T
 	bin   string // the server binary: cairnBin unless a test chose another
@@ -143,6 +150,14 @@ type cluster struct {
 	dir   string
 	nodes []*proc
 	env   []string // added to the CLI's environment (CAIRN_CERTS_DIR of a secure cluster)
+	cwd   string   // the CLI's working directory, with no CAIRN_* variables; empty: the test's, with them
+
+	insecure bool   // plain TCP and gossip, no users (startInsecureCluster)
+	secDir   string // secDir/ca: CA and root; secDir/NAME: a node's certificate and gossip key
+	certsDir string // the clients' certificates directory; empty: plain TCP
+
+	tokenOnce sync.Once
+	token     string // an admin user's token for the admin ports (adminToken)
 }
 
 func startCluster(t *testing.T, k int, extra ...string) *cluster {
@@ -156,10 +171,26 @@ func startClusterOf(t *testing.T, bin string, k int, extra ...string) *cluster {
 	return startClusterIn(t, &cluster{t: t, bin: bin, base: freeBase(t, k), dir: t.TempDir()}, k, extra...)
 }
 
+// startInsecureCluster is startClusterOf with security off (no TLS, no
+// gossip key, no users), as a cluster on a closed network may run.
+func startInsecureCluster(t *testing.T, bin string, k int, extra ...string) *cluster {
+	t.Helper()
+	return startClusterIn(t, &cluster{t: t, bin: bin, base: freeBase(t, k), dir: t.TempDir(), insecure: true}, k, extra...)
+}
+
 // startClusterIn starts c's k servers; "{node}" in an extra argument
-// stands for each node's name, as in `cairn dev --server-arg`.
+// stands for each node's name, as in `cairn dev --server-arg`. Unless c is
+// insecure or a test made its own material (c.certsDir set), it makes a CA,
+// root's certificate, and each node's certificate and gossip key.
 func startClusterIn(t *testing.T, c *cluster, k int, extra ...string) *cluster {
 	t.Helper()
+	if !c.insecure && c.certsDir == "" {
+		c.makeCA()
+		for i := 1; i <= k; i++ {
+			c.nodeMaterial(fmt.Sprintf("n%d", i))
+		}
+		extra = append(c.nodeMaterial("{node}"), extra...)
+	}
 	var gossip []string
 	for i := 1; i <= k; i++ {
 		gossip = append(gossip, fmt.Sprintf("127.0.0.1:%d", c.base+100+i))
@@ -189,6 +220,90 @@ func startClusterIn(t *testing.T, c *cluster, k int, extra ...string) *cluster {
 	}
 	c.waitMembers(k)
 	return c
+}
+
+// makeCA makes the cluster's CA and user root's client certificate in
+// secDir/ca, the clients' certificates directory, and a gossip key.
+func (c *cluster) makeCA() {
+	c.t.Helper()
+	c.secDir = filepath.Join(c.dir, "sec")
+	c.certsDir = filepath.Join(c.secDir, "ca")
+	require.NoError(c.t, certs.CreateCA(certs.Options{Dir: c.certsDir}))
+	require.NoError(c.t, certs.CreateClient(certs.Options{Dir: c.certsDir}, "root"))
+	key := make([]byte, 32)
+	_, err := rand.Read(key)
+	require.NoError(c.t, err)
+	require.NoError(c.t, node.WriteGossipKeyFile(filepath.Join(c.secDir, "gossip.keys"), []string{base64.StdEncoding.EncodeToString(key)}))
+	c.env = append(c.env, "CAIRN_CERTS_DIR="+c.certsDir)
+}
+
+// nodeMaterial makes node name's certificate and its copy of the gossip
+// key in secDir/name (nothing for "{node}", the placeholder), and returns
+// the server arguments that use them.
+func (c *cluster) nodeMaterial(name string) []string {
+	c.t.Helper()
+	dir := filepath.Join(c.secDir, name)
+	if name != "{node}" {
+		require.NoError(c.t, certs.CreateNode(certs.Options{Dir: dir, CADir: c.certsDir}, name, nil))
+		raw, err := os.ReadFile(filepath.Join(c.secDir, "gossip.keys"))
+		require.NoError(c.t, err)
+		require.NoError(c.t, os.WriteFile(filepath.Join(dir, "gossip.keys"), raw, 0o600))
+	}
+	return []string{"--certs-dir", dir, "--gossip-key-file", filepath.Join(dir, "gossip.keys")}
+}
+
+// clientConfig is the SDK configuration of user root for c's nodes.
+func (c *cluster) clientConfig(seeds ...string) client.Config {
+	c.t.Helper()
+	cfg := client.Config{Seeds: seeds}
+	if c.certsDir != "" {
+		t, err := client.TLSFromCertsDir(c.certsDir, "root")
+		require.NoError(c.t, err)
+		cfg.TLS = t
+	}
+	return cfg
+}
+
+// seedsOnlyConfig is clientConfig talking to the seeds only.
+func (c *cluster) seedsOnlyConfig(seeds ...string) client.Config {
+	c.t.Helper()
+	cfg := c.clientConfig(seeds...)
+	cfg.Routing = client.SeedsOnly
+	return cfg
+}
+
+// adminToken is the token of an admin user, ops, for the admin ports of
+// a secure cluster (added on first use; the one cairn dev keeps when c
+// runs under dev); "" when c is insecure.
+func (c *cluster) adminToken() string {
+	c.t.Helper()
+	if c.certsDir == "" {
+		return ""
+	}
+	c.tokenOnce.Do(func() {
+		if raw, err := os.ReadFile(filepath.Join(c.certsDir, "console.token")); err == nil {
+			c.token = strings.TrimSpace(string(raw))
+			return
+		}
+		var added struct {
+			Token string `json:"token"`
+		}
+		out := c.mustCLI("user", "add", "--addr", c.nodes[0].addr, "ops", "--role", "admin", "--new-token", "-o", "json")
+		require.NoError(c.t, json.Unmarshal(out, &added))
+		require.NotEmpty(c.t, added.Token)
+		// Gossip takes the user to the other nodes.
+		for _, p := range c.nodes {
+			if !c.running(p) {
+				continue
+			}
+			require.Eventually(c.t, func() bool {
+				_, _, err := (&cluster{t: c.t, env: append(slices.Clone(c.env), "CAIRN_TOKEN="+added.Token)}).cli("user", "list", "--addr", p.addr)
+				return err == nil
+			}, 30*time.Second, 100*time.Millisecond, "%s knows the admin user", p.name)
+		}
+		c.token = added.Token
+	})
+	return c.token
 }
 
 func (c *cluster) node(name string) *proc {
@@ -335,9 +450,15 @@ func (c *cluster) cli(args ...string) ([]byte, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, cairnBin, args...)
-	if len(c.env) > 0 {
-		cmd.Env = append(os.Environ(), c.env...)
+	cmd.Dir = c.cwd
+	if c.cwd != "" {
+		// What a user's fresh shell in that directory runs: nothing of
+		// the CLI's set-up comes from the environment.
+		cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "CAIRN_") })
+	} else {
+		cmd.Env = os.Environ()
 	}
+	cmd.Env = append(cmd.Env, c.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -433,34 +554,66 @@ type ringInfo struct {
 	Owned      map[string]int `json:"owned"`
 }
 
-// metricValue reads one unlabelled sample from a node's /metrics.
-func metricValue(t *testing.T, admin, name string) float64 {
-	t.Helper()
-	return metricValueAs(t, admin, "", name)
+// metric reads one unlabelled sample from a node's /metrics.
+func (c *cluster) metric(admin, name string) float64 {
+	c.t.Helper()
+	return c.metricAs(admin, c.adminToken(), name)
 }
 
-// metricValueAs is metricValue with an admin user's token, for a secure
-// node's admin port.
-func metricValueAs(t *testing.T, admin, token, name string) float64 {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+admin+"/metrics", nil)
-	require.NoError(t, err)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /metrics of %s", admin)
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(body), "\n") {
+// metricAs is metric with the given admin user's token.
+func (c *cluster) metricAs(admin, token, name string) float64 {
+	c.t.Helper()
+	body, err := c.adminGet(admin, "/metrics", token)
+	require.NoError(c.t, err)
+	for _, line := range strings.Split(body, "\n") {
 		if rest, ok := strings.CutPrefix(line, name+" "); ok {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			require.NoError(t, err)
+			require.NoError(c.t, err)
 			return v
 		}
 	}
-	t.Fatalf("metric %s not found on %s", name, admin)
+	c.t.Fatalf("metric %s not found on %s", name, admin)
 	return 0
+}
+
+// metrics returns a node's whole /metrics page.
+func (c *cluster) metrics(admin string) (string, error) {
+	return c.adminGet(admin, "/metrics", c.adminToken())
+}
+
+// adminHTTP is the client of c's admin ports and their scheme: https,
+// verified with the cluster's CA, when c is secure.
+func (c *cluster) adminHTTP() (*http.Client, string) {
+	if c.certsDir == "" {
+		return http.DefaultClient, "http://"
+	}
+	caOnly, err := client.TLSFromCA(c.certsDir)
+	require.NoError(c.t, err)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: caOnly, DisableKeepAlives: true}}, "https://"
+}
+
+// adminGet GETs path from a node's admin port, with token when set, and
+// returns the body of a 200 answer.
+func (c *cluster) adminGet(admin, path, token string) (string, error) {
+	hc, scheme := c.adminHTTP()
+	req, err := http.NewRequest(http.MethodGet, scheme+admin+path, nil)
+	if err != nil {
+		return "", err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s of %s: %s: %s", path, admin, resp.Status, body)
+	}
+	return string(body), nil
 }

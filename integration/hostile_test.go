@@ -3,11 +3,10 @@ package integration
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -53,9 +52,10 @@ func procStatus(pid int, field string) (int64, error) {
 }
 
 // rawHello opens a connection to addr from the local IP from (any when
-// empty) and, when hello is set, sends the preamble and a client's hello,
+// empty) and, when hello is set, completes the TLS handshake (with tlsCfg,
+// when the node speaks TLS) and sends the preamble and a client's hello,
 // reading nothing back.
-func rawHello(ctx context.Context, addr, from string, hello bool) (net.Conn, error) {
+func rawHello(ctx context.Context, addr, from string, hello bool, tlsCfg *tls.Config) (net.Conn, error) {
 	d := net.Dialer{Timeout: 10 * time.Second}
 	if from != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
@@ -63,6 +63,19 @@ func rawHello(ctx context.Context, addr, from string, hello bool) (net.Conn, err
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil || !hello {
 		return c, err
+	}
+	if tlsCfg != nil {
+		cfg := tlsCfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		tc := tls.Client(c, cfg)
+		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		c = tc
 	}
 	frame, err := wire.AppendFrame(append([]byte(nil), wire.Preamble[:]...), 1, wire.TypeHello, wire.Hello{Cluster: "cairn"}, 4<<10)
 	if err == nil {
@@ -104,10 +117,11 @@ func (l *latencies) quantile(q float64) time.Duration {
 	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
 
-// wellBehaved puts and gets small values through seed alone until ctx
+// wellBehaved puts and gets small values through cfg's seed alone until ctx
 // ends, one request at a time, recording each request's latency.
-func wellBehaved(ctx context.Context, t *testing.T, seed string, l *latencies) {
-	c, err := client.New(ctx, client.Config{Seeds: []string{seed}, Cluster: "cairn", Routing: client.SeedsOnly})
+func wellBehaved(ctx context.Context, t *testing.T, cfg client.Config, l *latencies) {
+	cfg.Cluster, cfg.Routing = "cairn", client.SeedsOnly
+	c, err := client.New(ctx, cfg)
 	require.NoError(t, err)
 	defer c.Close()
 	for i := 0; ctx.Err() == nil; i++ {
@@ -146,7 +160,9 @@ func TestHostileSlowReader(t *testing.T) {
 	n1 := c.node("n1")
 	ctx := t.Context()
 	seeds := []string{n1.addr, c.node("n2").addr, c.node("n3").addr}
-	sdk, err := client.New(ctx, client.Config{Seeds: seeds, Cluster: "cairn"})
+	cfg := c.clientConfig(seeds...)
+	cfg.Cluster = "cairn"
+	sdk, err := client.New(ctx, cfg)
 	require.NoError(t, err)
 	defer sdk.Close()
 	big := make([]byte, 1<<20)
@@ -166,7 +182,7 @@ func TestHostileSlowReader(t *testing.T) {
 	// The well-behaved client, warmed up first.
 	var good latencies
 	warm, stopWarm := context.WithTimeout(ctx, time.Second)
-	wellBehaved(warm, t, n1.addr, &latencies{})
+	wellBehaved(warm, t, c.clientConfig(n1.addr), &latencies{})
 	stopWarm()
 
 	attackCtx, stopAttack := context.WithCancel(ctx)
@@ -181,10 +197,10 @@ func TestHostileSlowReader(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
-	wg.Go(func() { wellBehaved(attackCtx, t, n1.addr, &good) })
+	wg.Go(func() { wellBehaved(attackCtx, t, c.clientConfig(n1.addr), &good) })
 
 	// The slow reader.
-	conn, err := rawHello(ctx, n1.addr, "", true)
+	conn, err := rawHello(ctx, n1.addr, "", true, c.clientConfig().TLS)
 	require.NoError(t, err)
 	defer conn.Close()
 	var gets []byte
@@ -215,7 +231,7 @@ func TestHostileSlowReader(t *testing.T) {
 		attack, hwm>>20, before>>20, peak.Load()>>20)
 	t.Logf("well-behaved client on n1 meanwhile: %d requests, %d errors, p50 %v, p99 %v, p99.9 %v",
 		len(good.d), len(good.errs), p50, p99, p999)
-	t.Logf("n1 refusals: %s", refusalCounts(t, n1.admin))
+	t.Logf("n1 refusals: %s", c.refusalCounts(n1.admin))
 	for _, err := range good.errs[:min(5, len(good.errs))] {
 		t.Logf("well-behaved client error: %v", err)
 	}
@@ -231,15 +247,13 @@ func TestHostileSlowReader(t *testing.T) {
 
 // refusalCounts lists a node's connection events that are refusals or
 // pauses, from its /metrics.
-func refusalCounts(t *testing.T, admin string) string {
-	resp, err := http.Get("http://" + admin + "/metrics")
+func (c *cluster) refusalCounts(admin string) string {
+	body, err := c.metrics(admin)
 	if err != nil {
 		return err.Error()
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
 	var out []string
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(body, "\n") {
 		if strings.HasPrefix(line, "cairn_connection_events_total{") || strings.HasPrefix(line, "cairn_refusals_total{") {
 			out = append(out, line)
 		}
@@ -293,13 +307,14 @@ func TestHostileIdleConnections(t *testing.T) {
 			_ = conn.Close()
 		}
 	}()
+	tlsCfg := c.clientConfig().TLS
 	var dialErrs atomic.Int64
 	var firstErr atomic.Pointer[error]
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
 	for i := range idleConns {
 		g.Go(func() error {
-			conn, err := rawHello(gctx, n1.addr, "127.0.0.2", i < idleConns*4/5)
+			conn, err := rawHello(gctx, n1.addr, "127.0.0.2", i < idleConns*4/5, tlsCfg)
 			if err != nil {
 				dialErrs.Add(1)
 				firstErr.CompareAndSwap(nil, &err)
@@ -326,7 +341,9 @@ func TestHostileIdleConnections(t *testing.T) {
 	c.waitMembers(3) // every node, through a new CLI connection each
 
 	for _, p := range []*proc{n3, n1} {
-		sdk, err := client.New(ctx, client.Config{Seeds: []string{p.addr}, Cluster: "cairn", Routing: client.SeedsOnly})
+		cfg := c.clientConfig(p.addr)
+		cfg.Cluster, cfg.Routing = "cairn", client.SeedsOnly
+		sdk, err := client.New(ctx, cfg)
 		require.NoError(t, err, "a new client connects to %s", p.name)
 		for i := range 20 {
 			key := []byte(fmt.Sprintf("%s-%d", p.name, i))
@@ -338,5 +355,5 @@ func TestHostileIdleConnections(t *testing.T) {
 		}
 		require.NoError(t, sdk.Close())
 	}
-	t.Logf("n1 refusals: %s", refusalCounts(t, n1.admin))
+	t.Logf("n1 refusals: %s", c.refusalCounts(n1.admin))
 }

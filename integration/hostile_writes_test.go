@@ -27,9 +27,9 @@ type goodClient struct {
 	done      chan struct{}
 }
 
-func startGoodClient(t *testing.T, addrs []string) *goodClient {
+func startGoodClient(t *testing.T, cfg client.Config) *goodClient {
 	t.Helper()
-	c, err := client.New(t.Context(), client.Config{Seeds: addrs})
+	c, err := client.New(t.Context(), cfg)
 	require.NoError(t, err)
 	g := &goodClient{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
@@ -102,12 +102,12 @@ func TestHostileClients(t *testing.T) {
 	for _, p := range cl.nodes {
 		addrs = append(addrs, p.addr)
 	}
-	c, err := client.New(t.Context(), client.Config{Seeds: addrs})
+	c, err := client.New(t.Context(), cl.clientConfig(addrs...))
 	require.NoError(t, err)
 	defer func() { _ = c.Close() }()
 
 	t.Run("forged contexts", func(t *testing.T) {
-		good := startGoodClient(t, addrs)
+		good := startGoodClient(t, cl.clientConfig(addrs...))
 		ctx := t.Context()
 		key := []byte("forged")
 		_, err := c.Put(ctx, "hostile", key, []byte("a"), client.W(client.All))
@@ -148,7 +148,7 @@ func TestHostileClients(t *testing.T) {
 	})
 
 	t.Run("sibling storm", func(t *testing.T) {
-		good := startGoodClient(t, addrs)
+		good := startGoodClient(t, cl.clientConfig(addrs...))
 		key := []byte("storm")
 		var wg sync.WaitGroup
 		var mu sync.Mutex

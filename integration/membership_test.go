@@ -59,6 +59,9 @@ func (c *cluster) addNodes(join bool, extra []string, names ...string) []*proc {
 		if join {
 			p.args = append(p.args, "--join", strings.Join(seeds, ","))
 		}
+		if c.secDir != "" {
+			p.args = append(p.args, c.nodeMaterial(name)...)
+		}
 		p.args = append(p.args, extra...)
 		c.nodes = append(c.nodes, p)
 		c.start(p)
@@ -128,9 +131,10 @@ func (c *cluster) waitChangeDone(k int, timeout time.Duration) {
 }
 
 // writeAll writes key-0..key-(keys-1) at W=all.
-func writeAll(t *testing.T, seeds []string, keys int) {
+func (c *cluster) writeAll(seeds []string, keys int) {
+	t := c.t
 	t.Helper()
-	cl, err := client.New(t.Context(), client.Config{Seeds: seeds, Routing: client.SeedsOnly})
+	cl, err := client.New(t.Context(), c.seedsOnlyConfig(seeds...))
 	require.NoError(t, err)
 	defer cl.Close()
 	var next atomic.Int64
@@ -191,8 +195,9 @@ type reader struct {
 	failed   int
 }
 
-func startReader(t *testing.T, seeds []string, sample []int) *reader {
-	cl, err := client.New(t.Context(), client.Config{Seeds: seeds, Routing: client.SeedsOnly})
+func (c *cluster) startReader(seeds []string, sample []int) *reader {
+	t := c.t
+	cl, err := client.New(t.Context(), c.seedsOnlyConfig(seeds...))
 	require.NoError(t, err)
 	ctx, stop := context.WithCancel(t.Context())
 	r := &reader{stop: stop, done: make(chan struct{})}
@@ -313,7 +318,7 @@ func (c *cluster) streamWindow() (keys, bytes int64, window time.Duration) {
 func (c *cluster) sumMetric(name string) float64 {
 	sum := 0.0
 	for _, p := range c.nodes {
-		sum += metricValue(c.t, p.admin, name)
+		sum += c.metric(p.admin, name)
 	}
 	return sum
 }
@@ -338,10 +343,10 @@ func TestGrowThreeToFiveKeepsEveryKeyReadable(t *testing.T) {
 	for _, p := range c.nodes {
 		seeds = append(seeds, p.addr)
 	}
-	writeAll(t, seeds, keys)
+	c.writeAll(seeds, keys)
 	before := c.ring()
 
-	r := startReader(t, seeds, seq(keys, 7))
+	r := c.startReader(seeds, seq(keys, 7))
 	start := time.Now()
 	c.joinNodes("n4", "n5")
 	c.waitChangeDone(5, 5*time.Minute)
@@ -377,7 +382,7 @@ func TestGrowThreeToFiveKeepsEveryKeyReadable(t *testing.T) {
 
 	// And back to three: n4 and n5 leave, one change after the other,
 	// with the reader checking all along.
-	r = startReader(t, seeds, seq(keys, 7))
+	r = c.startReader(seeds, seq(keys, 7))
 	start = time.Now()
 	for _, name := range []string{"n4", "n5"} {
 		c.mustCLI("leave", "--addr", seeds[0], name)
@@ -411,7 +416,7 @@ func (c *cluster) requireAllFound(keys int, when string) {
 			seeds = append(seeds, p.addr)
 		}
 	}
-	cl, err := client.New(c.t.Context(), client.Config{Seeds: seeds})
+	cl, err := client.New(c.t.Context(), c.clientConfig(seeds...))
 	require.NoError(c.t, err)
 	defer cl.Close()
 	nf, failed := readCheck(c.t.Context(), cl, seq(keys, 1))
@@ -460,14 +465,14 @@ func TestJoinReadsRightAfterMembersShowsFive(t *testing.T) {
 	for _, p := range c.nodes {
 		seeds = append(seeds, p.addr)
 	}
-	writeAll(t, seeds, keys)
+	c.writeAll(seeds, keys)
 	c.joinNodes("n4", "n5")
 	c.waitMembers(5)
 	var all []string
 	for _, p := range c.nodes {
 		all = append(all, p.addr)
 	}
-	cl, err := client.New(t.Context(), client.Config{Seeds: all})
+	cl, err := client.New(t.Context(), c.clientConfig(all...))
 	require.NoError(t, err)
 	defer cl.Close()
 	nf, failed := readCheck(t.Context(), cl, seq(keys, 1))
@@ -498,8 +503,8 @@ func TestTransferResumesAfterTargetKillNine(t *testing.T) {
 	for _, p := range c.nodes {
 		seeds = append(seeds, p.addr)
 	}
-	writeAll(t, seeds, keys)
-	r := startReader(t, seeds, seq(keys, 11))
+	c.writeAll(seeds, keys)
+	r := c.startReader(seeds, seq(keys, 11))
 	newcomer := c.joinNodes4(conf)
 
 	// Catch a stream two batches or more from either end, then freeze the
@@ -569,7 +574,7 @@ func TestTransferResumesAfterTargetKillNine(t *testing.T) {
 	for _, p := range c.nodes {
 		all = append(all, p.addr)
 	}
-	cl, err := client.New(t.Context(), client.Config{Seeds: all})
+	cl, err := client.New(t.Context(), c.clientConfig(all...))
 	require.NoError(t, err)
 	defer cl.Close()
 	nf, failed := readCheck(t.Context(), cl, seq(keys, 1))
@@ -606,7 +611,7 @@ func startFourWithKeys(t *testing.T, keys int) (*cluster, []string) {
 	for _, p := range c.nodes[:3] {
 		seeds = append(seeds, p.addr)
 	}
-	writeAll(t, seeds, keys)
+	c.writeAll(seeds, keys)
 	return c, seeds
 }
 
@@ -616,7 +621,7 @@ func startFourWithKeys(t *testing.T, keys int) (*cluster, []string) {
 func TestLeaveShrinksFourToThree(t *testing.T) {
 	const keys = 2000
 	c, seeds := startFourWithKeys(t, keys)
-	r := startReader(t, seeds, seq(keys, 5))
+	r := c.startReader(seeds, seq(keys, 5))
 	leaver := c.node("n4")
 	out := c.mustCLI("leave", "--addr", c.nodes[0].addr, "n4")
 	require.Contains(t, string(out), "n4 is leaving")
@@ -632,7 +637,7 @@ func TestLeaveShrinksFourToThree(t *testing.T) {
 	require.Empty(t, r.notFound)
 	ring := c.ring()
 	require.Equal(t, []string{"n1", "n2", "n3"}, ring.Members)
-	cl, err := client.New(t.Context(), client.Config{Seeds: seeds})
+	cl, err := client.New(t.Context(), c.clientConfig(seeds...))
 	require.NoError(t, err)
 	defer cl.Close()
 	nf, failed := readCheck(t.Context(), cl, seq(keys, 1))
@@ -666,7 +671,7 @@ func TestReplaceADeadNode(t *testing.T) {
 		require.NotEqual(t, "n4", m.From, "n4 is dead")
 	}
 
-	r := startReader(t, seeds, seq(keys, 5))
+	r := c.startReader(seeds, seq(keys, 5))
 	c.joinNodes("n5")
 	dry := c.mustCLI("replace", "--dry-run", "--addr", c.nodes[0].addr, "n4", "n5")
 	require.Contains(t, string(dry), "plan: replace n4 n5 (changes nothing)")
@@ -720,8 +725,8 @@ func TestJoinCommandBringsALoneNodeIn(t *testing.T) {
 			}
 		}
 	}
-	writeAll(t, seeds, keys)
-	r := startReader(t, seeds, seq(keys, 3))
+	c.writeAll(seeds, keys)
+	r := c.startReader(seeds, seq(keys, 3))
 	busy := c.addNodes(false, nil, "n9")[0]
 	c.mustCLI("put", "--addr", busy.addr, "own", "k", "v")
 	_, errOut, err := c.cli("join", "--addr", busy.addr, gossip[0])

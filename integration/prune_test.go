@@ -26,7 +26,7 @@ func TestPruningRetiredActorsAfterUncleanRestarts(t *testing.T) {
 	const keys, restarts = 12, 3
 	ctx := t.Context()
 	dial := func(p *proc) *client.Client {
-		c, err := client.New(ctx, client.Config{Seeds: []string{p.addr}, Routing: client.SeedsOnly})
+		c, err := client.New(ctx, cl.seedsOnlyConfig(p.addr))
 		require.NoError(t, err)
 		return c
 	}
@@ -98,7 +98,7 @@ func TestPruningRetiredActorsAfterUncleanRestarts(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"n2", "n3"} {
-		pruned := metricValue(t, cl.node(name).admin, "cairn_vv_pruned_entries_total")
+		pruned := cl.metric(cl.node(name).admin, "cairn_vv_pruned_entries_total")
 		t.Logf("%s pruned %v vector entries", name, pruned)
 		require.GreaterOrEqual(t, pruned, float64(keys*restarts), "%s", name)
 	}

@@ -41,6 +41,7 @@ func startSecureCluster(t *testing.T, k int, extra ...string) (*cluster, string)
 	c := &cluster{t: t, bin: cairnBin, base: freeBase(t, k), dir: t.TempDir()}
 	sec := t.TempDir()
 	caDir := secureMaterial(t, c, sec, k)
+	c.secDir, c.certsDir = sec, caDir
 	c.env = []string{"CAIRN_CERTS_DIR=" + caDir}
 	args := []string{"--certs-dir", filepath.Join(sec, "{node}"), "--gossip-key-file", filepath.Join(sec, "{node}", "gossip.keys")}
 	startClusterIn(t, c, k, append(args, extra...)...)
@@ -102,7 +103,7 @@ func TestSecureClusterRefusesStrangers(t *testing.T) {
 // restarted afterwards rejoins with the rotated material.
 func TestSecureClusterRotatesUnderLoad(t *testing.T) {
 	c, sec := startSecureCluster(t, 3)
-	ops := adminToken(t, c)
+	ops := c.adminToken()
 	var addrs []string
 	for _, p := range c.nodes {
 		addrs = append(addrs, p.addr)
@@ -128,7 +129,7 @@ func TestSecureClusterRotatesUnderLoad(t *testing.T) {
 	}
 	for _, p := range c.nodes {
 		require.Eventually(t, func() bool {
-			return metricValueAs(t, p.admin, ops, `cairn_tls_reloads_total{result="ok"}`) >= 1
+			return c.metricAs(p.admin, ops, `cairn_tls_reloads_total{result="ok"}`) >= 1
 		}, 20*time.Second, 100*time.Millisecond, "%s reloaded its certificate", p.name)
 	}
 
@@ -174,24 +175,4 @@ func TestSecureClusterRotatesUnderLoad(t *testing.T) {
 	c.waitReady(n3)
 	c.waitMembers(3)
 	c.mustCLI("put", "--addr", n3.addr, "--w", "all", "b", "after", "v")
-}
-
-// adminToken adds a user with the admin role and a token, as root, and
-// returns the token: what a secure node's admin HTTP port wants.
-func adminToken(t *testing.T, c *cluster) string {
-	t.Helper()
-	var added struct {
-		Token string `json:"token"`
-	}
-	out := c.mustCLI("user", "add", "--addr", c.nodes[0].addr, "ops", "--role", "admin", "--new-token", "-o", "json")
-	require.NoError(t, json.Unmarshal(out, &added))
-	require.NotEmpty(t, added.Token)
-	// Gossip takes the user to the other nodes.
-	for _, p := range c.nodes {
-		require.Eventually(t, func() bool {
-			_, _, err := (&cluster{t: t, env: []string{"CAIRN_TOKEN=" + added.Token, c.env[0]}}).cli("user", "list", "--addr", p.addr)
-			return err == nil
-		}, 30*time.Second, 100*time.Millisecond, "%s knows the admin user", p.name)
-	}
-	return added.Token
 }

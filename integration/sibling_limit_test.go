@@ -22,7 +22,8 @@ import (
 // leaves one sibling.
 func TestSiblingLimitThroughTheCLI(t *testing.T) {
 	base := freeBase(t, 3)
-	dev := exec.Command(cairnBin, "dev", "--nodes", "3", "--data", t.TempDir(), "--base-port", strconv.Itoa(base))
+	dir := t.TempDir()
+	dev := exec.Command(cairnBin, "dev", "--nodes", "3", "--data", dir, "--base-port", strconv.Itoa(base))
 	dev.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := dev.StdoutPipe()
 	require.NoError(t, err)
@@ -38,7 +39,7 @@ func TestSiblingLimitThroughTheCLI(t *testing.T) {
 		}
 	}()
 
-	c := &cluster{t: t}
+	c := devClients(t, dir)
 	addr := fmt.Sprintf("127.0.0.1:%d", base+1)
 	for i := range 100 {
 		c.mustCLI("put", "--addr", addr, "demo", "storm", fmt.Sprintf("value %d", i))

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -58,6 +59,16 @@ func (n *Node) newAdminServer() *http.Server {
 	}
 }
 
+// adminClientTLS is how this node reaches the other members' admin ports
+// when security is on (they want TLS and present node certificates); nil
+// when it is off.
+func (n *Node) adminClientTLS() *tls.Config {
+	if n.tls == nil {
+		return nil
+	}
+	return n.tls.ClientTemplate()
+}
+
 // newConsole builds the web console over this node, and starts sampling
 // its history. It cannot fail but by a programming error (a collector
 // registered twice, an invalid default configuration), which tests catch:
@@ -76,6 +87,7 @@ func (n *Node) newConsole() *console.Console {
 		Members:   n.consoleMembers,
 		Ring:      n.consoleRing,
 		AdminAddr: n.peerAdminAddr,
+		TLS:       n.adminClientTLS(),
 		Replicas: func(ctx context.Context, bucket string, key []byte) (wire.DebugReplicasResp, error) {
 			return n.serveDebugReplicas(ctx, transport.Peer{}, wire.DebugReplicasReq{Bucket: bucket, Key: key})
 		},

@@ -17,8 +17,11 @@ import (
 // other route (metrics, pprof, the console and its API) wants the token of
 // a user with the admin role, as a bearer token or as the password of
 // HTTP basic authentication (any user name), so that a browser can ask for
-// it and resend it on the console's own calls. Without TLS on the data
-// port (security off) the port is open as before.
+// it and resend it on the console's own calls; and those routes are served
+// over TLS only, with the node's certificate (a plain request is
+// redirected to https), so the token never crosses the network in the
+// clear. Without TLS on the data port (security off) the port is plain
+// HTTP and open, as before.
 
 // adminOpen are the routes that need no credential.
 var adminOpen = map[string]bool{"/healthz": true, "/readyz": true}
@@ -31,6 +34,13 @@ func (n *Node) guardAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if adminOpen[r.URL.Path] {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if r.TLS == nil {
+			// A credential must not cross the network in the clear: the
+			// rest of the port is served over TLS only (adminlisten.go).
+			w.Header().Set("Location", "https://"+r.Host+r.URL.RequestURI())
+			http.Error(w, "this admin port serves "+r.URL.Path+" over https only (security is on): https://"+r.Host+r.URL.RequestURI(), http.StatusPermanentRedirect)
 			return
 		}
 		status, err := n.adminCredential(r.Header.Get("Authorization"))

@@ -27,12 +27,18 @@ func getJSON(t *testing.T, u string, into any) int {
 // getJSONAs is getJSON with a bearer token, for a secure node.
 func getJSONAs(t *testing.T, token, u string, into any) int {
 	t.Helper()
+	return getJSONWith(t, http.DefaultClient, token, u, into)
+}
+
+// getJSONWith is getJSONAs through hc.
+func getJSONWith(t *testing.T, hc *http.Client, token, u string, into any) int {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	require.NoError(t, err)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -115,11 +121,12 @@ func TestConsoleShowsTheWholeClusterFromAnyNode(t *testing.T) {
 	}
 }
 
-// TestConsoleGathersATLSCluster: with the data port on TLS, a member's
-// admin address is still asked of it over the (now mutually
-// authenticated) peer connection, and the console gathers every member,
-// asking each with the credential it was asked with: an admin user's
-// token, without which the port refuses.
+// TestConsoleGathersATLSCluster: with the data port on TLS, the admin port
+// serves its probes over plain HTTP and TLS, and everything else over TLS
+// only; a member's admin address is still asked of it over the (now
+// mutually authenticated) peer connection, and the console gathers every
+// member over https, asking each with the credential it was asked with:
+// an admin user's token, without which the port refuses.
 func TestConsoleGathersATLSCluster(t *testing.T) {
 	caDir := t.TempDir()
 	require.NoError(t, certs.CreateCA(certs.Options{Dir: caDir}))
@@ -128,8 +135,24 @@ func TestConsoleGathersATLSCluster(t *testing.T) {
 		c.CertsDir = filepath.Join(t.TempDir(), c.Name)
 		require.NoError(t, certs.CreateNode(certs.Options{Dir: c.CertsDir, CADir: caDir}, c.Name, nil))
 	})
-	at := "http://" + tc.nodes["n2"].AdminAddr() + "/api/v1/cluster"
-	require.Equal(t, http.StatusUnauthorized, getJSON(t, at, nil))
+	// The admin port speaks TLS with the node's certificate; a plain
+	// request for anything but the probes is sent there.
+	addr := tc.nodes["n2"].AdminAddr()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get("http://" + addr + "/api/v1/cluster")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusPermanentRedirect, resp.StatusCode)
+	require.Equal(t, "https://"+addr+"/api/v1/cluster", resp.Header.Get("Location"))
+	require.Equal(t, http.StatusOK, getJSON(t, "http://"+addr+"/readyz", nil), "a probe needs no TLS")
+	caOnly, err := certs.CAOnlyClientConfig(caDir)
+	require.NoError(t, err)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: caOnly}}
+	defer hc.CloseIdleConnections()
+	require.Equal(t, http.StatusOK, getJSONWith(t, hc, "", "https://"+addr+"/readyz", nil))
+
+	at := "https://" + addr + "/api/v1/cluster"
+	require.Equal(t, http.StatusUnauthorized, getJSONWith(t, hc, "", at, nil))
 	token, hash, err := access.NewToken(rand.Reader)
 	require.NoError(t, err)
 	ops := access.User{Name: "ops", Roles: []access.Role{access.RoleAdmin}, TokenHash: hash}
@@ -141,8 +164,8 @@ func TestConsoleGathersATLSCluster(t *testing.T) {
 		}, 10*time.Second, 20*time.Millisecond, "%s learns the user", n.cfg.Name)
 	}
 	var rep console.ClusterReport
-	require.Equal(t, http.StatusOK, getJSONAs(t, token, at, &rep))
-	require.Empty(t, rep.Unanswered)
+	require.Equal(t, http.StatusOK, getJSONWith(t, hc, token, at, &rep))
+	require.Empty(t, rep.Unanswered, "n2 gathers every member over https")
 	for _, m := range rep.Members {
 		require.True(t, m.Answered, "%s: %s", m.Name, m.Error)
 	}

@@ -227,7 +227,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			if err := n.admin.Serve(n.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			ln := n.adminLn
+			if n.tls != nil {
+				ln = newSniffListener(ln, n.tls.AdminServerConfig())
+			}
+			if err := n.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				n.serveErr <- fmt.Errorf("admin server: %w", err)
 			}
 		}()

@@ -109,6 +109,10 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
+# cairn dev is secure by default: its CA and user root's certificate are
+# in DIR/certs, with the console user's token, which cairn bench reads to
+# measure the nodes' CPU from their admin ports.
+export CAIRN_CERTS_DIR=$work/data/certs
 echo "== start a 3-node cairn dev on base port $base ($work)"
 "$cairn" dev --nodes 3 --data "$work/data" --base-port "$base" >"$work/dev.log" 2>&1 &
 dev_pid=$!

@@ -26,6 +26,7 @@ type benchFlags struct {
 	out          string
 	plot         string
 	admin        string
+	adminToken   string
 }
 
 func newBenchCommand() *cobra.Command {
@@ -113,6 +114,7 @@ for --give-up-after (1m by default; the partial result is written too).`,
 	fl.StringVar(&bf.out, "out", "cairn-bench.json", "file to write the JSON result to")
 	fl.StringVar(&bf.plot, "plot", "", "file to draw the plot in, .svg or .png (default: none)")
 	fl.StringVar(&bf.admin, "admin", "", "every node's admin HTTP address host:port[,host:port...] to read the run's cost from (default: asked of the cluster)")
+	fl.StringVar(&bf.adminToken, "admin-token", os.Getenv("CAIRN_ADMIN_TOKEN"), "an admin user's token for the admin ports of a secure cluster, to read the run's cost (default $CAIRN_ADMIN_TOKEN, else the console.token that cairn dev keeps in --certs-dir)")
 	return cmd
 }
 
@@ -153,7 +155,7 @@ func runBench(cmd *cobra.Command, cf *connFlags, qf *consistencyFlags, bf *bench
 	if err != nil {
 		return err
 	}
-	cfg.Meter = &bench.AdminMeter{Seeds: seeds, Cluster: cf.cluster, TLS: ccfg.TLS, Admin: splitList(bf.admin)}
+	cfg.Meter = &bench.AdminMeter{Seeds: seeds, Cluster: cf.cluster, TLS: ccfg.TLS, Admin: splitList(bf.admin), Token: bf.adminTokenOr(cf.certsDir)}
 
 	dialCtx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 	defer cancel()
@@ -282,4 +284,17 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// adminTokenOr is --admin-token, else the token `cairn dev` keeps for its
+// console user next to the certificates the client uses.
+func (bf *benchFlags) adminTokenOr(certsDir string) string {
+	if bf.adminToken != "" || certsDir == "" {
+		return strings.TrimSpace(bf.adminToken)
+	}
+	raw, err := os.ReadFile(filepath.Join(certsDir, devConsoleTokenFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(raw))
 }

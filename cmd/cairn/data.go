@@ -33,7 +33,7 @@ func (c *connFlags) register(cmd *cobra.Command) {
 	}
 	cmd.Flags().StringVar(&c.addr, "addr", def, "node data address host:port, or several comma-separated (tried in order) (default $CAIRN_ADDR, else 127.0.0.1:7101)")
 	cmd.Flags().StringVar(&c.cluster, "cluster", "cairn", "cluster name")
-	cmd.Flags().StringVar(&c.certsDir, "certs-dir", os.Getenv("CAIRN_CERTS_DIR"), "directory holding ca.crt and client.USER.crt/.key, for nodes that speak TLS (default $CAIRN_CERTS_DIR; empty: plain TCP)")
+	cmd.Flags().StringVar(&c.certsDir, "certs-dir", defaultCertsDir(), "directory holding ca.crt and client.USER.crt/.key, for nodes that speak TLS (default $CAIRN_CERTS_DIR when set, else ./data/certs when it holds a `cairn dev` CA; empty: plain TCP)")
 	user := os.Getenv("CAIRN_USER")
 	if user == "" {
 		user = "root"
@@ -368,4 +368,22 @@ func printWrite(out io.Writer, format string, cc client.Context) error {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// defaultDevCertsDir is where `cairn dev`, run with its default --data,
+// keeps the CA and user root's certificate.
+const defaultDevCertsDir = "data/certs"
+
+// defaultCertsDir is --certs-dir's default: $CAIRN_CERTS_DIR when it is
+// set (set and empty means plain TCP), else the certificates of a secure
+// `cairn dev` started from this directory, so that `make run` and the
+// README's commands need no set-up.
+func defaultCertsDir() string {
+	if dir, ok := os.LookupEnv("CAIRN_CERTS_DIR"); ok {
+		return dir
+	}
+	if fileExists(filepath.Join(defaultDevCertsDir, certs.CAFile)) {
+		return defaultDevCertsDir
+	}
+	return ""
 }

@@ -31,6 +31,7 @@ func newDevCommand() *cobra.Command {
 		dataDir  string
 		basePort int
 		extra    []string
+		insecure bool
 		secure   bool
 	)
 	cmd := &cobra.Command{
@@ -40,7 +41,14 @@ func newDevCommand() *cobra.Command {
 listens on P+i (data), P+100+i (gossip) and P+200+i (admin HTTP). Each node
 gets DIR/nI/pid, DIR/nI/cmd (its exact command line, one argument per line)
 and DIR/nI/server.log. A node that dies is not restarted (chaos scripts
-restart it from its cmd file). Ctrl-C or SIGTERM stops every node cleanly.`,
+restart it from its cmd file). Ctrl-C or SIGTERM stops every node cleanly.
+
+The cluster is secure unless --insecure is given: dev makes a throw-away
+CA, user root's client certificate (DIR/certs), each node's certificate
+(DIR/nI/certs) and a gossip key, keeps them for the next run, and runs
+the nodes with TLS, encrypted gossip and users. The CLI finds DIR/certs by
+itself when DIR is ./data (the default) and it runs from the same
+directory; elsewhere, export CAIRN_CERTS_DIR=DIR/certs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if nodes < 1 || nodes > 99 {
@@ -49,21 +57,30 @@ restart it from its cmd file). Ctrl-C or SIGTERM stops every node cleanly.`,
 			if basePort < 1 || basePort+200+nodes > 65535 {
 				return fmt.Errorf("invalid argument: --base-port %d: ports up to base+200+nodes must fit below 65536", basePort)
 			}
-			if secure {
+			if insecure && secure {
+				return fmt.Errorf("invalid argument: --insecure and --secure: choose one")
+			}
+			if insecure {
+				if err := forgetDevSecurity(dataDir, nodes); err != nil {
+					return err
+				}
+			} else {
 				secured, err := devSecurity(dataDir, nodes)
 				if err != nil {
 					return err
 				}
 				extra = append(secured, extra...)
 			}
-			return runDev(cmd.Context(), cmd.OutOrStdout(), nodes, dataDir, basePort, extra, secure)
+			return runDev(cmd.Context(), cmd.OutOrStdout(), nodes, dataDir, basePort, extra, !insecure)
 		},
 	}
 	cmd.Flags().IntVar(&nodes, "nodes", 3, "number of nodes K")
 	cmd.Flags().StringVar(&dataDir, "data", "./data", "directory for the nodes' data, pid, cmd and log files")
 	cmd.Flags().IntVar(&basePort, "base-port", 7100, "base port P")
 	cmd.Flags().StringArrayVar(&extra, "server-arg", nil, "extra argument passed to every cairn server (repeatable); {node} in it stands for the node's name")
-	cmd.Flags().BoolVar(&secure, "secure", false, "make a throw-away CA, node and client certificates (DIR/certs, DIR/nI/certs) and a gossip key, and run the nodes with TLS and encrypted gossip; clients use CAIRN_CERTS_DIR=DIR/certs")
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "run the nodes without TLS, gossip encryption and users (plain TCP, anyone on this machine may do anything); removes the material a secure run left in DIR")
+	cmd.Flags().BoolVar(&secure, "secure", false, "the default")
+	_ = cmd.Flags().MarkDeprecated("secure", "a dev cluster is secure unless --insecure is given")
 	return cmd
 }
 
@@ -79,7 +96,8 @@ func devSecurity(dataDir string, k int) ([]string, error) {
 	}
 	caDir := filepath.Join(dataDir, "certs")
 	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
-	if !exists(filepath.Join(caDir, certs.CAFile)) {
+	newCA := !exists(filepath.Join(caDir, certs.CAFile))
+	if newCA {
 		if err := certs.CreateCA(certs.Options{Dir: caDir}); err != nil {
 			return nil, err
 		}
@@ -102,6 +120,12 @@ func devSecurity(dataDir string, k int) ([]string, error) {
 	for i := 1; i <= k; i++ {
 		name := fmt.Sprintf("n%d", i)
 		dir := filepath.Join(dataDir, name, "certs")
+		if newCA {
+			// Signed by a CA that is gone (an --insecure run removed it).
+			if err := os.RemoveAll(dir); err != nil {
+				return nil, err
+			}
+		}
 		if !exists(filepath.Join(dir, certs.NodeCert)) {
 			if err := certs.CreateNode(certs.Options{Dir: dir, CADir: caDir}, name, nil); err != nil {
 				return nil, err
@@ -119,6 +143,25 @@ func devSecurity(dataDir string, k int) ([]string, error) {
 		}
 	}
 	return []string{"--certs-dir", filepath.Join(dataDir, "{node}", "certs"), "--gossip-key-file", filepath.Join(dataDir, "{node}", "gossip.keys")}, nil
+}
+
+// forgetDevSecurity removes what devSecurity made, before an insecure
+// run: the CLI takes DIR/certs as the sign of a secure dev cluster, and a
+// client that spoke TLS to these plain nodes would only be refused. The
+// nodes' data stays; users added by a secure run stay in the cluster's
+// metadata, unused.
+func forgetDevSecurity(dataDir string, k int) error {
+	paths := []string{filepath.Join(dataDir, "certs"), filepath.Join(dataDir, "gossip.keys")}
+	for i := 1; i <= k; i++ {
+		name := fmt.Sprintf("n%d", i)
+		paths = append(paths, filepath.Join(dataDir, name, "certs"), filepath.Join(dataDir, name, "gossip.keys"))
+	}
+	for _, p := range paths {
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type devNode struct {
@@ -175,19 +218,30 @@ func runDev(ctx context.Context, out io.Writer, k int, dataDir string, base int,
 			bin = "./" + rel
 		}
 	}
+	security := "Security: off (--insecure): plain TCP and gossip, no users; anyone on this machine may do anything.\n"
+	scheme := "http"
 	if secure {
-		fmt.Fprintf(out, "cairn dev: TLS and encrypted gossip on; clients need: export CAIRN_CERTS_DIR=%s\n",
-			filepath.Join(dataDir, "certs"))
+		scheme = "https"
 		tokenFile, err := devConsoleToken(waitCtx, dataDir, net.JoinHostPort("127.0.0.1", strconv.Itoa(base+1)))
 		if err != nil {
 			stopAll()
 			return fmt.Errorf("a token for the admin ports: %w", err)
 		}
-		fmt.Fprintf(out, "cairn dev: the admin ports want an admin token: the console's password (any user name) is in %s\n", tokenFile)
+		certsDir := filepath.Join(dataDir, "certs")
+		finds := "The CLI run from this directory finds them; elsewhere: export CAIRN_CERTS_DIR=" + certsDir
+		if wd, err := os.Getwd(); err != nil || filepath.Join(wd, defaultDevCertsDir) != certsDir {
+			finds = "The CLI needs: export CAIRN_CERTS_DIR=" + certsDir
+		}
+		security = fmt.Sprintf(`Security: on. TLS 1.3 with client certificates, encrypted gossip, users and roles.
+  CA and user root's certificate in %s. %s
+  The admin ports serve metrics, pprof and the console over https (the
+  certificate is the dev CA's: a browser warns once) and want an admin's
+  token: the console user's token is in %s (the password, any user name).
+`, certsDir, finds, tokenFile)
 	}
-	fmt.Fprintf(out, `cairn dev: %d nodes up (data, pid, cmd and logs in %s)
-%s
-Web console: http://%[6]s/ (any node's admin port serves it)
+	fmt.Fprintf(out, `cairn dev: %[1]d nodes up (data, pid, cmd and logs in %[2]s)
+%[3]s
+%[6]sWeb console: %[8]s://%[7]s/ (any node's admin port serves it)
 
 In another terminal:
   %[4]s put demo greeting hello                      # write through n1
@@ -196,7 +250,7 @@ In another terminal:
   %[4]s put --context <context> demo greeting hi     # replaces exactly what that get saw
   %[4]s members; %[4]s ring; %[4]s debug replicas demo greeting
 Ctrl-C stops every node.
-`, k, dataDir, devTable(started, base), bin, base+2, started[0].admin)
+`, k, dataDir, devTable(started, base, scheme), bin, base+2, security, started[0].admin, scheme)
 
 	// Watch for nodes dying on their own; they are not restarted.
 	dead := make(chan string, k)
@@ -222,11 +276,11 @@ Ctrl-C stops every node.
 	}
 }
 
-func devTable(nodes []*devNode, base int) string {
+func devTable(nodes []*devNode, base int, scheme string) string {
 	var b strings.Builder
 	for i, n := range nodes {
-		fmt.Fprintf(&b, "  %-4s data 127.0.0.1:%d  gossip 127.0.0.1:%d  admin http://%s  pid %d\n",
-			n.name, base+i+1, base+100+i+1, n.admin, n.cmd.Process.Pid)
+		fmt.Fprintf(&b, "  %-4s data 127.0.0.1:%d  gossip 127.0.0.1:%d  admin %s://%s  pid %d\n",
+			n.name, base+i+1, base+100+i+1, scheme, n.admin, n.cmd.Process.Pid)
 	}
 	return b.String()
 }
@@ -394,6 +448,10 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
+// devConsoleTokenFile, in the dev cluster's certificates directory,
+// holds the console user's token.
+const devConsoleTokenFile = "console.token"
+
 // devConsoleToken makes sure a secure dev cluster has an admin user,
 // console, whose token is in DIR/certs/console.token (owner-only), so
 // that the admin ports (metrics, the web console) can be used: it adds
@@ -404,7 +462,7 @@ func devConsoleToken(ctx context.Context, dataDir, addr string) (string, error) 
 		return "", err
 	}
 	caDir := filepath.Join(dataDir, "certs")
-	path := filepath.Join(caDir, "console.token")
+	path := filepath.Join(caDir, devConsoleTokenFile)
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}

@@ -244,6 +244,11 @@ func (s *Source) ServerConfigCertOptional() *tls.Config {
 	return s.serverConfig(tls.VerifyClientCertIfGiven)
 }
 
+// AdminServerConfig is the TLS configuration of a node's admin HTTP port:
+// TLS 1.3 with the node's certificate, and no client certificate asked
+// for (a browser has none; the admin port wants a user's token instead).
+func (s *Source) AdminServerConfig() *tls.Config { return s.serverConfig(tls.NoClientCert) }
+
 func (s *Source) serverConfig(auth tls.ClientAuthType) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,

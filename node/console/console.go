@@ -3,6 +3,7 @@ package console
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -71,6 +72,10 @@ type Deps struct {
 	// admin port. The console remembers the answer until a call to it
 	// fails.
 	AdminAddr func(ctx context.Context, node string) (string, error)
+	// TLS, when set, is how to reach the members' admin ports over https
+	// (security is on: they serve the console's API over TLS only); nil:
+	// plain HTTP.
+	TLS *tls.Config
 	// Replicas is `cairn debug replicas`: every replica's own copy of a
 	// key, unmerged.
 	Replicas func(ctx context.Context, bucket string, key []byte) (wire.DebugReplicasResp, error)
@@ -101,6 +106,9 @@ func New(cfg Config, d Deps) (*Console, error) {
 	// so the console owns nothing that must be closed.
 	tr := &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{}).DialContext,
 		ResponseHeaderTimeout: cfg.PeerTimeout, MaxResponseHeaderBytes: 64 << 10}
+	if d.TLS != nil {
+		tr.TLSClientConfig = d.TLS.Clone()
+	}
 	return &Console{cfg: cfg, d: d, client: &http.Client{Transport: tr, Timeout: cfg.PeerTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		admins: map[string]string{}}, nil
@@ -210,7 +218,11 @@ func (c *Console) fetch(ctx context.Context, node string) (*NodeReport, error) {
 }
 
 func (c *Console) fetchFrom(ctx context.Context, node, addr string) (*NodeReport, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/node", nil)
+	scheme := "http://"
+	if c.d.TLS != nil {
+		scheme = "https://"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+addr+"/api/v1/node", nil)
 	if err != nil {
 		return nil, err
 	}

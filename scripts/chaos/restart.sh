@@ -57,7 +57,11 @@ dev_restart() {
 		if [[ -z $state || $state == Z ]]; then
 			die "$NODE (pid $pid) exited during start; the end of $log:"$'\n'"$(tail -n 20 "$log")"
 		fi
-		timeout 10 "${CMDLINE[0]}" status --addr "$host:$port" >/dev/null 2>&1
+		# A secure dev cluster (the default) keeps its clients' CA and
+		# root's certificate in DIR/certs; an --insecure one has none.
+		local certs=""
+		[[ ! -f $DEV_DIR/certs/ca.crt ]] || certs=$DEV_DIR/certs
+		CAIRN_CERTS_DIR=$certs timeout 10 "${CMDLINE[0]}" status --addr "$host:$port" >/dev/null 2>&1
 	}
 	wait_for 60 answers || die "$NODE (pid $pid) started but does not answer on $host:$port after 60s; see $log"
 	local note=""
