@@ -375,7 +375,7 @@ func TestLWWModeChangesOnABucketWithData(t *testing.T) {
 	}
 
 	lww, siblings := "lww", "siblings"
-	_, err = tc.client("n2").SetBucket(ctx, "switch", client.BucketChange{Conflict: &lww})
+	_, err = tc.client("n1").SetBucket(ctx, "switch", client.BucketChange{Conflict: &lww})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		for _, n := range tc.nodes {
@@ -390,7 +390,7 @@ func TestLWWModeChangesOnABucketWithData(t *testing.T) {
 	require.Equal(t, []string{string(latest.Value)}, values(got), "the latest of the siblings kept from before")
 	require.Equal(t, string(latest.Value), string(tc.requireOneValueEverywhere("switch", key).Value))
 
-	_, err = tc.client("n2").SetBucket(ctx, "switch", client.BucketChange{Conflict: &siblings})
+	_, err = tc.client("n1").SetBucket(ctx, "switch", client.BucketChange{Conflict: &siblings})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		for _, n := range tc.nodes {
