@@ -12,15 +12,18 @@ import (
 // 0 and a nil NotFoundOK are the cluster's defaults too. Created is false
 // for a bucket never configured, which takes every default.
 type Bucket struct {
-	Name         string `json:"name"`
-	Created      bool   `json:"created"`
-	N            int    `json:"n"`
-	R            string `json:"r"`
-	W            string `json:"w"`
-	PR           string `json:"pr"`
-	PW           string `json:"pw"`
-	DW           string `json:"dw"`
-	NotFoundOK   *bool  `json:"notfound_ok,omitempty"`
+	Name       string `json:"name"`
+	Created    bool   `json:"created"`
+	N          int    `json:"n"`
+	R          string `json:"r"`
+	W          string `json:"w"`
+	PR         string `json:"pr"`
+	PW         string `json:"pw"`
+	DW         string `json:"dw"`
+	NotFoundOK *bool  `json:"notfound_ok,omitempty"`
+	// Conflict is "siblings" (concurrent writes are kept for the
+	// application to merge) or "lww" (the node keeps the latest write
+	// only and drops concurrent ones: docs/CLIENT.md).
 	Conflict     string `json:"conflict"`
 	Datatype     string `json:"datatype"`
 	SiblingLimit int    `json:"sibling_limit"`

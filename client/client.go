@@ -208,7 +208,10 @@ func (c *Client) callAt(ctx context.Context, t wire.Type, req, resp any) (string
 type Sibling struct {
 	Value []byte
 	// WrittenAt is when the coordinator of the write received it, by its
-	// clock: informational, and only the tiebreak of LastWriteWins.
+	// hybrid logical clock (its wall clock, or just past the latest write
+	// the key held when that clock was behind): informational, the
+	// tiebreak of LastWriteWins, and what a last-write-wins bucket keeps
+	// the latest by.
 	WrittenAt time.Time
 }
 

@@ -21,7 +21,9 @@ type Resolver func(siblings []Sibling) ([]byte, error)
 // coordinators' clocks (ties broken by the larger value, so every client
 // picks the same one). It loses every other concurrent write, and clock
 // skew between nodes decides which: use it only for values where that is
-// acceptable (a cache, a last-seen timestamp).
+// acceptable (a cache, a last-seen timestamp). A bucket created with
+// conflict "lww" does the same on the nodes, so its reads never have
+// siblings to resolve.
 func LastWriteWins(siblings []Sibling) ([]byte, error) {
 	if len(siblings) == 0 {
 		return nil, cairn.InvalidArgument("resolve: no siblings")

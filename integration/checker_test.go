@@ -87,9 +87,11 @@ func positiveConfig() checkerConfig {
 
 // checkerReport is what a run writes to its JSON file.
 type checkerReport struct {
-	Test     string      `json:"test"`
-	Target   string      `json:"target"`
-	Resolver string      `json:"resolver"`
+	Test     string `json:"test"`
+	Target   string `json:"target"`
+	Resolver string `json:"resolver"`
+	// Conflict is the bucket's conflict mode, when a run chose one.
+	Conflict string      `json:"conflict,omitempty"`
 	Seed     uint64      `json:"seed"`
 	Clients  int         `json:"clients"`
 	Total    keyReport   `json:"total"`
@@ -360,7 +362,7 @@ func runChecker(t *testing.T, tg *checkerTarget, cfg checkerConfig) checkerRepor
 	}
 
 	reader := newClients(t, tg, 1)[0]
-	finals := readFinal(t, reader, keys, time.Minute)
+	finals := readFinal(t, reader, checkerBucket, keys, time.Minute)
 	_ = reader.Close()
 	rep.Keys, rep.Total = analyze(h, finals, faults)
 	rep.TotalSeconds = time.Since(began).Seconds()
@@ -394,8 +396,12 @@ func writeReport(t *testing.T, rep checkerReport) {
 	if rep.PartitionsSkipped != "" {
 		faults += " (PARTITION CYCLES DID NOT RUN: " + rep.PartitionsSkipped + ")"
 	}
-	t.Logf("checker %s (%s resolver): attempted %d, acknowledged %d, lost %d, unacknowledged-but-present %d (of %d indefinite), not sent %d, phantom %d; %s; workload %.0fs, handoff drained in %.1fs, total %.0fs",
-		rep.Target, rep.Resolver, tot.Attempted, tot.Acknowledged, tot.Lost, tot.UnacknowledgedPresent, tot.Indefinite, tot.NotSent, tot.Phantom,
+	resolver := rep.Resolver + " resolver"
+	if rep.Conflict != "" {
+		resolver += ", " + rep.Conflict + " bucket"
+	}
+	t.Logf("checker %s (%s): attempted %d, acknowledged %d, lost %d, unacknowledged-but-present %d (of %d indefinite), not sent %d, phantom %d; %s; workload %.0fs, handoff drained in %.1fs, total %.0fs",
+		rep.Target, resolver, tot.Attempted, tot.Acknowledged, tot.Lost, tot.UnacknowledgedPresent, tot.Indefinite, tot.NotSent, tot.Phantom,
 		faults, rep.WorkloadSeconds, rep.HandoffSeconds, rep.TotalSeconds)
 	for _, k := range rep.Keys {
 		t.Logf("  %s: attempted %d, acknowledged %d, lost %d, unacknowledged-but-present %d, phantom %d; final set %d elements in %d siblings",
@@ -490,11 +496,11 @@ func TestLostWritesNegativeControl(t *testing.T) {
 			cls := newClients(t, tg, clients)
 			h := newHistory()
 			key := "control-" + tc.name
-			lockstep(t.Context(), h, cls, key, rounds, tc.resolver, 5*time.Second)
+			lockstep(t.Context(), h, cls, checkerBucket, key, rounds, tc.resolver, 5*time.Second)
 			closeAll(cls)
 			goleak.VerifyNone(t, leaks)
 			reader := newClients(t, tg, 1)[0]
-			finals := readFinal(t, reader, []string{key}, 30*time.Second)
+			finals := readFinal(t, reader, checkerBucket, []string{key}, 30*time.Second)
 			_ = reader.Close()
 			rep := checkerReport{Test: t.Name(), Target: tg.kind, Resolver: tc.name, Clients: clients, Errors: errorClasses(h),
 				WorkloadSeconds: h.since().Seconds()}

@@ -156,13 +156,14 @@ func (h *history) record(e uint64, a addition) {
 	h.adds[e] = a
 }
 
-// add adds element e to the set under key with one Update and says what
-// became of it. barrier, when set, runs between the read and the write.
-func add(ctx context.Context, c *client.Client, key string, e uint64, resolver client.Resolver, timeout time.Duration, barrier func(context.Context)) (outcome, error) {
+// add adds element e to the set under bucket/key with one Update and says
+// what became of it. barrier, when set, runs between the read and the
+// write.
+func add(ctx context.Context, c *client.Client, bucket, key string, e uint64, resolver client.Resolver, timeout time.Duration, barrier func(context.Context)) (outcome, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sent := false
-	_, err := c.Update(ctx, checkerBucket, []byte(key), func(cur *client.Object) ([]byte, error) {
+	_, err := c.Update(ctx, bucket, []byte(key), func(cur *client.Object) ([]byte, error) {
 		set := map[uint64]struct{}{}
 		if cur.Found {
 			var err error
@@ -189,6 +190,8 @@ func add(ctx context.Context, c *client.Client, key string, e uint64, resolver c
 
 // workload is the set workload's shape.
 type workload struct {
+	// bucket holds the sets: checkerBucket unless a run chose another.
+	bucket   string
 	keys     []string
 	resolver client.Resolver
 	// timeout bounds one addition, read and write together.
@@ -197,6 +200,13 @@ type workload struct {
 	// the sets (rewritten whole by every addition) small enough that a
 	// run of minutes stays cheap on a shared machine.
 	pause time.Duration
+}
+
+func (w workload) bucketName() string {
+	if w.bucket == "" {
+		return checkerBucket
+	}
+	return w.bucket
 }
 
 // start runs one goroutine per client, client i adding elements
@@ -216,7 +226,7 @@ func (w workload) start(h *history, clients []*client.Client, seed uint64) (stop
 				key := w.keys[rng.IntN(len(w.keys))]
 				e := uint64(id)*elementStride + n
 				start := h.since()
-				out, err := add(ctx, c, key, e, w.resolver, w.timeout, nil)
+				out, err := add(ctx, c, w.bucketName(), key, e, w.resolver, w.timeout, nil)
 				h.record(e, addition{key: key, client: id, start: start, end: h.since(), outcome: out, err: err})
 				timer.Reset(w.pause)
 				select {
@@ -241,7 +251,7 @@ func (w workload) start(h *history, clients []*client.Client, seed uint64) (stop
 // passed). So every round's writes are concurrent by construction, with
 // the same context, and become siblings: what the next round's resolver
 // does with them decides whether anything is lost.
-func lockstep(ctx context.Context, h *history, clients []*client.Client, key string, rounds int, resolver client.Resolver, timeout time.Duration) {
+func lockstep(ctx context.Context, h *history, clients []*client.Client, bucket, key string, rounds int, resolver client.Resolver, timeout time.Duration) {
 	for r := range rounds {
 		var arrived atomic.Int32
 		all := make(chan struct{})
@@ -260,7 +270,7 @@ func lockstep(ctx context.Context, h *history, clients []*client.Client, key str
 			wg.Go(func() {
 				e := uint64(id)*elementStride + uint64(r)
 				start := h.since()
-				out, err := add(ctx, c, key, e, resolver, timeout, barrier)
+				out, err := add(ctx, c, bucket, key, e, resolver, timeout, barrier)
 				h.record(e, addition{key: key, client: id, start: start, end: h.since(), outcome: out, err: err})
 			})
 		}
@@ -491,17 +501,17 @@ func (o outcome) String() string {
 	return fmt.Sprintf("outcome(%d)", uint8(o))
 }
 
-// readFinal reads every key with R=all, retrying each until deadline, and
-// unions the siblings itself: the final read must see what is stored, not
-// what a resolver makes of it.
-func readFinal(t *testing.T, c *client.Client, keys []string, deadline time.Duration) map[string]finalState {
+// readFinal reads every key of bucket with R=all, retrying each until
+// deadline, and unions the siblings itself: the final read must see what
+// is stored, not what a resolver makes of it.
+func readFinal(t *testing.T, c *client.Client, bucket string, keys []string, deadline time.Duration) map[string]finalState {
 	t.Helper()
 	out := map[string]finalState{}
 	end := time.Now().Add(deadline)
 	for _, k := range keys {
 		for attempt := 1; ; attempt++ {
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-			obj, err := c.Get(ctx, checkerBucket, []byte(k), client.R(client.All), client.WithResolver(nil))
+			obj, err := c.Get(ctx, bucket, []byte(k), client.R(client.All), client.WithResolver(nil))
 			cancel()
 			if err == nil {
 				set := map[uint64]struct{}{}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/buckets"
+	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
 	"go.uber.org/zap"
@@ -51,6 +52,10 @@ func (n *Node) bucketProps(bucket string) buckets.Props {
 	}
 	return buckets.Defaults()
 }
+
+// bucketMode is how bucket resolves concurrent writes: the merge every
+// copy of its objects meets, here and in the drivers.
+func (n *Node) bucketMode(bucket string) dvv.Mode { return n.bucketProps(bucket).Mode() }
 
 func bucketInfo(name string, p buckets.Props, created bool) wire.BucketInfo {
 	return wire.BucketInfo{Name: name, Created: created, N: p.N, R: p.R, W: p.W, PR: p.PR, PW: p.PW, DW: p.DW,

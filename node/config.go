@@ -206,6 +206,10 @@ type Config struct {
 
 	// tuneMemberlist lets in-process tests shorten gossip timings.
 	tuneMemberlist func(*memberlist.Config)
+	// wallClock, when set, is the wall clock write stamps start from
+	// (the hybrid logical clock's physical part), in place of time.Now:
+	// in-process tests give nodes clocks that disagree.
+	wallClock func() time.Time
 	// refusePeer lets in-process tests cut the data plane between nodes: a
 	// request from a peer it names is refused as unavailable, as if the
 	// network had dropped it.

@@ -100,7 +100,7 @@ func (n *Node) newTrees(o *store.Options) *aae.Trees {
 func (n *Node) startAAE(trees *aae.Trees) error {
 	a, err := aae.New(n.cfg.AAE, aae.Deps{
 		Name: n.cfg.Name, Store: n.store, Peers: peerCaller{n: n, markDown: true}, Members: membersView{n}, Trees: trees,
-		CheckKey: n.checkKey, MaxFrame: n.cfg.maxFrame(), Now: n.now, Logger: n.log, Registry: n.metrics.registry,
+		CheckKey: n.checkKey, MaxFrame: n.cfg.maxFrame(), Mode: n.bucketMode, Now: n.now, Logger: n.log, Registry: n.metrics.registry,
 	})
 	if err != nil {
 		return fmt.Errorf("anti-entropy: %w", err)
@@ -114,7 +114,7 @@ func (n *Node) startHandoff() error {
 	cfg.Deliver = n.cfg.HintedHandoff
 	h, err := handoff.New(cfg, handoff.Deps{
 		Name: n.cfg.Name, Store: n.store, Peers: peerCaller{n: n, markDown: true}, Members: membersView{n},
-		CheckKey: n.checkKey, MaxFrame: n.cfg.maxFrame(), Now: n.now, Logger: n.log, Registry: n.metrics.registry,
+		CheckKey: n.checkKey, MaxFrame: n.cfg.maxFrame(), Mode: n.bucketMode, Now: n.now, Logger: n.log, Registry: n.metrics.registry,
 	})
 	if err != nil {
 		return fmt.Errorf("hinted handoff: %w", err)
@@ -130,7 +130,7 @@ func (n *Node) startTransfer() error {
 	cfg.Settle = max(cfg.Settle, n.cfg.RequestTimeout)
 	t, err := transfer.New(cfg, transfer.Deps{
 		Name: n.cfg.Name, Store: n.store, Peers: peerCaller{n: n, markDown: true}, Members: membersView{n},
-		CheckKey: n.checkKey, MaxFrame: n.cfg.maxFrame(), Now: n.now, Logger: n.log, Registry: n.metrics.registry,
+		CheckKey: n.checkKey, MaxFrame: n.cfg.maxFrame(), Mode: n.bucketMode, Now: n.now, Logger: n.log, Registry: n.metrics.registry,
 	})
 	if err != nil {
 		return fmt.Errorf("ownership transfer: %w", err)

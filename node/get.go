@@ -35,7 +35,7 @@ func (n *Node) get(ctx context.Context, req wire.GetReq) (wire.GetResp, error) {
 	if err != nil {
 		return wire.GetResp{}, err
 	}
-	resp := getResponse(res, n.maxFrame)
+	resp := getResponse(res, spec.Mode, n.maxFrame)
 	if resp.ValuesOmitted {
 		n.metrics.omitted.Inc()
 		n.log.Warn("get answered without values: too large to send",
@@ -56,27 +56,28 @@ func (n *Node) get(ctx context.Context, req wire.GetReq) (wire.GetResp, error) {
 // object by writing with that context, which is what brings it back within
 // the limits. The context then covers siblings the client never saw; that
 // is what the flag tells it.
-func getResponse(res coord.ReadResult, maxFrame int) wire.GetResp {
+func getResponse(res coord.ReadResult, mode dvv.Mode, maxFrame int) wire.GetResp {
 	obj := res.Object
 	live := obj.Live()
-	resp := wire.GetResp{Found: len(live) > 0, Context: wire.EncodeContext(obj.VV), Replicas: res.Replicas, Fallbacks: res.Fallbacks}
+	resp := wire.GetResp{Found: len(live) > 0, Context: coord.ResponseContext(mode, obj), Replicas: res.Replicas, Fallbacks: res.Fallbacks}
 	if res.Omitted {
-		return omitValues(resp, obj.VV.Merge(res.OmittedVV), max(len(live), res.OmittedLive))
+		return omitValues(resp, mode, dvv.Object{Siblings: obj.Siblings, VV: obj.VV.Merge(res.OmittedVV)}, max(len(live), res.OmittedLive))
 	}
 	for _, s := range live {
 		resp.Siblings = append(resp.Siblings, wire.Sibling{Value: s.Value, WrittenAt: s.WrittenAt})
 	}
 	if !resp.Fits(maxFrame) {
-		return omitValues(resp, obj.VV, len(live))
+		return omitValues(resp, mode, obj, len(live))
 	}
 	return resp
 }
 
-// omitValues turns a get's answer into its context-only form.
-func omitValues(resp wire.GetResp, vv dvv.VV, live int) wire.GetResp {
+// omitValues turns a get's answer into its context-only form: the context
+// of obj.
+func omitValues(resp wire.GetResp, mode dvv.Mode, obj dvv.Object, live int) wire.GetResp {
 	resp.Found = live > 0
 	resp.Siblings = nil
-	resp.Context = wire.EncodeContext(vv)
+	resp.Context = coord.ResponseContext(mode, obj)
 	resp.ValuesOmitted = true
 	resp.SiblingCount = live
 	return resp

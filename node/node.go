@@ -186,7 +186,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.replicas = &replicaSet{self: cfg.Name, store: n.store, peers: peerCaller{n: n},
-		noSync: cfg.NoSyncWrites, now: n.now, hintStored: n.handoff.HintStored, minted: n.checkSiblings,
+		noSync: cfg.NoSyncWrites, now: n.now, clock: newHLC(cfg.wallClock), mode: n.bucketMode,
+		hintStored: n.handoff.HintStored, minted: n.checkSiblings,
 		limits:      writeLimits{siblings: cfg.SiblingLimit, bytes: cfg.objectSizeLimit()},
 		maxFrame:    tcfg.MaxFrame,
 		refused:     func(reason string) { n.metrics.refused.WithLabelValues(reason).Inc() },

@@ -33,7 +33,7 @@ func (n *Node) write(ctx context.Context, bucket string, key, value []byte, tomb
 	if err := wire.ValidateKey(bucket, key, n.cfg.MaxKeySize); err != nil {
 		return nil, err
 	}
-	vv, err := wire.DecodeContext(rawContext)
+	vv, stamp, err := wire.DecodeContextStamp(rawContext)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (n *Node) write(ctx context.Context, bucket string, key, value []byte, tomb
 	p := r.KeyPartition(bucket, key)
 	primaries, fallbacks, pending := n.route(p, spec.N)
 	w := coord.Write{Key: coord.Key{Partition: p, Bucket: bucket, Key: key}, Value: value,
-		Tombstone: tombstone, Context: vv, Opts: opts, SiblingLimit: props.SiblingLimit}
+		Tombstone: tombstone, Context: vv, Stamp: stamp, Opts: opts, SiblingLimit: props.SiblingLimit, Mode: spec.Mode}
 	route := coord.Route{Primaries: primaries, Fallbacks: fallbacks, Pending: pending, Sloppy: !opts.NoSloppy}
 	return n.coord.Put(ctx, w, spec, route, forwarded)
 }

@@ -15,12 +15,13 @@ import (
 // one-node cluster); explicit values never do.
 //
 // A bucket's properties come between the request and the node: its n
-// (up to the cluster's size) replaces the node's N, and its quorums and
-// notfound_ok are the defaults a request that names none gets. A bucket's
+// (up to the cluster's size) replaces the node's N, its quorums and
+// notfound_ok are the defaults a request that names none gets, and its
+// conflict mode is how the request merges copies. A bucket's
 // quorum is explicit: one beyond the replicas a small cluster has is an
 // error, not shrunk.
 func (n *Node) resolveQuorums(op string, r *ring.Ring, b buckets.Props, o wire.Options) (quorum.Spec, error) {
-	s := quorum.Spec{N: n.replicationFactor(r), NotFoundOK: !o.NotFoundStrict}
+	s := quorum.Spec{N: n.replicationFactor(r), NotFoundOK: !o.NotFoundStrict, Mode: b.Mode()}
 	if b.N > 0 {
 		s.N = min(b.N, len(r.Members()))
 	}

@@ -26,6 +26,11 @@ type replicaSet struct {
 	peers  peerCaller
 	noSync bool // the store skips fsync unless asked (Config.NoSyncWrites)
 	now    func() time.Time
+	// clock stamps the writes this node coordinates; mode says how a
+	// bucket resolves concurrent writes (its conflict property), for the
+	// merges of objects that come from peers.
+	clock *hlc
+	mode  func(bucket string) dvv.Mode
 	// limits bound what a client write may leave; maxFrame is what a
 	// message to a peer may hold.
 	limits   writeLimits
@@ -95,7 +100,7 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 		return dvv.Object{}, nil, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
 	}
 	k := w.Key
-	writtenAt := r.now().UnixNano()
+	now := r.now().UnixNano()
 	// The context check and the limits run on the object the write would
 	// leave, under the key's lock: a refused write changes nothing, here or
 	// anywhere (the coordinator sends nothing when Mint fails).
@@ -107,10 +112,18 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 			}
 			vv = vv.Clamp(cur.VV)
 		}
-		next, err := cur.Update(vv, actor, w.Value, w.Tombstone, writtenAt)
+		// The stamp passes everything the copy holds and the client read,
+		// in either mode: siblings written so keep the order of their
+		// causes, should the bucket turn last-write-wins.
+		held := cur.Stamp()
+		if err := r.clock.contextStamp(w.Stamp, held); err != nil {
+			return dvv.Object{}, false, err
+		}
+		next, err := cur.Update(vv, actor, w.Value, w.Tombstone, r.clock.stamp(max(held, w.Stamp)))
 		if err != nil {
 			return dvv.Object{}, false, err
 		}
+		next = w.Mode.Resolve(next)
 		limits := r.limits
 		if w.SiblingLimit > 0 {
 			limits.siblings = w.SiblingLimit
@@ -125,7 +138,7 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 	var err error
 	if self.For != "" {
 		ref := store.HintRef{Owner: self.For, Partition: k.Partition, Bucket: k.Bucket, Key: k.Key}
-		obj, wait, err = r.store.MintHintAsync(ref, sync, writtenAt, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
+		obj, wait, err = r.store.MintHintAsync(ref, sync, now, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
 			return update(cur, actor)
 		})
 		if err == nil {
@@ -190,7 +203,7 @@ func (r *replicaSet) pruned(ctx, v dvv.VV) bool {
 // Forward hands a write to node to coordinate, marked forwarded so that it
 // is not forwarded again.
 func (r *replicaSet) Forward(ctx context.Context, node string, w coord.Write) ([]byte, error) {
-	k, vv := w.Key, wire.EncodeContext(w.Context)
+	k, vv := w.Key, wire.EncodeContextStamp(w.Context, w.Stamp)
 	if w.Tombstone {
 		var resp wire.DeleteResp
 		err := r.peers.Call(ctx, node, wire.TypeDelete, wire.DeleteReq{Bucket: k.Bucket, Key: k.Key,
@@ -228,7 +241,7 @@ func (r *replicaSet) localGet(ctx context.Context, req wire.ReplicaGetReq) (dvv.
 			return dvv.Object{}, false, fmt.Errorf("%w: read hint: %w", cairn.ErrInternal, err)
 		}
 		if ok {
-			obj, found = dvv.Sync(obj, h), true
+			obj, found = r.mode(req.Bucket).Sync(obj, h), true
 		}
 	}
 	return obj, found, nil
@@ -236,8 +249,10 @@ func (r *replicaSet) localGet(ctx context.Context, req wire.ReplicaGetReq) (dvv.
 
 // localSync merges a replicated object into the local copy: this node's
 // own data, or, when it stands in for the primary named by forOwner, the
-// hint it keeps for that primary. It never overwrites: what the local copy
-// holds that the incoming one has not seen survives as siblings. Nothing is
+// hint it keeps for that primary, as the bucket's conflict mode merges. It
+// never overwrites: what the local copy holds that the incoming one has
+// not seen survives as siblings, or, in a last-write-wins bucket, wins
+// when it is the later write. Nothing is
 // written when the local copy already descends the incoming one, nor when
 // the incoming one breaks the dot rules (dvv.Object.Validate): a peer's
 // replica put, read repair, or the merge a coordinator caught up with.
@@ -249,11 +264,12 @@ func (r *replicaSet) localSync(ctx context.Context, k coord.Key, obj dvv.Object,
 		return false, invalidObject(k.Bucket, k.Key, err)
 	}
 	durable := sync || !r.noSync
+	mode := r.mode(k.Bucket)
 	merge := func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
-		if found && cur.Descends(obj) {
+		if found && mode.Descends(cur, obj) {
 			return cur, false, nil
 		}
-		return dvv.Sync(cur, obj), true, nil
+		return mode.Sync(cur, obj), true, nil
 	}
 	var err error
 	if forOwner != "" {

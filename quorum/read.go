@@ -80,7 +80,7 @@ func (t *ReadTracker) Reply(node string, obj dvv.Object, found bool) {
 			t.primaryFound++
 		}
 		t.copies[i] = obj
-		t.merged = dvv.Sync(t.merged, obj)
+		t.merged = t.spec.Mode.Sync(t.merged, obj)
 	} else if !primary {
 		t.fallbackEmpty++
 	}
@@ -180,7 +180,7 @@ func (t *ReadTracker) Err() error {
 	return t.quorumError(need{kind: "pr", need: t.spec.PR, got: t.primaryFound}, false)
 }
 
-// Result returns the merge (dvv.Sync) of every reply so far, late ones
+// Result returns the merge (Spec.Mode's Sync) of every reply so far, late ones
 // included, and the nodes that replied, in target order. A not-found reply
 // adds nothing to the merge; the merge of only not-found replies is the
 // empty object. The object returned is the caller's to keep.

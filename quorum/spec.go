@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/dvv"
 )
 
 // Spec is a request's resolved consistency, in numbers of replicas.
@@ -27,6 +28,9 @@ type Spec struct {
 	// replicas that hold the key, and answers not-found only once every
 	// target has answered and at least R of them replied at all.
 	NotFoundOK bool
+	// Mode is how the bucket resolves concurrent writes: a get's merge
+	// of the replies, and so what read repair sends, resolves by it.
+	Mode dvv.Mode
 }
 
 // Validate reports an impossible request as an error wrapping

@@ -23,8 +23,9 @@ import (
 //	add n4*n2                 # a fallback n4 standing in for n2 joins the targets
 //	----
 //
-//	read n=3 r=2 [pr=1] [notfound_ok=false] targets=(n1,n2,n3)
+//	read n=3 r=2 [pr=1] [notfound_ok=false] [lww] targets=(n1,n2,n3)
 //	reply n1 a.1=x b.1=y        # siblings actor.counter=value (~ is a tombstone)
+//	reply n1 a.1=x@5            # ... with written_at 5 (lww merges by it)
 //	reply n2 a.2=z vv=a:2,b:1   # the vector defaults to the siblings' dots
 //	reply n3 notfound
 //	----
@@ -65,6 +66,9 @@ func scanSpec(t *testing.T, d *datadriven.TestData) (Spec, []Target) {
 		d.MaybeScanArgs(t, key, dst)
 	}
 	d.MaybeScanArgs(t, "notfound_ok", &spec.NotFoundOK)
+	if d.HasArg("lww") {
+		spec.Mode = dvv.LWW
+	}
 	arg, ok := d.Arg("targets")
 	if !ok {
 		d.Fatalf(t, "missing targets=(...)")

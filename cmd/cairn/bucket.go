@@ -12,13 +12,24 @@ import (
 func newBucketCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bucket",
-		Short: "Create, change and show buckets' properties (n, default quorums, notfound_ok, sibling limit)",
+		Short: "Create, change and show buckets' properties (n, default quorums, notfound_ok, conflict mode, sibling limit)",
 		Long: `Buckets' properties live in the cluster metadata, gossiped to every node, which
 applies them to requests that do not set their own: n (the replicas of each
-key, fixed at creation), the default r, w, pr, pw and dw, notfound_ok and the
-sibling limit. A bucket never configured takes the cluster's defaults.
-Last-write-wins (--conflict lww), datatypes (--datatype counter|set) and a
-delete grace other than keep are refused by this version.`,
+key, fixed at creation), the default r, w, pr, pw and dw, notfound_ok, the
+conflict mode and the sibling limit. A bucket never configured takes the
+cluster's defaults.
+
+--conflict siblings (the default) keeps concurrent writes side by side for
+the application to merge: no acknowledged write is lost. --conflict lww keeps
+only the write with the latest timestamp (a hybrid logical clock: a write made
+with the context of a read beats what that read saw, however the nodes' clocks
+disagree) and silently drops concurrent ones, acknowledged or not: two
+clients that read the same value and both write lose one write. See
+docs/CLIENT.md. The mode can change at any time; objects resolve by the new
+one at their next write, read or repair.
+
+Datatypes (--datatype counter|set) and a delete grace other than keep are
+refused by this version.`,
 	}
 	cmd.AddCommand(bucketSetCommand(true), bucketSetCommand(false),
 		adminCommand("get NAME", "Show a bucket's properties (the defaults for one never configured)", cobra.ExactArgs(1),
@@ -108,7 +119,7 @@ func bucketSetCommand(create bool) *cobra.Command {
 		fl.StringVar(q.dst, q.name, "", "default "+q.name+" of the bucket's requests: a number or one|quorum|all (default: the cluster's)")
 	}
 	fl.BoolVar(&notFoundOK, "notfound-ok", true, "whether a replica's not-found counts toward R")
-	fl.StringVar(&conflict, "conflict", "siblings", "siblings (lww is not supported yet)")
+	fl.StringVar(&conflict, "conflict", "siblings", "siblings (keep concurrent writes) or lww (keep the latest; concurrent writes are lost)")
 	fl.IntVar(&siblingLimit, "sibling-limit", 0, "most siblings a client write may leave an object of this bucket with (default: the node's)")
 	fl.StringVar(&grace, "delete-grace", "keep", "how long tombstones are kept: keep (reclaiming them is not supported yet)")
 	return cmd

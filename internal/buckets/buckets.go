@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/mpcheck"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/vmihailenco/msgpack/v5"
@@ -107,6 +108,20 @@ func Apply(p Props, c Change, create bool) (Props, error) {
 	return p, p.Validate()
 }
 
+// Mode is how the bucket's objects resolve concurrent writes.
+//
+// The conflict mode may change at any time (Apply allows it): objects
+// written under the other mode are resolved by the new one wherever they
+// next meet a write, a read or a merge, not rewritten at the change. An
+// object whose siblings were kept side by side keeps its latest sibling
+// from then on; one written last-write-wins simply starts taking siblings.
+func (p Props) Mode() dvv.Mode {
+	if p.Conflict == ConflictLWW {
+		return dvv.LWW
+	}
+	return dvv.Siblings
+}
+
 func nOrDefault(n int) string {
 	if n == 0 {
 		return "the cluster's"
@@ -114,9 +129,9 @@ func nOrDefault(n int) string {
 	return fmt.Sprint(n)
 }
 
-// Validate checks p. Last-write-wins, datatypes and a delete grace other
-// than keep are refused: this version does not implement them, and a
-// bucket that claimed them would silently behave otherwise.
+// Validate checks p. Datatypes and a delete grace other than keep are
+// refused: this version does not implement them, and a bucket that
+// claimed them would silently behave otherwise.
 func (p Props) Validate() error {
 	if p.N < 0 || p.N > maxN {
 		return cairn.InvalidArgument("n %d: want 1 to %d (or unset for the cluster's)", p.N, maxN)
@@ -133,11 +148,9 @@ func (p Props) Validate() error {
 		}
 	}
 	switch p.Conflict {
-	case "", ConflictSiblings:
-	case ConflictLWW:
-		return cairn.InvalidArgument("conflict lww: last-write-wins buckets are not supported yet; siblings is the only mode")
+	case "", ConflictSiblings, ConflictLWW:
 	default:
-		return cairn.InvalidArgument("conflict %q: want siblings (or lww, not supported yet)", p.Conflict)
+		return cairn.InvalidArgument("conflict %q: want siblings or lww", p.Conflict)
 	}
 	switch p.Datatype {
 	case "":

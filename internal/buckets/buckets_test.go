@@ -3,6 +3,7 @@ package buckets
 import (
 	"testing"
 
+	"github.com/cairnkv/cairn/internal/dvv"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/stretchr/testify/require"
 )
@@ -33,8 +34,7 @@ func TestValidateRefusesWhatCannotBeHonoured(t *testing.T) {
 		{Change{N: ptr(-1)}, "n -1"},
 		{Change{N: ptr(3), R: ptr(wire.Quorum(4))}, "r 4: more than the bucket's n=3"},
 		{Change{W: ptr(wire.Quorum(-9))}, "not a quorum"},
-		{Change{Conflict: ptr("lww")}, "not supported yet"},
-		{Change{Conflict: ptr("newest")}, "want siblings"},
+		{Change{Conflict: ptr("newest")}, "want siblings or lww"},
 		{Change{Datatype: ptr("set")}, "not supported yet"},
 		{Change{Datatype: ptr("map")}, "want counter or set"},
 		{Change{SiblingLimit: ptr(MaxSiblingLimit + 1)}, "sibling_limit"},
@@ -60,7 +60,25 @@ func TestRecordRoundTripAndHostileRecords(t *testing.T) {
 	_, err = Decode(make([]byte, maxRecordLen+1))
 	require.ErrorContains(t, err, "more than")
 	bad := p
-	bad.Conflict = "lww"
+	bad.Datatype = "counter"
 	_, err = Decode(Encode(bad))
 	require.ErrorContains(t, err, "not supported yet", "a record is validated, not trusted")
+}
+
+// Last-write-wins is accepted at creation and, unlike n and the datatype,
+// may be turned on and off later.
+func TestConflictModeChanges(t *testing.T) {
+	p, err := Apply(Defaults(), Change{Conflict: ptr(ConflictLWW)}, true)
+	require.NoError(t, err)
+	require.Equal(t, dvv.LWW, p.Mode())
+	back, err := Decode(Encode(p))
+	require.NoError(t, err)
+	require.Equal(t, dvv.LWW, back.Mode())
+	p, err = Apply(p, Change{Conflict: ptr(ConflictSiblings)}, false)
+	require.NoError(t, err)
+	require.Equal(t, dvv.Siblings, p.Mode())
+	p, err = Apply(p, Change{Conflict: ptr(ConflictLWW)}, false)
+	require.NoError(t, err)
+	require.Equal(t, dvv.LWW, p.Mode())
+	require.Equal(t, dvv.Siblings, Defaults().Mode(), "a bucket never configured keeps siblings")
 }

@@ -1,7 +1,8 @@
 // Package buckets holds per-bucket properties (DESIGN section 3): the
 // replication factor n a bucket was created with, its default quorums and
-// notfound_ok, its sibling limit, and the conflict mode, datatype and
-// delete grace that later kinds of bucket will use. Nodes keep them in the
+// notfound_ok, its sibling limit, its conflict mode (siblings or
+// last-write-wins, Props.Mode), and the datatype and delete grace that
+// later kinds of bucket will use. Nodes keep them in the
 // cluster metadata (prefix MetaPrefix, key the bucket name), so every node
 // applies the same properties to requests that do not override them.
 //

@@ -2,7 +2,8 @@
 // tagged with the dot (actor, counter) of the write that made it, plus a
 // version vector that records every dot the object has seen. It is the part of
 // cairn that decides which writes replace which, and so the part that keeps
-// the promise that no acknowledged write is lost.
+// the promise that no acknowledged write is lost (in buckets that keep
+// siblings; a last-write-wins bucket gives it up by design).
 //
 // Two operations change objects:
 //
@@ -12,6 +13,12 @@
 //   - Sync, run wherever two copies meet (replication, read repair, handoff,
 //     anti-entropy), keeps each sibling unless the other copy has seen its dot
 //     and no longer holds it. Sync is commutative, associative and idempotent.
+//
+// Which copy wins is a bucket's choice (Mode): Siblings keeps concurrent
+// writes side by side, as above; LWW keeps only the write with the
+// highest WrittenAt (SyncLWW, ties by dot), a join that any two copies
+// reach in any order. The vector is kept whole either way, so the rules
+// below hold for both.
 //
 // Two rules are the caller's to honour. A context must name only dots that
 // were minted: one naming more covers writes not made yet, which then

@@ -115,9 +115,11 @@ type Sibling struct {
 	Dot       Dot    `msgpack:"d"`
 	Value     []byte `msgpack:"v"`
 	Tombstone bool   `msgpack:"t"`
-	// WrittenAt is the coordinator's wall clock in Unix nanoseconds at the
-	// write. It informs and breaks last-write-wins ties; it never decides
-	// which siblings survive a Sync.
+	// WrittenAt is the write's time in Unix nanoseconds: the
+	// coordinator's hybrid logical clock, its wall clock unless the key
+	// already held a later write. It decides which write a last-write-wins
+	// object keeps (SyncLWW); it never decides which siblings survive a
+	// Sync.
 	WrittenAt int64 `msgpack:"w"`
 }
 

@@ -10,9 +10,9 @@ import (
 	"github.com/cairnkv/cairn/internal/dvv"
 )
 
-// ParseObject reads siblings "actor.counter=value" ("~" for a tombstone)
-// and an optional "vv=actor:counter,..." that defaults to the siblings'
-// dots.
+// ParseObject reads siblings "actor.counter=value" ("~" for a tombstone),
+// each with an optional "@written_at" ("a.1=x@5"), and an optional
+// "vv=actor:counter,..." that defaults to the siblings' dots.
 func ParseObject(fields []string) (dvv.Object, error) {
 	var obj dvv.Object
 	var vv dvv.VV
@@ -35,9 +35,16 @@ func ParseObject(fields []string) (dvv.Object, error) {
 		if !ok || !ok2 || err != nil {
 			return dvv.Object{}, fmt.Errorf("bad sibling %q: want actor.counter=value", f)
 		}
-		s := dvv.Sibling{Dot: dvv.Dot{Actor: actor, Counter: c}, Value: []byte(value)}
+		var at int64
+		if v, stamp, ok := strings.Cut(value, "@"); ok {
+			if at, err = strconv.ParseInt(stamp, 10, 64); err != nil {
+				return dvv.Object{}, fmt.Errorf("bad sibling %q: want actor.counter=value@written_at", f)
+			}
+			value = v
+		}
+		s := dvv.Sibling{Dot: dvv.Dot{Actor: actor, Counter: c}, Value: []byte(value), WrittenAt: at}
 		if value == "~" {
-			s = dvv.Sibling{Dot: s.Dot, Tombstone: true}
+			s = dvv.Sibling{Dot: s.Dot, Tombstone: true, WrittenAt: at}
 		}
 		obj.Siblings = append(obj.Siblings, s)
 	}

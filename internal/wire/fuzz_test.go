@@ -85,15 +85,17 @@ func FuzzDecodeContext(f *testing.F) {
 	f.Add([]byte{1, 0xdf, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{1, 0x81, 0xdb, 0xff, 0xff, 0xff, 0xff})
 	f.Add(EncodeContext(dvv.VV{"n1.a": 1<<64 - 1}))
+	f.Add(EncodeContextStamp(sampleObject().VV, 1_700_000_000_000_000_000))
+	f.Add([]byte{2, 0x81, 0xa1, 'a', 0x01, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		boundAllocs(t, in, func() {
-			vv, err := DecodeContext(in)
+			vv, stamp, err := DecodeContextStamp(in)
 			if err != nil {
 				return
 			}
-			back, err := DecodeContext(EncodeContext(vv))
-			if err != nil || !back.Equal(vv) {
-				t.Fatalf("a decoded context does not round-trip: %v %v", vv, err)
+			back, backStamp, err := DecodeContextStamp(EncodeContextStamp(vv, stamp))
+			if err != nil || !back.Equal(vv) || (len(vv) > 0 && backStamp != stamp) || stamp < 0 {
+				t.Fatalf("a decoded context does not round-trip: %v %d %v", vv, stamp, err)
 			}
 			for a, c := range vv {
 				if c == 0 || c > dvv.MaxCounter {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/cairnkv/cairn"
@@ -461,6 +462,43 @@ func TestContextRoundTripAndHostileContexts(t *testing.T) {
 	zero, err := DecodeContext([]byte{1, 0x82, 0xa1, 'a', 0x00, 0xa1, 'b', 0x01})
 	require.NoError(t, err)
 	require.Equal(t, dvv.VV{"b": 1}, zero)
+}
+
+// A context may carry the stamp of its read (last-write-wins buckets);
+// one without a stamp is the version-1 context it always was, and reads
+// as stamp 0.
+func TestContextStamp(t *testing.T) {
+	vv := sampleObject().VV
+	const stamp = 1_700_000_000_123_456_789
+	b := EncodeContextStamp(vv, stamp)
+	require.Equal(t, byte(2), b[0])
+	back, gotStamp, err := DecodeContextStamp(b)
+	require.NoError(t, err)
+	require.True(t, vv.Equal(back))
+	require.Equal(t, int64(stamp), gotStamp)
+	plain, err := DecodeContext(b)
+	require.NoError(t, err)
+	require.True(t, vv.Equal(plain), "DecodeContext reads a stamped context's vector")
+
+	require.Equal(t, EncodeContext(vv), EncodeContextStamp(vv, 0), "no stamp: a version-1 context")
+	back, gotStamp, err = DecodeContextStamp(EncodeContext(vv))
+	require.NoError(t, err)
+	require.True(t, vv.Equal(back))
+	require.Zero(t, gotStamp)
+	require.Nil(t, EncodeContextStamp(nil, stamp), "a read that found nothing saw no write")
+
+	v1 := EncodeContext(vv)
+	for name, bad := range map[string][]byte{
+		"no stamp":       append([]byte{2}, v1[1:]...),
+		"zero stamp":     append(append([]byte{2}, v1[1:]...), 0x00),
+		"negative stamp": append(append([]byte{2}, v1[1:]...), 0xff),
+		"string stamp":   append(append([]byte{2}, v1[1:]...), 0xa1, 'x'),
+		"trailing bytes": append(slices.Clone(b), 0x01),
+		"stamp on v1":    append(slices.Clone(v1), 0x01),
+	} {
+		_, _, err := DecodeContextStamp(bad)
+		require.ErrorIs(t, err, cairn.ErrInvalidArgument, name)
+	}
 }
 
 func TestTypeNames(t *testing.T) {

@@ -379,12 +379,13 @@ func keyID(bucket string, key []byte) string {
 // and whether it changed.
 func (a *AAE) syncLocal(p uint32, bucket string, key []byte, obj dvv.Object) (dvv.Object, bool, error) {
 	changed := false
+	mode := a.d.Mode(bucket)
 	merged, err := a.d.Store.ModifyUnsynced(p, bucket, key, func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
-		if found && cur.Descends(obj) {
+		if found && mode.Descends(cur, obj) {
 			return cur, false, nil
 		}
 		changed = true
-		return dvv.Sync(cur, obj), true, nil
+		return mode.Sync(cur, obj), true, nil
 	})
 	if err != nil {
 		return dvv.Object{}, false, fmt.Errorf("%w: anti-entropy write: %w", cairn.ErrInternal, err)

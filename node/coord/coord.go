@@ -38,6 +38,12 @@ type Write struct {
 	// SiblingLimit, when above 0, is the bucket's sibling limit, in
 	// place of the node's.
 	SiblingLimit int
+	// Mode is how the bucket resolves concurrent writes: the object the
+	// write leaves is resolved by it before it is stored or sent.
+	Mode dvv.Mode
+	// Stamp is the highest written_at the client's read saw (the
+	// context's stamp, 0 when it has none): the write is stamped past it.
+	Stamp int64
 }
 
 // Op names the operation, as quorum errors show it.
@@ -76,8 +82,9 @@ type Route struct {
 type Replicas interface {
 	// Read returns target t's copy of k.
 	Read(ctx context.Context, t quorum.Target, k Key) (Copy, error)
-	// Write merges obj into t's copy (dvv sync: it never overwrites) and
-	// reports whether t made it durable.
+	// Write merges obj into t's copy (by the bucket's conflict mode:
+	// dvv sync, or last-write-wins; it never overwrites) and reports
+	// whether t made it durable.
 	Write(ctx context.Context, t quorum.Target, k Key, obj dvv.Object, sync bool) (durable bool, err error)
 	// Mint applies a client's write to this node's own copy (self, a
 	// primary or a fallback standing in for self.For), minting a new dot,
@@ -91,6 +98,9 @@ type Replicas interface {
 	// copy's lock) is refused with a *ContextAheadError and changes
 	// nothing, unless w.ClampContext is set: the context is then lowered
 	// to the copy's vector (Clamp) before the write is applied.
+	//
+	// The write is stamped later than every write the copy holds and
+	// than w.Stamp, and the object it leaves is resolved by w.Mode.
 	Mint(ctx context.Context, self quorum.Target, w Write, sync bool) (obj dvv.Object, durable func() (bool, error), err error)
 	// Forward hands the write to node to coordinate and returns the
 	// encoded context it answered with.

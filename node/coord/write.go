@@ -117,7 +117,18 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, spec quorum.Spec,
 	if err := c.drive(ctx, f, calls, func() {}); err != nil {
 		return nil, err
 	}
-	return wire.EncodeContext(obj.VV), nil
+	return ResponseContext(w.Mode, obj), nil
+}
+
+// ResponseContext is the context a client gets for obj: its vector, and
+// in a last-write-wins bucket its stamp too, so that a write made with it
+// through any coordinator, even one whose copy has not seen obj yet, is
+// stamped later than what the client saw.
+func ResponseContext(mode dvv.Mode, obj dvv.Object) []byte {
+	if mode == dvv.LWW {
+		return wire.EncodeContextStamp(obj.VV, obj.Stamp())
+	}
+	return wire.EncodeContext(obj.VV)
 }
 
 // toPending sends the minted object to the pending replicas that are not
@@ -203,7 +214,7 @@ func (c *Coordinator) mint(ctx context.Context, self quorum.Target, w Write, tar
 	if !errors.As(err, &ahead) {
 		return dvv.Object{}, nil, err
 	}
-	read, err := c.catchUp(ctx, self, w.Key, targets)
+	read, err := c.catchUp(ctx, self, w.Key, w.Mode, targets)
 	if err != nil {
 		return dvv.Object{}, nil, err
 	}
@@ -252,7 +263,7 @@ func allPrimariesRead(self quorum.Target, targets []quorum.Target, read []string
 // repair does. It returns the nodes that answered, in target order. A
 // target that fails or answers an object that breaks the dot rules is left
 // out: the write is then decided on what the others hold.
-func (c *Coordinator) catchUp(ctx context.Context, self quorum.Target, k Key, targets []quorum.Target) ([]string, error) {
+func (c *Coordinator) catchUp(ctx context.Context, self quorum.Target, k Key, mode dvv.Mode, targets []quorum.Target) ([]string, error) {
 	var others []quorum.Target
 	for _, t := range targets {
 		if t.Node != self.Node && c.view.Up(t.Node) {
@@ -295,7 +306,7 @@ func (c *Coordinator) catchUp(ctx context.Context, self quorum.Target, k Key, ta
 		}
 		read = append(read, a.node)
 		if a.copy.Found {
-			merged = dvv.Sync(merged, a.copy.Object)
+			merged = mode.Sync(merged, a.copy.Object)
 		}
 	}
 	if merged.Empty() {

@@ -434,11 +434,12 @@ func (h *Handoff) applyLocal(batch []store.Hint) error {
 // syncInto merges obj into this node's copy of the key, unsynced: the
 // caller syncs the WAL once for its batch.
 func (h *Handoff) syncInto(p uint32, bucket string, key []byte, obj dvv.Object) error {
+	mode := h.d.Mode(bucket)
 	_, err := h.d.Store.ModifyUnsynced(p, bucket, key, func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
-		if found && cur.Descends(obj) {
+		if found && mode.Descends(cur, obj) {
 			return cur, false, nil
 		}
-		return dvv.Sync(cur, obj), true, nil
+		return mode.Sync(cur, obj), true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("%w: handoff write: %w", cairn.ErrInternal, err)

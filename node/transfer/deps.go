@@ -67,6 +67,10 @@ type Deps struct {
 	// MaxFrame is the frame limit of the node's peer connections. Default
 	// wire.DefaultMaxFrame.
 	MaxFrame int
+	// Mode is how a bucket resolves concurrent writes (its conflict
+	// property): every object merged here is merged by it, as replicas
+	// and coordinators merge. Default: siblings for every bucket.
+	Mode func(bucket string) dvv.Mode
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives a line per state change. Default: no logs.
@@ -85,6 +89,9 @@ func (d Deps) withDefaults() (Deps, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Mode == nil {
+		d.Mode = func(string) dvv.Mode { return dvv.Siblings }
 	}
 	if d.MaxFrame <= 0 {
 		d.MaxFrame = wire.DefaultMaxFrame

@@ -57,12 +57,13 @@ func (t *Transfer) ServePush(ctx context.Context, peer transport.Peer, req wire.
 		if err := ctx.Err(); err != nil {
 			return wire.TransferPushResp{}, fmt.Errorf("%w: %w", cairn.ErrTimeout, err)
 		}
+		mode := t.d.Mode(o.Bucket)
 		_, err := t.d.Store.ModifyUnsynced(req.Partition, o.Bucket, o.Key, func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
-			if found && cur.Descends(o.Object) {
+			if found && mode.Descends(cur, o.Object) {
 				return cur, false, nil
 			}
 			resp.Applied++
-			return dvv.Sync(cur, o.Object), true, nil
+			return mode.Sync(cur, o.Object), true, nil
 		})
 		if err != nil {
 			return wire.TransferPushResp{}, fmt.Errorf("%w: transfer write: %w", cairn.ErrInternal, err)
