@@ -37,7 +37,7 @@ type lwwRun struct {
 func TestLostWritesLWW(t *testing.T) {
 	began := time.Now()
 	c := startCluster(t, 3)
-	tg := &checkerTarget{kind: "processes", addrs: map[string]string{}, routing: client.TokenAware, tls: c.clientConfig().TLS}
+	tg := &checkerTarget{kind: "processes", addrs: map[string]string{}, routing: client.TokenAware, certsDir: c.certsDir}
 	for _, p := range c.nodes {
 		tg.nodes = append(tg.nodes, p.name)
 		tg.addrs[p.name] = p.addr
