@@ -67,6 +67,13 @@ func TestMain(m *testing.M) {
 	}
 	build := exec.Command("go", args...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	// A race-built program sleeps a second before it exits (the race
+	// runtime's atexit_sleep_ms), which every CLI command and every node
+	// the tests stop would pay; the children inherit this environment.
+	if err := os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building cairn:", err)
 		os.Exit(1)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/client"
 	"github.com/stretchr/testify/require"
 )
 
@@ -41,8 +42,15 @@ func TestSiblingLimitThroughTheCLI(t *testing.T) {
 
 	c := devClients(t, dir)
 	addr := fmt.Sprintf("127.0.0.1:%d", base+1)
+	// The first 100 through the SDK, on one connection: a hundred CLI
+	// processes, each with its own TLS handshake, would test only process
+	// start-up. What a user sees, the refusal, is the CLI's.
+	sdk, err := client.New(t.Context(), c.seedsOnlyConfig(addr))
+	require.NoError(t, err)
+	defer sdk.Close()
 	for i := range 100 {
-		c.mustCLI("put", "--addr", addr, "demo", "storm", fmt.Sprintf("value %d", i))
+		_, err := sdk.Put(t.Context(), "demo", []byte("storm"), fmt.Appendf(nil, "value %d", i))
+		require.NoError(t, err)
 	}
 	g := c.get(addr, "demo", "storm")
 	require.Len(t, g.Siblings, 100)
