@@ -267,6 +267,7 @@ func TestComposeFile(t *testing.T) {
 			Volumes     []string
 			Networks    []string
 			Restart     string
+			Labels      map[string]string
 			Environment map[string]string
 			Healthcheck struct{ Test []string }
 		}
@@ -293,6 +294,7 @@ func TestComposeFile(t *testing.T) {
 	require.Equal(t, want, certsSvc.Command, "each node's certificate names its service, which peers dial")
 	require.Equal(t, []string{"${CAIRN_DOCKER_CERTS:-./data/docker/certs}:/certs"}, certsSvc.Volumes)
 	require.Equal(t, "none", certsSvc.NetworkMode)
+	require.Empty(t, certsSvc.Labels["cairn.role"], "the certs service is no node")
 	for i, n := range names {
 		s, ok := f.Services[n]
 		require.True(t, ok, "no service %s", n)
@@ -304,6 +306,7 @@ func TestComposeFile(t *testing.T) {
 			"--certs-dir": "/certs/" + n, "--gossip-key-file": "/certs/" + n + "/gossip.keys",
 		}, flagValues(t, help, s.Command), "%s's command: secure, with its own material", n)
 		require.Equal(t, "service_completed_successfully", s.DependsOn["certs"].Condition)
+		require.Equal(t, "node", s.Labels["cairn.role"], "what the chaos scripts find nodes by")
 		require.NotContains(t, s.Environment, "CAIRN_INSECURE")
 		require.Equal(t, "/certs/ca", s.Environment["CAIRN_CERTS_DIR"], "the healthcheck's CLI finds root's certificate")
 		require.ElementsMatch(t, []string{
@@ -491,7 +494,7 @@ func TestKubernetesManifests(t *testing.T) {
 	ctr := pod.Containers[0]
 	args := flagValues(t, serverFlags(t), ctr.Args)
 	require.Equal(t, "$(POD_NAME)", args["--name"])
-	require.Equal(t, "$(POD_NAME)."+sts.Spec.ServiceName, args["--advertise"], "a stable name its certificate can hold")
+	require.Equal(t, "$(POD_IP)", args["--advertise"])
 	require.Equal(t, sts.Spec.ServiceName+":7201", args["--join"], "every node joins through the headless Service")
 	require.NotContains(t, args, "--insecure")
 	require.Equal(t, "/certs/$(POD_NAME)", args["--certs-dir"])
@@ -501,6 +504,7 @@ func TestKubernetesManifests(t *testing.T) {
 		env[e.Name] = e.ValueFrom.FieldRef.FieldPath
 	}
 	require.Equal(t, "metadata.name", env["POD_NAME"])
+	require.Equal(t, "status.podIP", env["POD_IP"])
 
 	ports := map[string]int{}
 	for _, p := range ctr.Ports {
@@ -537,7 +541,8 @@ func TestKubernetesManifests(t *testing.T) {
 
 	// The certificates: the Secret kustomization.yaml generates from what
 	// `make k8s-certs` writes, each pod's files where its --certs-dir
-	// points, and each node's certificate valid for the name it advertises.
+	// points, and each node's certificate names it (and, for a client
+	// that checks host names on the admin port, its DNS names).
 	require.Len(t, pod.Volumes, 1)
 	vol := pod.Volumes[0]
 	require.Equal(t, ctr.VolumeMounts[1].Name, vol.Name)

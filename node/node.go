@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -163,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		if cfg.TokenOnlyClients {
 			tcfg.ServerTLS = n.tls.ServerConfigCertOptional()
 		}
-		tcfg.ClientTLS = n.tls.ClientConfig
+		tcfg.ClientTLS = func(addr string) (*tls.Config, error) { return n.tls.ClientConfigFor(addr, n.memberAt(addr)) }
 		tcfg.VerifyPeer = n.verifyPeer
 		tcfg.Authenticate = n.authenticate
 	} else if cfg.VerifyPeerAddress {
@@ -402,4 +403,26 @@ func (n *Node) onTransportEvent(ev transport.Event) {
 			zap.String("remote", ev.Remote), zap.String("peer", ev.Node), zap.Error(ev.Err),
 			zap.Int("same_refusals_not_logged", suppressed))
 	}
+}
+
+// memberAt names the member whose data address is addr, so that a
+// connection to it checks that the certificate names that member; "" when
+// no member or more than one (a seed dialled before gossip named it)
+// advertises addr: then any node certificate of the CA is taken, and the
+// hello names the node.
+func (n *Node) memberAt(addr string) string {
+	if n.members == nil {
+		return ""
+	}
+	name := ""
+	for _, m := range n.members.Members() {
+		if m.Addr != addr || m.Status == membership.StatusRemoved {
+			continue
+		}
+		if name != "" {
+			return ""
+		}
+		name = m.Name
+	}
+	return name
 }

@@ -215,6 +215,33 @@ func TestConfigsHandshake(t *testing.T) {
 	posing := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{root.cur.Load().cert}}
 	_, cerr, _ = handshake(posing, cc)
 	require.Error(t, cerr)
+
+	// A node is known by its name, not its address: dialled at an address
+	// its certificate does not hold (a container's IP), n1 is taken, as
+	// any node of the CA or as member n1, and refused as member n2.
+	far, err := root.ClientConfigFor("172.21.0.6:7101", "n1")
+	require.NoError(t, err)
+	serr, cerr, _ = handshake(node.ServerConfig(), far)
+	require.NoError(t, serr)
+	require.NoError(t, cerr)
+	anyNode, err := root.ClientConfig("172.21.0.6:7101")
+	require.NoError(t, err)
+	serr, cerr, _ = handshake(node.ServerConfig(), anyNode)
+	require.NoError(t, serr)
+	require.NoError(t, cerr)
+	wrong, err := root.ClientConfigFor("172.21.0.6:7101", "n2")
+	require.NoError(t, err)
+	_, cerr, _ = handshake(node.ServerConfig(), wrong)
+	require.ErrorContains(t, cerr, "presented node n1's certificate, not n2's")
+	// Another CA's node, at the right address and name, is refused.
+	otherNode := Options{Dir: t.TempDir(), CADir: other.Dir}
+	require.NoError(t, CreateNode(otherNode, "n1", nil))
+	impostor, err := LoadNode(otherNode.Dir, "n1")
+	require.NoError(t, err)
+	near, err := root.ClientConfigFor("127.0.0.1:7101", "n1")
+	require.NoError(t, err)
+	_, cerr, _ = handshake(impostor.ServerConfigCertOptional(), near)
+	require.ErrorContains(t, cerr, "unknown authority")
 }
 
 func TestCreateNodeInItsOwnDirectory(t *testing.T) {

@@ -264,42 +264,77 @@ func (s *Source) serverConfig(auth tls.ClientAuthType) *tls.Config {
 	}
 }
 
-// ClientConfig is the TLS configuration for dialling addr: TLS 1.3, the
-// server's certificate checked against the CA and addr's host, and it
-// must carry a node identity, so that no client certificate can pose as
-// a node.
+// ClientConfig is the TLS configuration for dialling addr: TLS 1.3, and
+// the server's certificate checked against the CA and required to carry a
+// node identity, so that no client certificate can pose as a node. The
+// address is not checked (see ClientTemplate); ClientConfigFor checks the
+// node's name instead.
 func (s *Source) ClientConfig(addr string) (*tls.Config, error) {
+	return s.ClientConfigFor(addr, "")
+}
+
+// ClientConfigFor is ClientConfig for dialling member node at addr: the
+// server's certificate must name that node. node "" accepts any node of
+// the CA (a seed, whose name is not known yet).
+func (s *Source) ClientConfigFor(addr, node string) (*tls.Config, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
 	c := s.ClientTemplate()
 	c.ServerName = host
+	c.VerifyConnection = verifyNodeServer(s.cur.Load().pool, node)
 	return c, nil
 }
 
 // ClientTemplate is ClientConfig without a server name, for a client
 // library that sets it per dial. The CA bundle is the one current now;
 // the client certificate is the one current at each handshake.
+//
+// A node is known by the name its certificate carries, not by an
+// address: nodes advertise addresses (a container's, a pod's IP) that no
+// certificate made in advance can name, and clients route to the
+// addresses the ring gives. So the usual host name check is off
+// (InsecureSkipVerify), and VerifyConnection does the rest of it: the
+// chain to the CA, the server-authentication usage, and a node identity.
 func (s *Source) ClientTemplate() *tls.Config {
+	pool := s.cur.Load().pool
 	return &tls.Config{
-		MinVersion: tls.VersionTLS13,
-		RootCAs:    s.cur.Load().pool,
+		MinVersion:         tls.VersionTLS13,
+		RootCAs:            pool,
+		InsecureSkipVerify: true, // checked by VerifyConnection, below
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return &s.cur.Load().cert, nil
 		},
-		VerifyConnection: verifyNodeServer,
+		VerifyConnection: verifyNodeServer(pool, ""),
 	}
 }
 
-func verifyNodeServer(cs tls.ConnectionState) error {
-	if len(cs.PeerCertificates) == 0 {
-		return errors.New("the server sent no certificate")
+// verifyNodeServer checks a server's certificate chain against pool and
+// that it names a cairn node: node, when not "".
+func verifyNodeServer(pool *x509.CertPool, node string) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("the server sent no certificate")
+		}
+		leaf := cs.PeerCertificates[0]
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			return fmt.Errorf("tls: failed to verify certificate: %w", err)
+		}
+		id, ok := IdentityOf(leaf)
+		if !ok || id.Kind != KindNode {
+			return fmt.Errorf("the server %s presented a certificate that names no cairn node", cs.ServerName)
+		}
+		if node != "" && id.Name != node {
+			return fmt.Errorf("the server %s presented node %s's certificate, not %s's", cs.ServerName, id.Name, node)
+		}
+		return nil
 	}
-	if id, ok := IdentityOf(cs.PeerCertificates[0]); !ok || id.Kind != KindNode {
-		return fmt.Errorf("the server %s presented a certificate that names no cairn node", cs.ServerName)
-	}
-	return nil
 }
 
 // CAOnlyClientConfig is the TLS configuration of a client that presents
@@ -315,5 +350,6 @@ func CAOnlyClientConfig(dir string) (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(raw) {
 		return nil, fmt.Errorf("certs: %s holds no PEM certificate", filepath.Join(dir, "ca.crt"))
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, VerifyConnection: verifyNodeServer}, nil
+	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, InsecureSkipVerify: true, // checked by VerifyConnection
+		VerifyConnection: verifyNodeServer(pool, "")}, nil
 }

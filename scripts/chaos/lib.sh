@@ -271,13 +271,14 @@ cgroup2_root() {
 
 # docker_init maps each node (compose service) of PROJECT to its container
 # in DOCKER_IDS, with one docker call: the CLI costs a few hundred
-# milliseconds a call.
+# milliseconds a call. A node's service carries the label cairn.role=node
+# (docker-compose.yml); other services (the one-shot certs) are not nodes.
 declare -A DOCKER_IDS=()
 docker_init() {
 	local out svc id
 	[[ $PROJECT =~ ^[a-z0-9][a-z0-9_-]*$ ]] || bad "invalid compose project name '$PROJECT'"
 	command -v docker >/dev/null || bad "docker is not installed"
-	out=$(docker ps -a --filter "label=com.docker.compose.project=$PROJECT" \
+	out=$(docker ps -a --filter "label=com.docker.compose.project=$PROJECT" --filter "label=cairn.role=node" \
 		--format '{{.Label "com.docker.compose.service"}} {{.ID}}' 2>&1) ||
 		bad "docker is not usable here: $(head -n 1 <<<"$out")"
 	while read -r svc id; do
