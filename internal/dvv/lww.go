@@ -19,6 +19,9 @@ const (
 	// LWW keeps one write, the last by Later: the one with the highest
 	// WrittenAt, ties broken by dot (SyncLWW).
 	LWW
+	// CounterMode holds a PN-counter (Counter) in one sibling and merges by
+	// its join (a datatype=counter bucket).
+	CounterMode
 )
 
 func (m Mode) String() string {
@@ -27,14 +30,19 @@ func (m Mode) String() string {
 		return "siblings"
 	case LWW:
 		return "lww"
+	case CounterMode:
+		return "counter"
 	}
 	return fmt.Sprintf("mode(%d)", uint8(m))
 }
 
 // Sync merges two copies as m resolves them.
 func (m Mode) Sync(a, b Object) Object {
-	if m == LWW {
+	switch m {
+	case LWW:
 		return SyncLWW(a, b)
+	case CounterMode:
+		return syncState(a, b, joinCounters)
 	}
 	return Sync(a, b)
 }
@@ -42,6 +50,9 @@ func (m Mode) Sync(a, b Object) Object {
 // Descends reports whether o already holds everything b brings as m
 // merges them: m.Sync(o, b) equals o, so a replica need not write.
 func (m Mode) Descends(o, b Object) bool {
+	if m.Datatype() {
+		return o.VV.Descends(b.VV) && sameState(m.Sync(o, b), o)
+	}
 	if m != LWW {
 		return o.Descends(b)
 	}
@@ -60,10 +71,37 @@ func (m Mode) Descends(o, b Object) bool {
 // its last sibling only. A coordinator resolves the object a write left
 // before storing or sending it.
 func (m Mode) Resolve(o Object) Object {
-	if m != LWW || len(o.Siblings) <= 1 {
+	if m == Siblings || len(o.Siblings) <= 1 {
 		return o
 	}
-	return SyncLWW(o, Object{})
+	return m.Sync(o, Object{})
+}
+
+// Datatype reports whether m's objects hold a datatype's state (a
+// counter) rather than values a client wrote.
+func (m Mode) Datatype() bool { return m == CounterMode }
+
+// Op is a client's operation on a datatype object: a counter increment by
+// Delta (negative to decrement).
+type Op struct {
+	Delta int64
+}
+
+// Apply returns the value o holds after actor applies op to it: the
+// state a coordinator stores as the one sibling of its copy, under a dot
+// actor mints (Object.Update with o's whole vector as the context).
+// Since actor only mints on a copy holding all it minted, o holds
+// actor's latest totals, and adding to them can only raise them.
+func (m Mode) Apply(o Object, actor string, op Op) ([]byte, error) {
+	switch m {
+	case CounterMode:
+		c, err := CounterOf(o).Add(actor, op.Delta)
+		if err != nil {
+			return nil, err
+		}
+		return c.Encode(), nil
+	}
+	return nil, fmt.Errorf("%v: not a datatype", m)
 }
 
 // Later reports whether sibling a wins over b under last-write-wins: a
