@@ -59,7 +59,7 @@ func TestBucketPropertiesApplyClusterWide(t *testing.T) {
 	_, errOut, err = c.cli("bucket", "set", "--addr", n1, "never-made", "--r", "1")
 	require.Error(t, err)
 	require.Contains(t, string(errOut), "no such bucket")
-	_, errOut, err = c.cli("bucket", "create", "--addr", n1, "counted", "--datatype", "counter")
+	_, errOut, err = c.cli("bucket", "create", "--addr", n1, "tagged", "--datatype", "set")
 	require.Error(t, err)
 	require.Contains(t, string(errOut), "not supported yet")
 	out = c.mustCLI("bucket", "list", "--addr", n1, "-o", "json")

@@ -116,6 +116,9 @@ func Apply(p Props, c Change, create bool) (Props, error) {
 // object whose siblings were kept side by side keeps its latest sibling
 // from then on; one written last-write-wins simply starts taking siblings.
 func (p Props) Mode() dvv.Mode {
+	if p.Datatype == DatatypeCounter {
+		return dvv.CounterMode
+	}
 	if p.Conflict == ConflictLWW {
 		return dvv.LWW
 	}
@@ -129,8 +132,8 @@ func nOrDefault(n int) string {
 	return fmt.Sprint(n)
 }
 
-// Validate checks p. Datatypes and a delete grace other than keep are
-// refused: this version does not implement them, and a bucket that
+// Validate checks p. The set datatype and a delete grace other than keep
+// are refused: this version does not implement them, and a bucket that
 // claimed them would silently behave otherwise.
 func (p Props) Validate() error {
 	if p.N < 0 || p.N > maxN {
@@ -154,10 +157,16 @@ func (p Props) Validate() error {
 	}
 	switch p.Datatype {
 	case "":
-	case DatatypeCounter, DatatypeSet:
-		return cairn.InvalidArgument("datatype %s: counters and sets are not supported yet", p.Datatype)
+	case DatatypeCounter:
+		if p.Conflict == ConflictLWW {
+			// A counter merges by its join; last-write-wins would drop
+			// concurrent increments, which is what a counter exists to keep.
+			return cairn.InvalidArgument("datatype counter: conflict lww does not apply; a counter merges every increment")
+		}
+	case DatatypeSet:
+		return cairn.InvalidArgument("datatype %s: sets are not supported yet", p.Datatype)
 	default:
-		return cairn.InvalidArgument("datatype %q: want counter or set (not supported yet), or none", p.Datatype)
+		return cairn.InvalidArgument("datatype %q: want counter (set is not supported yet), or none", p.Datatype)
 	}
 	if p.SiblingLimit < 0 || p.SiblingLimit > MaxSiblingLimit {
 		return cairn.InvalidArgument("sibling_limit %d: want 1 to %d (or unset for the node's)", p.SiblingLimit, MaxSiblingLimit)

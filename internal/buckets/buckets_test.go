@@ -24,6 +24,14 @@ func TestApplyFixesNAndDatatypeAtCreation(t *testing.T) {
 	require.Equal(t, wire.Quorum(2), same.R)
 	_, err = Apply(p, Change{Datatype: ptr("counter")}, false)
 	require.ErrorContains(t, err, "datatype is fixed")
+
+	c, err := Apply(Defaults(), Change{Datatype: ptr("counter")}, true)
+	require.NoError(t, err)
+	require.Equal(t, dvv.CounterMode, c.Mode())
+	_, err = Apply(c, Change{Datatype: ptr("")}, false)
+	require.ErrorContains(t, err, "datatype is fixed", "a counter cannot turn back into values either")
+	_, err = Apply(c, Change{Conflict: ptr("lww")}, false)
+	require.ErrorContains(t, err, "conflict lww does not apply")
 }
 
 func TestValidateRefusesWhatCannotBeHonoured(t *testing.T) {
@@ -36,7 +44,7 @@ func TestValidateRefusesWhatCannotBeHonoured(t *testing.T) {
 		{Change{W: ptr(wire.Quorum(-9))}, "not a quorum"},
 		{Change{Conflict: ptr("newest")}, "want siblings or lww"},
 		{Change{Datatype: ptr("set")}, "not supported yet"},
-		{Change{Datatype: ptr("map")}, "want counter or set"},
+		{Change{Datatype: ptr("map")}, "want counter"},
 		{Change{SiblingLimit: ptr(MaxSiblingLimit + 1)}, "sibling_limit"},
 		{Change{DeleteGrace: ptr("1h")}, "not supported yet"},
 		{Change{DeleteGrace: ptr("soon")}, "want a duration or keep"},
@@ -60,7 +68,7 @@ func TestRecordRoundTripAndHostileRecords(t *testing.T) {
 	_, err = Decode(make([]byte, maxRecordLen+1))
 	require.ErrorContains(t, err, "more than")
 	bad := p
-	bad.Datatype = "counter"
+	bad.Datatype = "set"
 	_, err = Decode(Encode(bad))
 	require.ErrorContains(t, err, "not supported yet", "a record is validated, not trusted")
 }
