@@ -82,6 +82,12 @@ const (
 	TypeBucketsResp   Type = 86
 	TypeBucketSet     Type = 87
 	TypeBucketSetResp Type = 88
+
+	// Datatypes (datatypes.go).
+	TypeCounterIncr     Type = 91
+	TypeCounterIncrResp Type = 92
+	TypeCounterGet      Type = 93
+	TypeCounterGetResp  Type = 94
 )
 
 var typeNames = map[Type]string{
@@ -106,6 +112,8 @@ var typeNames = map[Type]string{
 	TypeKeyring: "keyring", TypeKeyringResp: "keyring_resp",
 	TypeUsers: "users", TypeUsersResp: "users_resp",
 	TypeBuckets: "buckets", TypeBucketsResp: "buckets_resp", TypeBucketSet: "bucket_set", TypeBucketSetResp: "bucket_set_resp",
+	TypeCounterIncr: "counter_incr", TypeCounterIncrResp: "counter_incr_resp",
+	TypeCounterGet: "counter_get", TypeCounterGetResp: "counter_get_resp",
 }
 
 // String names the type for logs and metric labels. Every unknown type is

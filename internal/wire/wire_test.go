@@ -73,6 +73,10 @@ func messages() map[Type]any {
 		TypeBucketsResp:      &BucketsResp{Buckets: []BucketInfo{{Name: "b", Created: true, N: 5, R: 3, W: QuorumDefault, PR: QuorumDefault, PW: QuorumDefault, DW: QuorumAll}}},
 		TypeBucketSet:        &BucketSetReq{Name: "b", Create: true},
 		TypeBucketSetResp:    &BucketSetResp{Bucket: BucketInfo{Name: "b"}},
+		TypeCounterIncr:      &CounterIncrReq{Bucket: "b", Key: []byte("k"), Delta: -3, Opts: DefaultOptions(), Forwarded: true},
+		TypeCounterIncrResp:  &CounterIncrResp{Value: -3},
+		TypeCounterGet:       &CounterGetReq{Bucket: "b", Key: []byte("k"), Opts: Options{R: QuorumAll}},
+		TypeCounterGetResp:   &CounterGetResp{Found: true, Value: 8000, Replicas: []string{"n1", "n2"}},
 		TypeTransfersResp: &TransfersResp{Changing: true, Members: []string{"n1"}, Next: []string{"n1", "n2"}, Flipped: 1, Moving: 2,
 			Transfers:   []TransferInfo{{Partition: 3, From: "n1", To: "n2", State: "streaming", Keys: 1, Bytes: 2, TotalKeys: 3, TotalBytes: 4, KeysPerSec: 5, BytesPerSec: 6, EtaMs: 7}},
 			Unreachable: []string{"n3"}},
@@ -182,6 +186,14 @@ func newOf(msg any) any {
 		return &BucketSetReq{}
 	case *BucketSetResp:
 		return &BucketSetResp{}
+	case *CounterIncrReq:
+		return &CounterIncrReq{}
+	case *CounterIncrResp:
+		return &CounterIncrResp{}
+	case *CounterGetReq:
+		return &CounterGetReq{}
+	case *CounterGetResp:
+		return &CounterGetResp{}
 	case *ReplaceResp:
 		return &ReplaceResp{}
 	case *LeaveResp:

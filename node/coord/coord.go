@@ -44,10 +44,17 @@ type Write struct {
 	// Stamp is the highest written_at the client's read saw (the
 	// context's stamp, 0 when it has none): the write is stamped past it.
 	Stamp int64
+	// Data, when set, is an operation on a datatype object (Mode is the
+	// datatype's): Mint applies it to the copy's state in place of Value,
+	// and the write carries no context.
+	Data *dvv.Op
 }
 
 // Op names the operation, as quorum errors show it.
 func (w Write) Op() string {
+	if w.Data != nil {
+		return "counter incr"
+	}
 	if w.Tombstone {
 		return "delete"
 	}

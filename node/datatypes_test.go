@@ -1,0 +1,191 @@
+package node
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn"
+	"github.com/cairnkv/cairn/client"
+	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/stretchr/testify/require"
+)
+
+// createCounterBucket makes bucket a counter bucket through node via and
+// waits until every running node applies it.
+func (tc *testCluster) createCounterBucket(via, bucket string) {
+	tc.t.Helper()
+	b, err := tc.client(via).CreateBucket(tc.t.Context(), bucket, client.BucketChange{Datatype: ptrTo("counter")})
+	require.NoError(tc.t, err)
+	require.Equal(tc.t, "counter", b.Datatype)
+	require.Eventually(tc.t, func() bool {
+		for _, n := range tc.nodes {
+			if n.bucketMode(bucket) != dvv.CounterMode {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "a node never learnt the bucket is a counter")
+}
+
+// counterEverywhere waits until every running node's own copy of key
+// holds a counter of value want, all copies equal.
+func (tc *testCluster) counterEverywhere(bucket string, key []byte, want int64) {
+	tc.t.Helper()
+	var last map[string]dvv.Object
+	ok := assertEventually(func() bool {
+		last = tc.storedCopies(bucket, key)
+		var first *dvv.Object
+		for _, obj := range last {
+			if v, ok := dvv.CounterOf(obj).Value(); !ok || v != want || len(obj.Siblings) != 1 {
+				return false
+			}
+			if first == nil {
+				first = &obj
+			} else if !obj.Equal(*first) {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second)
+	if !ok {
+		for name, obj := range last {
+			v, _ := dvv.CounterOf(obj).Value()
+			tc.t.Logf("%s: value %d, %d siblings", name, v, len(obj.Siblings))
+		}
+		tc.t.Fatalf("the copies never all held %d", want)
+	}
+}
+
+func assertEventually(cond func() bool, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cond()
+}
+
+// Increments sent at once through every node (each coordinating with its
+// own actor, none reading first) all count: a get at R=all reads their
+// sum, and read repair leaves every copy holding it.
+func TestCounterConcurrentIncrementsThroughEveryNode(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	ctx := t.Context()
+	tc.createCounterBucket("n1", "hits")
+	key := []byte("page")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var sum int64
+	for _, name := range tc.names {
+		c := tc.client(name)
+		for g := range 3 {
+			wg.Go(func() {
+				for i := range 20 {
+					delta := int64(2)
+					if (i+g)%3 == 0 {
+						delta = -1
+					}
+					_, err := c.CounterIncr(ctx, "hits", key, delta)
+					if !assertNoError(t, err) {
+						return
+					}
+					mu.Lock()
+					sum += delta
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, name := range tc.names {
+		got, err := tc.client(name).CounterGet(ctx, "hits", key, client.R(client.All))
+		require.NoError(t, err)
+		require.True(t, got.Found)
+		require.Equal(t, sum, got.Value, "through %s", name)
+	}
+	tc.counterEverywhere("hits", key, sum)
+
+	v, err := tc.client("n2").CounterIncr(ctx, "hits", key, 5)
+	require.NoError(t, err)
+	require.Equal(t, sum+5, v, "an increment answers its coordinator's value after it")
+	missing, err := tc.client("n3").CounterGet(ctx, "hits", []byte("never"))
+	require.NoError(t, err)
+	require.False(t, missing.Found)
+	require.Zero(t, missing.Value)
+}
+
+func assertNoError(t *testing.T, err error) bool {
+	t.Helper()
+	if err != nil {
+		t.Errorf("increment: %v", err)
+		return false
+	}
+	return true
+}
+
+// A counter bucket refuses puts, gets and deletes, a plain bucket refuses
+// counter operations, and neither changes anything; the datatype stays.
+func TestCounterBucketRefusesPlainOperations(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	ctx := t.Context()
+	tc.createCounterBucket("n1", "hits")
+	c := tc.client("n2")
+	_, err := c.Put(ctx, "hits", []byte("k"), []byte("v"))
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	require.ErrorContains(t, err, "holds counters")
+	_, err = c.Get(ctx, "hits", []byte("k"))
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	_, err = c.Delete(ctx, "hits", []byte("k"))
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	_, err = c.CounterIncr(ctx, "plain", []byte("k"), 1)
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	require.ErrorContains(t, err, "not a counter bucket")
+	_, err = c.CounterGet(ctx, "plain", []byte("k"))
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	for name := range tc.storedCopies("hits", []byte("k")) {
+		obj := tc.storedCopies("hits", []byte("k"))[name]
+		require.True(t, obj.Empty(), "%s holds %v", name, obj)
+	}
+	_, err = c.SetBucket(ctx, "hits", client.BucketChange{Datatype: ptrTo("")})
+	require.ErrorContains(t, err, "datatype is fixed")
+	_, err = c.SetBucket(ctx, "hits", client.BucketChange{Conflict: ptrTo("lww")})
+	require.ErrorContains(t, err, "conflict lww does not apply")
+	_, err = c.CreateBucket(ctx, "tags", client.BucketChange{Datatype: ptrTo("set")})
+	require.ErrorContains(t, err, "not supported yet")
+}
+
+// Increments made while a primary is down go to a fallback's hint, merged
+// there by the counter's join; handoff delivers it, and the primary's copy
+// ends up counting every increment, those it missed included.
+func TestCounterHintsHandOffTheMissedIncrements(t *testing.T) {
+	tc := startCluster(t, 4, nil)
+	ctx := t.Context()
+	tc.createCounterBucket("n1", "b")
+	key := tc.keyOwnedBy(3, "n4", "n1")
+	c := tc.client("n1")
+	for range 10 {
+		_, err := c.CounterIncr(ctx, "b", key, 1)
+		require.NoError(t, err)
+	}
+	tc.stop("n4")
+	tc.waitDead("n4")
+	for range 15 {
+		_, err := c.CounterIncr(ctx, "b", key, 3, client.W(client.All))
+		require.NoError(t, err, "a fallback stands in for n4")
+	}
+	require.NotEmpty(t, tc.pendingHints(), "the increments n4 missed wait in a hint")
+	tc.restart("n4")
+	tc.waitAlive(tc.names...)
+	require.Eventually(t, func() bool {
+		obj, _, err := tc.nodes["n4"].store.Get(tc.nodes["n4"].ring().KeyPartition("b", key), "b", key)
+		require.NoError(t, err)
+		v, _ := dvv.CounterOf(obj).Value()
+		return v == 55
+	}, 60*time.Second, 50*time.Millisecond, "handoff never brought n4's copy to 55")
+	got, err := tc.client("n4").CounterGet(ctx, "b", key, client.R(client.All))
+	require.NoError(t, err)
+	require.Equal(t, int64(55), got.Value)
+}
