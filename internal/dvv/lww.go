@@ -22,6 +22,9 @@ const (
 	// CounterMode holds a PN-counter (Counter) in one sibling and merges by
 	// its join (a datatype=counter bucket).
 	CounterMode
+	// SetMode holds an add-wins set (Set) in one sibling and merges by its
+	// join (a datatype=set bucket).
+	SetMode
 )
 
 func (m Mode) String() string {
@@ -32,6 +35,8 @@ func (m Mode) String() string {
 		return "lww"
 	case CounterMode:
 		return "counter"
+	case SetMode:
+		return "set"
 	}
 	return fmt.Sprintf("mode(%d)", uint8(m))
 }
@@ -43,6 +48,8 @@ func (m Mode) Sync(a, b Object) Object {
 		return SyncLWW(a, b)
 	case CounterMode:
 		return syncState(a, b, joinCounters)
+	case SetMode:
+		return syncState(a, b, joinSets)
 	}
 	return Sync(a, b)
 }
@@ -79,12 +86,40 @@ func (m Mode) Resolve(o Object) Object {
 
 // Datatype reports whether m's objects hold a datatype's state (a
 // counter) rather than values a client wrote.
-func (m Mode) Datatype() bool { return m == CounterMode }
+func (m Mode) Datatype() bool { return m == CounterMode || m == SetMode }
 
-// Op is a client's operation on a datatype object: a counter increment by
-// Delta (negative to decrement).
+// OpKind says what an Op does.
+type OpKind uint8
+
+const (
+	OpIncr   OpKind = iota // add Delta to a counter
+	OpAdd                  // add Element to a set
+	OpRemove               // remove from a set the adds of Element that Context covers
+)
+
+// Op is a client's operation on a datatype object.
 type Op struct {
-	Delta int64
+	Kind    OpKind
+	Delta   int64
+	Element []byte
+	// Context is a set remove's: the set clock of the client's read. Nil
+	// removes every add the coordinator's copy holds.
+	Context VV
+	// Clamp lowers a Context that names adds the copy has not seen to the
+	// copy's clock instead of refusing it (*AheadError); the coordinator
+	// sets it, as coord.Write.ClampContext.
+	Clamp bool
+}
+
+// Name is the operation as errors show it.
+func (op Op) Name() string {
+	switch op.Kind {
+	case OpAdd:
+		return "set add"
+	case OpRemove:
+		return "set remove"
+	}
+	return "counter incr"
 }
 
 // Apply returns the value o holds after actor applies op to it: the
@@ -95,13 +130,35 @@ type Op struct {
 func (m Mode) Apply(o Object, actor string, op Op) ([]byte, error) {
 	switch m {
 	case CounterMode:
+		if op.Kind != OpIncr {
+			break
+		}
 		c, err := CounterOf(o).Add(actor, op.Delta)
 		if err != nil {
 			return nil, err
 		}
 		return c.Encode(), nil
+	case SetMode:
+		s := SetOf(o)
+		switch op.Kind {
+		case OpAdd:
+			// The dot Update mints next with o's whole vector as context.
+			return s.Add(op.Element, Dot{Actor: actor, Counter: o.VV[actor] + 1}).Encode(), nil
+		case OpRemove:
+			ctx := op.Context
+			if ctx == nil {
+				ctx = s.Clock
+			}
+			if a, ahead := ctx.Exceeds(s.Clock); ahead {
+				if !op.Clamp {
+					return nil, &AheadError{Actor: a, Counter: ctx[a], Held: s.Clock[a]}
+				}
+				ctx = ctx.Clamp(s.Clock)
+			}
+			return s.Remove(op.Element, ctx).Encode(), nil
+		}
 	}
-	return nil, fmt.Errorf("%v: not a datatype", m)
+	return nil, fmt.Errorf("%s: not an operation of a %v bucket", op.Name(), m)
 }
 
 // Later reports whether sibling a wins over b under last-write-wins: a

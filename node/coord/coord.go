@@ -53,7 +53,7 @@ type Write struct {
 // Op names the operation, as quorum errors show it.
 func (w Write) Op() string {
 	if w.Data != nil {
-		return "counter incr"
+		return w.Data.Name()
 	}
 	if w.Tombstone {
 		return "delete"
