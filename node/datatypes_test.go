@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -153,8 +155,6 @@ func TestCounterBucketRefusesPlainOperations(t *testing.T) {
 	require.ErrorContains(t, err, "datatype is fixed")
 	_, err = c.SetBucket(ctx, "hits", client.BucketChange{Conflict: ptrTo("lww")})
 	require.ErrorContains(t, err, "conflict lww does not apply")
-	_, err = c.CreateBucket(ctx, "tags", client.BucketChange{Datatype: ptrTo("set")})
-	require.ErrorContains(t, err, "not supported yet")
 }
 
 // Increments made while a primary is down go to a fallback's hint, merged
@@ -188,4 +188,140 @@ func TestCounterHintsHandOffTheMissedIncrements(t *testing.T) {
 	got, err := tc.client("n4").CounterGet(ctx, "b", key, client.R(client.All))
 	require.NoError(t, err)
 	require.Equal(t, int64(55), got.Value)
+}
+
+// createDatatypeBucket makes bucket a datatype bucket through node via and
+// waits until every running node applies it.
+func (tc *testCluster) createDatatypeBucket(via, bucket, datatype string, mode dvv.Mode) {
+	tc.t.Helper()
+	_, err := tc.client(via).CreateBucket(tc.t.Context(), bucket, client.BucketChange{Datatype: &datatype})
+	require.NoError(tc.t, err)
+	require.Eventually(tc.t, func() bool {
+		for _, n := range tc.nodes {
+			if n.bucketMode(bucket) != mode {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "a node never learnt the bucket's datatype")
+}
+
+func elements(s *client.Set) []string {
+	out := []string{}
+	for _, e := range s.Elements {
+		out = append(out, string(e))
+	}
+	return out
+}
+
+// Removes and adds at once, through every node: removes with the context
+// of a read taken before any of the concurrent adds, adds of elements
+// being removed and of new ones. Every element whose add that read did
+// not observe stays; every element the read saw and a remove named, and
+// nobody added again, is gone, on every copy.
+func TestSetKeepsAddsNoRemoveObserved(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	ctx := t.Context()
+	tc.createDatatypeBucket("n1", "tags", "set", dvv.SetMode)
+	key := []byte("doc")
+	name := func(i int) []byte { return fmt.Appendf(nil, "e%02d", i) }
+	for i := range 30 {
+		_, err := tc.client(tc.names[i%3]).SetAdd(ctx, "tags", key, name(i))
+		require.NoError(t, err)
+	}
+	seen, err := tc.client("n1").SetGet(ctx, "tags", key, client.R(client.All))
+	require.NoError(t, err)
+	require.Len(t, seen.Elements, 30)
+
+	var wg sync.WaitGroup
+	for w, node := range tc.names {
+		c := tc.client(node)
+		wg.Go(func() { // removes e00-e19 with the old context, a third each
+			for i := w; i < 20; i += 3 {
+				_, err := c.SetRemove(ctx, "tags", key, name(i), client.Causal(seen.Context))
+				assert.NoError(t, err)
+			}
+		})
+		wg.Go(func() { // adds e10-e19 again, and e30-e39
+			for i := 10 + w; i < 40; i += 3 {
+				if i >= 20 && i < 30 {
+					continue
+				}
+				_, err := c.SetAdd(ctx, "tags", key, name(i))
+				assert.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	var want []string
+	for i := 10; i < 40; i++ {
+		want = append(want, string(name(i)))
+	}
+	for _, node := range tc.names {
+		got, err := tc.client(node).SetGet(ctx, "tags", key, client.R(client.All))
+		require.NoError(t, err)
+		require.Equal(t, want, elements(got), "through %s", node)
+	}
+	require.Eventually(t, func() bool {
+		for _, obj := range tc.storedCopies("tags", key) {
+			if fmt.Sprint(elementsOf(obj)) != fmt.Sprint(want) {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 20*time.Millisecond, "read repair leaves every copy with the same set")
+
+	// A remove without a context removes what the coordinator holds; a
+	// remove with the context of an empty read removes nothing.
+	_, err = tc.client("n2").SetRemove(ctx, "tags", key, name(39))
+	require.NoError(t, err)
+	empty, err := tc.client("n2").SetGet(ctx, "tags", []byte("other"))
+	require.NoError(t, err)
+	require.False(t, empty.Found)
+	_, err = tc.client("n3").SetAdd(ctx, "tags", []byte("other"), []byte("x"))
+	require.NoError(t, err)
+	_, err = tc.client("n1").SetRemove(ctx, "tags", []byte("other"), []byte("x"), client.Causal(empty.Context))
+	require.NoError(t, err)
+	got, err := tc.client("n1").SetGet(ctx, "tags", []byte("other"), client.R(client.All))
+	require.NoError(t, err)
+	require.Equal(t, []string{"x"}, elements(got), "the remover saw no add of x")
+	got, err = tc.client("n1").SetGet(ctx, "tags", key, client.R(client.All))
+	require.NoError(t, err)
+	require.NotContains(t, elements(got), "e39")
+}
+
+func elementsOf(obj dvv.Object) []string {
+	var out []string
+	for _, e := range dvv.SetOf(obj).Elements() {
+		out = append(out, string(e))
+	}
+	return out
+}
+
+// A set bucket refuses puts, gets and counter operations; set operations
+// refuse other buckets.
+func TestSetBucketRefusesOtherOperations(t *testing.T) {
+	tc := startCluster(t, 3, nil)
+	ctx := t.Context()
+	tc.createDatatypeBucket("n1", "tags", "set", dvv.SetMode)
+	c := tc.client("n2")
+	_, err := c.Put(ctx, "tags", []byte("k"), []byte("v"))
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	require.ErrorContains(t, err, "holds sets")
+	_, err = c.Get(ctx, "tags", []byte("k"))
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	_, err = c.CounterIncr(ctx, "tags", []byte("k"), 1)
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	_, err = c.SetAdd(ctx, "plain", []byte("k"), []byte("e"))
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	require.ErrorContains(t, err, "not a set bucket")
+	_, err = c.SetGet(ctx, "plain", []byte("k"))
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	_, err = c.SetRemove(ctx, "tags", []byte("k"), []byte("e"), client.Causal([]byte{0xff}))
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument)
+	for name, obj := range tc.storedCopies("tags", []byte("k")) {
+		require.True(t, obj.Empty(), "%s holds %v", name, obj)
+	}
+	_, err = c.SetBucket(ctx, "tags", client.BucketChange{Datatype: ptrTo("counter")})
+	require.ErrorContains(t, err, "datatype is fixed")
 }

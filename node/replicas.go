@@ -197,7 +197,15 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 // from their join). The limits apply as to a put: an object only grows
 // here by a new actor's entry.
 func (r *replicaSet) apply(cur dvv.Object, actor string, w coord.Write) (dvv.Object, bool, error) {
-	value, err := w.Mode.Apply(cur, actor, *w.Data)
+	op := *w.Data
+	op.Clamp = w.ClampContext
+	value, err := w.Mode.Apply(cur, actor, op)
+	var ahead *dvv.AheadError
+	if errors.As(err, &ahead) {
+		// A set remove whose context names adds this copy has not seen:
+		// the coordinator catches up and tries again, as for a put.
+		return dvv.Object{}, false, &coord.ContextAheadError{Actor: ahead.Actor, Counter: ahead.Counter, Held: ahead.Held}
+	}
 	if err != nil {
 		return dvv.Object{}, false, cairn.InvalidArgument("%s: %v", w.Op(), err)
 	}
@@ -209,6 +217,15 @@ func (r *replicaSet) apply(cur dvv.Object, actor string, w coord.Write) (dvv.Obj
 		return dvv.Object{}, false, err
 	}
 	return next, true, nil
+}
+
+// setContext encodes a set remove's context for a forward: nil (remove
+// every add the coordinator holds) stays empty.
+func setContext(vv dvv.VV) []byte {
+	if vv == nil {
+		return nil
+	}
+	return wire.EncodeSetContext(vv)
 }
 
 // pruned reports whether every actor ctx names beyond v is one this node
@@ -228,6 +245,13 @@ func (r *replicaSet) pruned(ctx, v dvv.VV) bool {
 // is not forwarded again.
 func (r *replicaSet) Forward(ctx context.Context, node string, w coord.Write) ([]byte, error) {
 	k, vv := w.Key, wire.EncodeContextStamp(w.Context, w.Stamp)
+	if w.Data != nil && w.Data.Kind != dvv.OpIncr {
+		var resp wire.SetUpdateResp
+		err := r.peers.Call(ctx, node, wire.TypeSetUpdate, wire.SetUpdateReq{Bucket: k.Bucket, Key: k.Key,
+			Element: w.Data.Element, Remove: w.Data.Kind == dvv.OpRemove, Context: setContext(w.Data.Context),
+			Opts: w.Opts, Forwarded: true}, &resp)
+		return resp.Context, err
+	}
 	if w.Data != nil {
 		var resp wire.CounterIncrResp
 		err := r.peers.Call(ctx, node, wire.TypeCounterIncr, wire.CounterIncrReq{Bucket: k.Bucket, Key: k.Key,

@@ -127,11 +127,17 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, spec quorum.Spec,
 // stamped later than what the client saw.
 //
 // A counter's write answers the counter's value in obj instead
-// (CounterAnswer): a counter takes no context.
+// (CounterAnswer): a counter takes no context. A set's context is its
+// set clock.
 func ResponseContext(mode dvv.Mode, obj dvv.Object) []byte {
-	if mode == dvv.CounterMode {
+	switch mode {
+	case dvv.CounterMode:
 		v, _ := dvv.CounterOf(obj).Value()
 		return CounterAnswer(v)
+	case dvv.SetMode:
+		// The set's own clock: a remove with it removes exactly the adds
+		// this answer's state holds.
+		return wire.EncodeSetContext(dvv.SetOf(obj).Clock)
 	}
 	if mode == dvv.LWW {
 		return wire.EncodeContextStamp(obj.VV, obj.Stamp())
