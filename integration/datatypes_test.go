@@ -137,3 +137,89 @@ func TestCounterUnderKillsAndPauses(t *testing.T) {
 	t.Logf("counter: %d clients x %d increments, final value %d at R=all; faults: %s; increments took %v, test %v",
 		clients, each, final.Value, strings.Join(faults, ", "), writing.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
+
+// TestSetConcurrentAddsAndRemoves: clients on every node of a real
+// cluster remove elements with the context of a read taken before any of
+// the concurrent adds, while others add some of those elements again and
+// new ones. Every element whose add that read did not observe stays,
+// every one the read saw, a remove named and nobody added again is gone.
+func TestSetConcurrentAddsAndRemoves(t *testing.T) {
+	c := startClusterOf(t, plainBin(t), 3)
+	n1 := c.nodes[0].addr
+	c.mustCLI("bucket", "create", "--addr", n1, "tags", "--datatype", "set")
+	for _, p := range c.nodes {
+		require.Eventually(t, func() bool {
+			out, _, err := c.cli("bucket", "get", "--addr", p.addr, "tags", "-o", "json")
+			var b struct{ Datatype string }
+			return err == nil && json.Unmarshal(out, &b) == nil && b.Datatype == "set"
+		}, 20*time.Second, 100*time.Millisecond, "%s never learnt the bucket is a set", p.name)
+	}
+	// The CLI: add, get (one element per line), remove after a read.
+	c.mustCLI("set", "add", "--addr", n1, "tags", "cli", "b")
+	c.mustCLI("set", "add", "--addr", c.nodes[1].addr, "tags", "cli", "a")
+	require.Equal(t, "a\nb\n", string(c.mustCLI("set", "get", "--addr", c.nodes[2].addr, "--r", "all", "tags", "cli")))
+	c.mustCLI("set", "remove", "--addr", c.nodes[2].addr, "--r", "all", "tags", "cli", "a")
+	var got struct {
+		Found    bool
+		Elements []string
+	}
+	require.NoError(t, json.Unmarshal(c.mustCLI("set", "get", "--addr", n1, "--r", "all", "-o", "json", "tags", "cli"), &got))
+	require.Equal(t, []string{"b"}, got.Elements)
+	_, errOut, err := c.cli("put", "--addr", n1, "tags", "cli", "v")
+	require.Error(t, err)
+	require.Contains(t, string(errOut), "holds sets")
+
+	clients := make([]*client.Client, len(c.nodes))
+	for i, p := range c.nodes {
+		cl, err := client.New(t.Context(), c.seedsOnlyConfig(p.addr))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = cl.Close() })
+		clients[i] = cl
+	}
+	ctx := t.Context()
+	key := []byte("doc")
+	name := func(i int) []byte { return fmt.Appendf(nil, "e%03d", i) }
+	const n = 300 // e000-e099 removed; e050-e099 and e200-e299 added concurrently; e100-e199 untouched
+	for i := range 200 {
+		_, err := clients[i%3].SetAdd(ctx, "tags", key, name(i))
+		require.NoError(t, err)
+	}
+	seen, err := clients[0].SetGet(ctx, "tags", key, client.R(client.All))
+	require.NoError(t, err)
+	require.Len(t, seen.Elements, 200)
+	var wg sync.WaitGroup
+	for w, cl := range clients {
+		wg.Go(func() {
+			for i := w; i < 100; i += 3 {
+				if _, err := cl.SetRemove(ctx, "tags", key, name(i), client.Causal(seen.Context)); err != nil {
+					t.Errorf("remove %s: %v", name(i), err)
+				}
+			}
+		})
+		wg.Go(func() {
+			for i := 50 + w; i < n; i += 3 {
+				if i >= 100 && i < 200 {
+					continue
+				}
+				if _, err := cl.SetAdd(ctx, "tags", key, name(i)); err != nil {
+					t.Errorf("add %s: %v", name(i), err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var want []string
+	for i := 50; i < n; i++ {
+		want = append(want, string(name(i)))
+	}
+	for i, cl := range clients {
+		got, err := cl.SetGet(ctx, "tags", key, client.R(client.All))
+		require.NoError(t, err)
+		var els []string
+		for _, e := range got.Elements {
+			els = append(els, string(e))
+		}
+		require.Equal(t, want, els, "through %s", c.nodes[i].name)
+	}
+	t.Logf("set: %d elements kept of %d added, 50 removed with a read's context, 50 re-added concurrently with their removal", len(want), n)
+}
