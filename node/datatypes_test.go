@@ -325,3 +325,54 @@ func TestSetBucketRefusesOtherOperations(t *testing.T) {
 	_, err = c.SetBucket(ctx, "tags", client.BucketChange{Datatype: ptrTo("counter")})
 	require.ErrorContains(t, err, "datatype is fixed")
 }
+
+// Replicas holding different counter and set states of keys (as a
+// partition would leave them; n1's counter copies with two siblings, as a
+// node merging before it knew the datatype would) converge by
+// anti-entropy alone to the join: every node's increments counted once,
+// every node's adds kept. Their trees then agree.
+func TestDatatypesAntiEntropyConverges(t *testing.T) {
+	tc := startCluster(t, 3, func(c *Config) {
+		aaeOnly(c)
+		c.AAE.Interval = 200 * time.Millisecond
+	})
+	tc.createDatatypeBucket("n1", "hits", "counter", dvv.CounterMode)
+	tc.createDatatypeBucket("n1", "tags", "set", dvv.SetMode)
+	const keys = 20
+	plant := func(bucket string, key []byte, n *Node, obj dvv.Object) {
+		p := n.ring().KeyPartition(bucket, key)
+		_, err := n.store.Modify(p, bucket, key, true, func(dvv.Object, bool) (dvv.Object, bool, error) { return obj, true, nil })
+		require.NoError(t, err)
+	}
+	for i := range keys {
+		key := fmt.Appendf(nil, "diverged-%d", i)
+		for j, name := range tc.names {
+			actor := name + ".test"
+			counter := dvv.Counter{actor: {P: uint64(i + j + 1), N: 1}}
+			obj := dvv.Object{VV: dvv.VV{actor: 1}, Siblings: []dvv.Sibling{{Dot: dvv.Dot{Actor: actor, Counter: 1}, Value: counter.Encode()}}}
+			if j == 0 {
+				older := dvv.Counter{actor: {P: 1}, "gone.test": {P: 10}}
+				obj.VV[actor] = 2
+				obj.Siblings = append(obj.Siblings, dvv.Sibling{Dot: dvv.Dot{Actor: actor, Counter: 2}, Value: older.Encode()})
+			}
+			plant("hits", key, tc.nodes[name], obj)
+			d := dvv.Dot{Actor: actor, Counter: 1}
+			set := dvv.Set{}.Add([]byte(name), d)
+			plant("tags", key, tc.nodes[name], dvv.Object{VV: dvv.VV{actor: 1}, Siblings: []dvv.Sibling{{Dot: d, Value: set.Encode()}}})
+		}
+	}
+	tc.waitTreesAgree(60 * time.Second)
+	for i := range keys {
+		key := fmt.Appendf(nil, "diverged-%d", i)
+		// Each node's total less its one decrement, and n1's second
+		// sibling's other actor.
+		tc.counterEverywhere("hits", key, int64((i+1)+(i+2)+(i+3)-3+10))
+		for name, obj := range tc.storedCopies("tags", key) {
+			require.Equal(t, tc.names, elementsOf(obj), "%s's copy of key %d", name, i)
+			require.Len(t, obj.Siblings, 1)
+		}
+	}
+	for _, n := range tc.nodes {
+		requireTreesMatchStore(t, n)
+	}
+}
