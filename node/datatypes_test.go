@@ -9,6 +9,7 @@ import (
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -375,4 +376,40 @@ func TestDatatypesAntiEntropyConverges(t *testing.T) {
 	for _, n := range tc.nodes {
 		requireTreesMatchStore(t, n)
 	}
+}
+
+// A remove whose context names an add the coordinator's copy missed (it
+// was down for it, and nothing repaired it since) catches up with the
+// other replicas first, then removes the add: the client saw it.
+func TestSetRemoveCatchesUpWithTheContext(t *testing.T) {
+	tc := startCluster(t, 3, func(c *Config) { c.AAE.Enabled = false })
+	ctx := t.Context()
+	tc.createDatatypeBucket("n1", "tags", "set", dvv.SetMode)
+	key := []byte("doc")
+	_, err := tc.client("n1").SetAdd(ctx, "tags", key, []byte("kept"), client.W(client.All))
+	require.NoError(t, err)
+	tc.stop("n3")
+	tc.waitDead("n3")
+	_, err = tc.client("n1").SetAdd(ctx, "tags", key, []byte("x"))
+	require.NoError(t, err)
+	seen, err := tc.client("n1").SetGet(ctx, "tags", key, client.R(client.One))
+	require.NoError(t, err)
+	require.Equal(t, []string{"kept", "x"}, elements(seen))
+	tc.restart("n3")
+	tc.waitAlive(tc.names...)
+	require.Equal(t, []string{"kept"}, elementsOf(tc.storedCopies("tags", key)["n3"]), "n3 missed the add of x")
+
+	_, err = tc.client("n3").SetRemove(ctx, "tags", key, []byte("x"), client.Causal(seen.Context))
+	require.NoError(t, err)
+	got, err := tc.client("n2").SetGet(ctx, "tags", key, client.R(client.All))
+	require.NoError(t, err)
+	require.Equal(t, []string{"kept"}, elements(got))
+	require.Equal(t, []string{"kept"}, elementsOf(tc.storedCopies("tags", key)["n3"]))
+
+	forged := wire.EncodeSetContext(dvv.VV{"nobody.x": 5})
+	_, err = tc.client("n3").SetRemove(ctx, "tags", key, []byte("kept"), client.Causal(forged))
+	require.ErrorIs(t, err, cairn.ErrInvalidArgument, "a context naming adds no replica has seen")
+	got, err = tc.client("n2").SetGet(ctx, "tags", key, client.R(client.All))
+	require.NoError(t, err)
+	require.Equal(t, []string{"kept"}, elements(got), "a refused remove changes nothing")
 }
