@@ -194,8 +194,8 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 // actor applies w.Data, stored as the one sibling of the copy under a
 // dot actor mints now. cur's whole vector is the context, so the sibling
 // replaces every sibling cur held (their states are in it: Apply starts
-// from their join). The limits apply as to a put: an object only grows
-// here by a new actor's entry.
+// from their join). The size limit applies as to a put: a counter grows
+// by a new actor's entry, a set by its elements.
 func (r *replicaSet) apply(cur dvv.Object, actor string, w coord.Write) (dvv.Object, bool, error) {
 	op := *w.Data
 	op.Clamp = w.ClampContext

@@ -45,8 +45,10 @@ type Write struct {
 	// context's stamp, 0 when it has none): the write is stamped past it.
 	Stamp int64
 	// Data, when set, is an operation on a datatype object (Mode is the
-	// datatype's): Mint applies it to the copy's state in place of Value,
-	// and the write carries no context.
+	// datatype's): Mint applies it to the copy's state in place of Value.
+	// Context is unused; a set remove carries its own (Data.Context),
+	// checked against the copy's set clock, and a ContextAheadError from it
+	// is caught up with, refused or clamped (ClampContext) as a put's.
 	Data *dvv.Op
 }
 
