@@ -58,7 +58,10 @@
 // There is no compare-and-set to retry: an Update that races another is not
 // lost but kept as a sibling, which the next resolver merges. The value must
 // therefore be mergeable (a set, a per-writer counter); docs/CLIENT.md says
-// why a plain integer counter cannot be.
+// why a plain integer counter cannot be. Or let the store merge: a bucket
+// created with datatype counter or set takes CounterIncr and CounterGet,
+// or SetAdd, SetRemove and SetGet, and its replicas merge them by
+// themselves (an increment is not idempotent: see CounterIncr).
 //
 // # Retries
 //

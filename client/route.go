@@ -18,6 +18,7 @@ const (
 	opGet op = iota
 	opPut
 	opDelete
+	opIncr
 )
 
 func (o op) String() string {
@@ -26,6 +27,8 @@ func (o op) String() string {
 		return "get"
 	case opPut:
 		return "put"
+	case opIncr:
+		return "counter incr"
 	}
 	return "delete"
 }

@@ -59,9 +59,9 @@ func TestBucketPropertiesApplyClusterWide(t *testing.T) {
 	_, errOut, err = c.cli("bucket", "set", "--addr", n1, "never-made", "--r", "1")
 	require.Error(t, err)
 	require.Contains(t, string(errOut), "no such bucket")
-	_, errOut, err = c.cli("bucket", "create", "--addr", n1, "counted", "--datatype", "counter")
+	_, errOut, err = c.cli("bucket", "create", "--addr", n1, "tagged", "--datatype", "map")
 	require.Error(t, err)
-	require.Contains(t, string(errOut), "not supported yet")
+	require.Contains(t, string(errOut), "want counter or set")
 	out = c.mustCLI("bucket", "list", "--addr", n1, "-o", "json")
 	var list struct {
 		Buckets []struct{ Name string } `json:"buckets"`

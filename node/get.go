@@ -18,8 +18,12 @@ func (n *Node) get(ctx context.Context, req wire.GetReq) (wire.GetResp, error) {
 	if err := wire.ValidateKey(req.Bucket, req.Key, n.cfg.MaxKeySize); err != nil {
 		return wire.GetResp{}, err
 	}
+	props := n.bucketProps(req.Bucket)
+	if err := wantDatatype("get", req.Bucket, props, ""); err != nil {
+		return wire.GetResp{}, err
+	}
 	r := n.ring()
-	spec, err := n.resolveQuorums("get", r, n.bucketProps(req.Bucket), req.Opts)
+	spec, err := n.resolveQuorums("get", r, props, req.Opts)
 	if err != nil {
 		return wire.GetResp{}, err
 	}

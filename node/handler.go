@@ -43,6 +43,10 @@ func (n *Node) handlers() map[wire.Type]handler {
 		wire.TypeJoin:          decoding(wire.JoinReq{}, n.serveJoin),
 		wire.TypeBuckets:       decoding(wire.BucketsReq{}, n.serveBuckets),
 		wire.TypeBucketSet:     decoding(wire.BucketSetReq{}, n.serveBucketSet),
+		wire.TypeCounterIncr:   decoding(wire.CounterIncrReq{Opts: wire.DefaultOptions()}, n.serveCounterIncr),
+		wire.TypeCounterGet:    decoding(wire.CounterGetReq{Opts: wire.DefaultOptions()}, n.serveCounterGet),
+		wire.TypeSetUpdate:     decoding(wire.SetUpdateReq{Opts: wire.DefaultOptions()}, n.serveSetUpdate),
+		wire.TypeSetGet:        decoding(wire.SetGetReq{Opts: wire.DefaultOptions()}, n.serveSetGet),
 		wire.TypeUsers:         decoding(wire.UsersReq{}, n.serveUsers),
 	}
 }

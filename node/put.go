@@ -43,6 +43,9 @@ func (n *Node) write(ctx context.Context, bucket string, key, value []byte, tomb
 	}
 	r := n.ring()
 	props := n.bucketProps(bucket)
+	if err := wantDatatype(op, bucket, props, ""); err != nil {
+		return nil, err
+	}
 	spec, err := n.resolveQuorums(op, r, props, opts)
 	if err != nil {
 		return nil, err

@@ -105,6 +105,9 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 	// leave, under the key's lock: a refused write changes nothing, here or
 	// anywhere (the coordinator sends nothing when Mint fails).
 	update := func(cur dvv.Object, actor string) (dvv.Object, bool, error) {
+		if w.Data != nil {
+			return r.apply(cur, actor, w)
+		}
 		vv := w.Context
 		if a, ahead := vv.Exceeds(cur.VV); ahead {
 			if !w.ClampContext {
@@ -187,6 +190,44 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 	}, nil
 }
 
+// apply is Mint's update for a datatype operation: the state of cur after
+// actor applies w.Data, stored as the one sibling of the copy under a
+// dot actor mints now. cur's whole vector is the context, so the sibling
+// replaces every sibling cur held (their states are in it: Apply starts
+// from their join). The size limit applies as to a put: a counter grows
+// by a new actor's entry, a set by its elements.
+func (r *replicaSet) apply(cur dvv.Object, actor string, w coord.Write) (dvv.Object, bool, error) {
+	op := *w.Data
+	op.Clamp = w.ClampContext
+	value, err := w.Mode.Apply(cur, actor, op)
+	var ahead *dvv.AheadError
+	if errors.As(err, &ahead) {
+		// A set remove whose context names adds this copy has not seen:
+		// the coordinator catches up and tries again, as for a put.
+		return dvv.Object{}, false, &coord.ContextAheadError{Actor: ahead.Actor, Counter: ahead.Counter, Held: ahead.Held}
+	}
+	if err != nil {
+		return dvv.Object{}, false, cairn.InvalidArgument("%s: %v", w.Op(), err)
+	}
+	next, err := cur.Update(cur.VV, actor, value, false, r.clock.stamp(cur.Stamp()))
+	if err != nil {
+		return dvv.Object{}, false, err
+	}
+	if err := r.limits.check(cur, next); err != nil {
+		return dvv.Object{}, false, err
+	}
+	return next, true, nil
+}
+
+// setContext encodes a set remove's context for a forward: nil (remove
+// every add the coordinator holds) stays empty.
+func setContext(vv dvv.VV) []byte {
+	if vv == nil {
+		return nil
+	}
+	return wire.EncodeSetContext(vv)
+}
+
 // pruned reports whether every actor ctx names beyond v is one this node
 // knows retired and v does not name at all: entries a prune dropped
 // (docs/ARCHITECTURE.md, "Pruning retired actors"), which the coordinator
@@ -204,6 +245,19 @@ func (r *replicaSet) pruned(ctx, v dvv.VV) bool {
 // is not forwarded again.
 func (r *replicaSet) Forward(ctx context.Context, node string, w coord.Write) ([]byte, error) {
 	k, vv := w.Key, wire.EncodeContextStamp(w.Context, w.Stamp)
+	if w.Data != nil && w.Data.Kind != dvv.OpIncr {
+		var resp wire.SetUpdateResp
+		err := r.peers.Call(ctx, node, wire.TypeSetUpdate, wire.SetUpdateReq{Bucket: k.Bucket, Key: k.Key,
+			Element: w.Data.Element, Remove: w.Data.Kind == dvv.OpRemove, Context: setContext(w.Data.Context),
+			Opts: w.Opts, Forwarded: true}, &resp)
+		return resp.Context, err
+	}
+	if w.Data != nil {
+		var resp wire.CounterIncrResp
+		err := r.peers.Call(ctx, node, wire.TypeCounterIncr, wire.CounterIncrReq{Bucket: k.Bucket, Key: k.Key,
+			Delta: w.Data.Delta, Opts: w.Opts, Forwarded: true}, &resp)
+		return coord.CounterAnswer(resp.Value), err
+	}
 	if w.Tombstone {
 		var resp wire.DeleteResp
 		err := r.peers.Call(ctx, node, wire.TypeDelete, wire.DeleteReq{Bucket: k.Bucket, Key: k.Key,

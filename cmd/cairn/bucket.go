@@ -28,8 +28,11 @@ clients that read the same value and both write lose one write. See
 docs/CLIENT.md. The mode can change at any time; objects resolve by the new
 one at their next write, read or repair.
 
-Datatypes (--datatype counter|set) and a delete grace other than keep are
-refused by this version.`,
+--datatype counter makes a counter bucket: its keys hold counters, incremented
+and read with cairn counter incr|get (plain put, get and delete are refused),
+merged by adding every increment once. --datatype set makes a set bucket
+(cairn set add|remove|get): add-wins sets of elements. A delete grace other
+than keep is refused by this version.`,
 	}
 	cmd.AddCommand(bucketSetCommand(true), bucketSetCommand(false),
 		adminCommand("get NAME", "Show a bucket's properties (the defaults for one never configured)", cobra.ExactArgs(1),
@@ -111,7 +114,7 @@ func bucketSetCommand(create bool) *cobra.Command {
 	// set takes --n and --datatype too, so that changing them meets the
 	// node's reason for refusing it rather than an unknown flag.
 	fl.IntVar(&n, "n", 0, "replicas of each key (up to the cluster's size); fixed at creation (default: the cluster's N)")
-	fl.StringVar(&datatype, "datatype", "", "counter or set (not supported yet); fixed at creation")
+	fl.StringVar(&datatype, "datatype", "", "counter or set; fixed at creation")
 	for _, q := range []struct {
 		name string
 		dst  *string

@@ -32,7 +32,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServerCommand(), newDevCommand())
 	root.AddCommand(newPutCommand(), newGetCommand(), newDeleteCommand())
-	root.AddCommand(newMembersCommand(), newRingCommand(), newStatusCommand(), newHintsCommand(), newTransfersCommand(), newJoinCommand(), newLeaveCommand(), newReplaceCommand(), newPlanCommand(), newBucketCommand(), newAAECommand(), newDebugCommand())
+	root.AddCommand(newMembersCommand(), newRingCommand(), newStatusCommand(), newHintsCommand(), newTransfersCommand(), newJoinCommand(), newLeaveCommand(), newReplaceCommand(), newPlanCommand(), newBucketCommand(), newCounterCommand(), newSetCommand(), newAAECommand(), newDebugCommand())
 	root.AddCommand(newBenchCommand())
 	root.AddCommand(newRemoveCommand())
 	root.AddCommand(newCertCommand(), newKeyringCommand(), newUserCommand())

@@ -175,9 +175,9 @@ var ErrNoRole = errors.New("lacks role")
 func Required(t wire.Type) Role {
 	switch t {
 	case wire.TypeGet, wire.TypeMembers, wire.TypeRing, wire.TypeStatus, wire.TypeRingState,
-		wire.TypeHints, wire.TypeTransfers, wire.TypeAAEStatus, wire.TypePing, wire.TypeBuckets:
+		wire.TypeHints, wire.TypeTransfers, wire.TypeAAEStatus, wire.TypePing, wire.TypeBuckets, wire.TypeCounterGet, wire.TypeSetGet:
 		return RoleRead
-	case wire.TypePut, wire.TypeDelete:
+	case wire.TypePut, wire.TypeDelete, wire.TypeCounterIncr, wire.TypeSetUpdate:
 		return RoleWrite
 	}
 	return RoleAdmin

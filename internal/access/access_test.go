@@ -32,6 +32,10 @@ func TestRequired(t *testing.T) {
 	require.Equal(t, RoleRead, Required(wire.TypeRingState), "a routing client needs the ring")
 	require.Equal(t, RoleWrite, Required(wire.TypePut))
 	require.Equal(t, RoleWrite, Required(wire.TypeDelete))
+	require.Equal(t, RoleRead, Required(wire.TypeCounterGet))
+	require.Equal(t, RoleWrite, Required(wire.TypeCounterIncr))
+	require.Equal(t, RoleRead, Required(wire.TypeSetGet))
+	require.Equal(t, RoleWrite, Required(wire.TypeSetUpdate))
 	for _, tp := range []wire.Type{wire.TypeRemoveMember, wire.TypeLeave, wire.TypeKeyring, wire.TypeDebugReplicas, wire.TypeUsers, wire.Type(999)} {
 		require.Equal(t, RoleAdmin, Required(tp), "%v", tp)
 	}

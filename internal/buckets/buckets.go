@@ -116,6 +116,12 @@ func Apply(p Props, c Change, create bool) (Props, error) {
 // object whose siblings were kept side by side keeps its latest sibling
 // from then on; one written last-write-wins simply starts taking siblings.
 func (p Props) Mode() dvv.Mode {
+	switch p.Datatype {
+	case DatatypeCounter:
+		return dvv.CounterMode
+	case DatatypeSet:
+		return dvv.SetMode
+	}
 	if p.Conflict == ConflictLWW {
 		return dvv.LWW
 	}
@@ -129,8 +135,7 @@ func nOrDefault(n int) string {
 	return fmt.Sprint(n)
 }
 
-// Validate checks p. Datatypes and a delete grace other than keep are
-// refused: this version does not implement them, and a bucket that
+// Validate checks p. A delete grace other than keep is refused: this version does not implement them, and a bucket that
 // claimed them would silently behave otherwise.
 func (p Props) Validate() error {
 	if p.N < 0 || p.N > maxN {
@@ -155,9 +160,14 @@ func (p Props) Validate() error {
 	switch p.Datatype {
 	case "":
 	case DatatypeCounter, DatatypeSet:
-		return cairn.InvalidArgument("datatype %s: counters and sets are not supported yet", p.Datatype)
+		if p.Conflict == ConflictLWW {
+			// A datatype merges by its join; last-write-wins would drop
+			// concurrent operations, which is what the datatype exists to
+			// keep.
+			return cairn.InvalidArgument("datatype %s: conflict lww does not apply; a %s merges every operation", p.Datatype, p.Datatype)
+		}
 	default:
-		return cairn.InvalidArgument("datatype %q: want counter or set (not supported yet), or none", p.Datatype)
+		return cairn.InvalidArgument("datatype %q: want counter or set, or none", p.Datatype)
 	}
 	if p.SiblingLimit < 0 || p.SiblingLimit > MaxSiblingLimit {
 		return cairn.InvalidArgument("sibling_limit %d: want 1 to %d (or unset for the node's)", p.SiblingLimit, MaxSiblingLimit)

@@ -24,6 +24,17 @@ func TestApplyFixesNAndDatatypeAtCreation(t *testing.T) {
 	require.Equal(t, wire.Quorum(2), same.R)
 	_, err = Apply(p, Change{Datatype: ptr("counter")}, false)
 	require.ErrorContains(t, err, "datatype is fixed")
+
+	c, err := Apply(Defaults(), Change{Datatype: ptr("counter")}, true)
+	require.NoError(t, err)
+	require.Equal(t, dvv.CounterMode, c.Mode())
+	_, err = Apply(c, Change{Datatype: ptr("")}, false)
+	require.ErrorContains(t, err, "datatype is fixed", "a counter cannot turn back into values either")
+	_, err = Apply(c, Change{Conflict: ptr("lww")}, false)
+	require.ErrorContains(t, err, "conflict lww does not apply")
+	s, err := Apply(Defaults(), Change{Datatype: ptr("set")}, true)
+	require.NoError(t, err)
+	require.Equal(t, dvv.SetMode, s.Mode())
 }
 
 func TestValidateRefusesWhatCannotBeHonoured(t *testing.T) {
@@ -35,7 +46,6 @@ func TestValidateRefusesWhatCannotBeHonoured(t *testing.T) {
 		{Change{N: ptr(3), R: ptr(wire.Quorum(4))}, "r 4: more than the bucket's n=3"},
 		{Change{W: ptr(wire.Quorum(-9))}, "not a quorum"},
 		{Change{Conflict: ptr("newest")}, "want siblings or lww"},
-		{Change{Datatype: ptr("set")}, "not supported yet"},
 		{Change{Datatype: ptr("map")}, "want counter or set"},
 		{Change{SiblingLimit: ptr(MaxSiblingLimit + 1)}, "sibling_limit"},
 		{Change{DeleteGrace: ptr("1h")}, "not supported yet"},
@@ -60,9 +70,9 @@ func TestRecordRoundTripAndHostileRecords(t *testing.T) {
 	_, err = Decode(make([]byte, maxRecordLen+1))
 	require.ErrorContains(t, err, "more than")
 	bad := p
-	bad.Datatype = "counter"
+	bad.Datatype = "map"
 	_, err = Decode(Encode(bad))
-	require.ErrorContains(t, err, "not supported yet", "a record is validated, not trusted")
+	require.ErrorContains(t, err, "want counter or set", "a record is validated, not trusted")
 }
 
 // Last-write-wins is accepted at creation and, unlike n and the datatype,

@@ -1,8 +1,9 @@
 // Package buckets holds per-bucket properties (DESIGN section 3): the
 // replication factor n a bucket was created with, its default quorums and
 // notfound_ok, its sibling limit, its conflict mode (siblings or
-// last-write-wins, Props.Mode), and the datatype and delete grace that
-// later kinds of bucket will use. Nodes keep them in the
+// last-write-wins, Props.Mode), its datatype (a counter or set bucket merges
+// by the datatype's join, Props.Mode too), and
+// the delete grace that a later kind of bucket will use. Nodes keep them in the
 // cluster metadata (prefix MetaPrefix, key the bucket name), so every node
 // applies the same properties to requests that do not override them.
 //

@@ -17,8 +17,13 @@
 // Which copy wins is a bucket's choice (Mode): Siblings keeps concurrent
 // writes side by side, as above; LWW keeps only the write with the
 // highest WrittenAt (SyncLWW, ties by dot), a join that any two copies
-// reach in any order. The vector is kept whole either way, so the rules
-// below hold for both.
+// reach in any order. CounterMode and SetMode hold a datatype's state (a
+// PN-counter, Counter; an add-wins set, Set) in one sibling and merge by
+// its join; Mode.Apply is the coordinator's operation on it, keyed by the
+// minting actor. The vector is kept whole in every mode, so the rules
+// below hold for all; for a datatype, the unique-dot rule is also what
+// keeps an actor's counter totals and set adds from being swallowed by a
+// join (an actor only adds to a state holding everything it added).
 //
 // Two rules are the caller's to honour. A context must name only dots that
 // were minted: one naming more covers writes not made yet, which then

@@ -19,6 +19,12 @@ const (
 	// LWW keeps one write, the last by Later: the one with the highest
 	// WrittenAt, ties broken by dot (SyncLWW).
 	LWW
+	// CounterMode holds a PN-counter (Counter) in one sibling and merges by
+	// its join (a datatype=counter bucket).
+	CounterMode
+	// SetMode holds an add-wins set (Set) in one sibling and merges by its
+	// join (a datatype=set bucket).
+	SetMode
 )
 
 func (m Mode) String() string {
@@ -27,14 +33,23 @@ func (m Mode) String() string {
 		return "siblings"
 	case LWW:
 		return "lww"
+	case CounterMode:
+		return "counter"
+	case SetMode:
+		return "set"
 	}
 	return fmt.Sprintf("mode(%d)", uint8(m))
 }
 
 // Sync merges two copies as m resolves them.
 func (m Mode) Sync(a, b Object) Object {
-	if m == LWW {
+	switch m {
+	case LWW:
 		return SyncLWW(a, b)
+	case CounterMode:
+		return syncState(a, b, joinCounters)
+	case SetMode:
+		return syncState(a, b, joinSets)
 	}
 	return Sync(a, b)
 }
@@ -42,6 +57,9 @@ func (m Mode) Sync(a, b Object) Object {
 // Descends reports whether o already holds everything b brings as m
 // merges them: m.Sync(o, b) equals o, so a replica need not write.
 func (m Mode) Descends(o, b Object) bool {
+	if m.Datatype() {
+		return o.VV.Descends(b.VV) && sameState(m.Sync(o, b), o)
+	}
 	if m != LWW {
 		return o.Descends(b)
 	}
@@ -60,10 +78,87 @@ func (m Mode) Descends(o, b Object) bool {
 // its last sibling only. A coordinator resolves the object a write left
 // before storing or sending it.
 func (m Mode) Resolve(o Object) Object {
-	if m != LWW || len(o.Siblings) <= 1 {
+	if m == Siblings || len(o.Siblings) <= 1 {
 		return o
 	}
-	return SyncLWW(o, Object{})
+	return m.Sync(o, Object{})
+}
+
+// Datatype reports whether m's objects hold a datatype's state (a
+// counter) rather than values a client wrote.
+func (m Mode) Datatype() bool { return m == CounterMode || m == SetMode }
+
+// OpKind says what an Op does.
+type OpKind uint8
+
+const (
+	OpIncr   OpKind = iota // add Delta to a counter
+	OpAdd                  // add Element to a set
+	OpRemove               // remove from a set the adds of Element that Context covers
+)
+
+// Op is a client's operation on a datatype object.
+type Op struct {
+	Kind    OpKind
+	Delta   int64
+	Element []byte
+	// Context is a set remove's: the set clock of the client's read. Nil
+	// removes every add the coordinator's copy holds.
+	Context VV
+	// Clamp lowers a Context that names adds the copy has not seen to the
+	// copy's clock instead of refusing it (*AheadError); the coordinator
+	// sets it, as coord.Write.ClampContext.
+	Clamp bool
+}
+
+// Name is the operation as errors show it.
+func (op Op) Name() string {
+	switch op.Kind {
+	case OpAdd:
+		return "set add"
+	case OpRemove:
+		return "set remove"
+	}
+	return "counter incr"
+}
+
+// Apply returns the value o holds after actor applies op to it: the
+// state a coordinator stores as the one sibling of its copy, under a dot
+// actor mints (Object.Update with o's whole vector as the context).
+// Since actor only mints on a copy holding all it minted, o holds
+// actor's latest totals, and adding to them can only raise them.
+func (m Mode) Apply(o Object, actor string, op Op) ([]byte, error) {
+	switch m {
+	case CounterMode:
+		if op.Kind != OpIncr {
+			break
+		}
+		c, err := CounterOf(o).Add(actor, op.Delta)
+		if err != nil {
+			return nil, err
+		}
+		return c.Encode(), nil
+	case SetMode:
+		s := SetOf(o)
+		switch op.Kind {
+		case OpAdd:
+			// The dot Update mints next with o's whole vector as context.
+			return s.Add(op.Element, Dot{Actor: actor, Counter: o.VV[actor] + 1}).Encode(), nil
+		case OpRemove:
+			ctx := op.Context
+			if ctx == nil {
+				ctx = s.Clock
+			}
+			if a, ahead := ctx.Exceeds(s.Clock); ahead {
+				if !op.Clamp {
+					return nil, &AheadError{Actor: a, Counter: ctx[a], Held: s.Clock[a]}
+				}
+				ctx = ctx.Clamp(s.Clock)
+			}
+			return s.Remove(op.Element, ctx).Encode(), nil
+		}
+	}
+	return nil, fmt.Errorf("%s: not an operation of a %v bucket", op.Name(), m)
 }
 
 // Later reports whether sibling a wins over b under last-write-wins: a

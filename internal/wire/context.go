@@ -34,6 +34,17 @@ const (
 // empty context.
 func EncodeContext(vv dvv.VV) []byte { return EncodeContextStamp(vv, 0) }
 
+// EncodeSetContext is EncodeContext for a set's clock, except that an
+// empty clock is not empty bytes but an encoded empty vector: a set
+// remove without a context removes what the coordinator holds, and one
+// with the context of a read that saw nothing must remove nothing.
+func EncodeSetContext(vv dvv.VV) []byte {
+	if len(vv) == 0 {
+		return []byte{contextVersion, 0x80}
+	}
+	return EncodeContext(vv)
+}
+
 // EncodeContextStamp makes the opaque context of a vector and the stamp of
 // the read (dvv.Object.Stamp); a stamp of 0 or less is left out. An empty
 // vector has an empty context: a read that found nothing saw no write.

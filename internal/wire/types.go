@@ -82,6 +82,16 @@ const (
 	TypeBucketsResp   Type = 86
 	TypeBucketSet     Type = 87
 	TypeBucketSetResp Type = 88
+
+	// Datatypes (datatypes.go).
+	TypeCounterIncr     Type = 91
+	TypeCounterIncrResp Type = 92
+	TypeCounterGet      Type = 93
+	TypeCounterGetResp  Type = 94
+	TypeSetUpdate       Type = 95
+	TypeSetUpdateResp   Type = 96
+	TypeSetGet          Type = 97
+	TypeSetGetResp      Type = 98
 )
 
 var typeNames = map[Type]string{
@@ -106,6 +116,9 @@ var typeNames = map[Type]string{
 	TypeKeyring: "keyring", TypeKeyringResp: "keyring_resp",
 	TypeUsers: "users", TypeUsersResp: "users_resp",
 	TypeBuckets: "buckets", TypeBucketsResp: "buckets_resp", TypeBucketSet: "bucket_set", TypeBucketSetResp: "bucket_set_resp",
+	TypeCounterIncr: "counter_incr", TypeCounterIncrResp: "counter_incr_resp",
+	TypeCounterGet: "counter_get", TypeCounterGetResp: "counter_get_resp",
+	TypeSetUpdate: "set_update", TypeSetUpdateResp: "set_update_resp", TypeSetGet: "set_get", TypeSetGetResp: "set_get_resp",
 }
 
 // String names the type for logs and metric labels. Every unknown type is

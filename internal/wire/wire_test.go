@@ -73,6 +73,14 @@ func messages() map[Type]any {
 		TypeBucketsResp:      &BucketsResp{Buckets: []BucketInfo{{Name: "b", Created: true, N: 5, R: 3, W: QuorumDefault, PR: QuorumDefault, PW: QuorumDefault, DW: QuorumAll}}},
 		TypeBucketSet:        &BucketSetReq{Name: "b", Create: true},
 		TypeBucketSetResp:    &BucketSetResp{Bucket: BucketInfo{Name: "b"}},
+		TypeCounterIncr:      &CounterIncrReq{Bucket: "b", Key: []byte("k"), Delta: -3, Opts: DefaultOptions(), Forwarded: true},
+		TypeCounterIncrResp:  &CounterIncrResp{Value: -3},
+		TypeCounterGet:       &CounterGetReq{Bucket: "b", Key: []byte("k"), Opts: Options{R: QuorumAll}},
+		TypeCounterGetResp:   &CounterGetResp{Found: true, Value: 8000, Replicas: []string{"n1", "n2"}},
+		TypeSetUpdate:        &SetUpdateReq{Bucket: "b", Key: []byte("k"), Element: []byte("e"), Remove: true, Context: EncodeContext(obj.VV), Opts: DefaultOptions()},
+		TypeSetUpdateResp:    &SetUpdateResp{Context: EncodeContext(obj.VV)},
+		TypeSetGet:           &SetGetReq{Bucket: "b", Key: []byte("k"), Opts: DefaultOptions()},
+		TypeSetGetResp:       &SetGetResp{Found: true, Elements: [][]byte{[]byte("a"), []byte("b")}, Context: EncodeContext(obj.VV), Replicas: []string{"n1"}},
 		TypeTransfersResp: &TransfersResp{Changing: true, Members: []string{"n1"}, Next: []string{"n1", "n2"}, Flipped: 1, Moving: 2,
 			Transfers:   []TransferInfo{{Partition: 3, From: "n1", To: "n2", State: "streaming", Keys: 1, Bytes: 2, TotalKeys: 3, TotalBytes: 4, KeysPerSec: 5, BytesPerSec: 6, EtaMs: 7}},
 			Unreachable: []string{"n3"}},
@@ -182,6 +190,22 @@ func newOf(msg any) any {
 		return &BucketSetReq{}
 	case *BucketSetResp:
 		return &BucketSetResp{}
+	case *CounterIncrReq:
+		return &CounterIncrReq{}
+	case *CounterIncrResp:
+		return &CounterIncrResp{}
+	case *CounterGetReq:
+		return &CounterGetReq{}
+	case *CounterGetResp:
+		return &CounterGetResp{}
+	case *SetUpdateReq:
+		return &SetUpdateReq{}
+	case *SetUpdateResp:
+		return &SetUpdateResp{}
+	case *SetGetReq:
+		return &SetGetReq{}
+	case *SetGetResp:
+		return &SetGetResp{}
 	case *ReplaceResp:
 		return &ReplaceResp{}
 	case *LeaveResp:
@@ -506,4 +530,29 @@ func TestTypeNames(t *testing.T) {
 	require.Equal(t, "unknown", Type(999).String())
 	require.False(t, Type(999).Known())
 	require.True(t, TypeReplicaPut.Known())
+}
+
+// The context of an empty set is not the absent context: it decodes to
+// an empty vector.
+func TestEmptySetContext(t *testing.T) {
+	b := EncodeSetContext(nil)
+	require.NotEmpty(t, b)
+	vv, err := DecodeContext(b)
+	require.NoError(t, err)
+	require.Empty(t, vv)
+	vv, err = DecodeContext(EncodeSetContext(dvv.VV{"a": 2}))
+	require.NoError(t, err)
+	require.Equal(t, dvv.VV{"a": 2}, vv)
+}
+
+// A set's answer that Fits a frame is one AppendFrame takes.
+func TestSetGetRespFits(t *testing.T) {
+	resp := SetGetResp{Found: true, Context: EncodeSetContext(dvv.VV{"n1.aa": 7}), Replicas: []string{"n1", "n2"}}
+	for i := range 5000 {
+		resp.Elements = append(resp.Elements, fmt.Appendf(nil, "element-%d", i))
+	}
+	raw, err := AppendFrame(nil, 1, TypeSetGetResp, &resp, DefaultMaxFrame)
+	require.NoError(t, err)
+	require.True(t, resp.Fits(len(raw)+messageOverheadBytes+64))
+	require.False(t, resp.Fits(len(raw)/2))
 }

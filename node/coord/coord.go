@@ -44,10 +44,19 @@ type Write struct {
 	// Stamp is the highest written_at the client's read saw (the
 	// context's stamp, 0 when it has none): the write is stamped past it.
 	Stamp int64
+	// Data, when set, is an operation on a datatype object (Mode is the
+	// datatype's): Mint applies it to the copy's state in place of Value.
+	// Context is unused; a set remove carries its own (Data.Context),
+	// checked against the copy's set clock, and a ContextAheadError from it
+	// is caught up with, refused or clamped (ClampContext) as a put's.
+	Data *dvv.Op
 }
 
 // Op names the operation, as quorum errors show it.
 func (w Write) Op() string {
+	if w.Data != nil {
+		return w.Data.Name()
+	}
 	if w.Tombstone {
 		return "delete"
 	}

@@ -2,6 +2,7 @@ package coord
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -124,11 +125,35 @@ func (c *Coordinator) coordinate(ctx context.Context, w Write, spec quorum.Spec,
 // in a last-write-wins bucket its stamp too, so that a write made with it
 // through any coordinator, even one whose copy has not seen obj yet, is
 // stamped later than what the client saw.
+//
+// A counter's write answers the counter's value in obj instead
+// (CounterAnswer): a counter takes no context. A set's context is its
+// set clock.
 func ResponseContext(mode dvv.Mode, obj dvv.Object) []byte {
+	switch mode {
+	case dvv.CounterMode:
+		v, _ := dvv.CounterOf(obj).Value()
+		return CounterAnswer(v)
+	case dvv.SetMode:
+		// The set's own clock: a remove with it removes exactly the adds
+		// this answer's state holds.
+		return wire.EncodeSetContext(dvv.SetOf(obj).Clock)
+	}
 	if mode == dvv.LWW {
 		return wire.EncodeContextStamp(obj.VV, obj.Stamp())
 	}
 	return wire.EncodeContext(obj.VV)
+}
+
+// CounterAnswer is how Put answers a counter's value: 8 bytes, big-endian.
+func CounterAnswer(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+
+// ReadCounterAnswer reads what CounterAnswer wrote.
+func ReadCounterAnswer(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("%w: a counter's answer of %d bytes", cairn.ErrInternal, len(b))
+	}
+	return int64(binary.BigEndian.Uint64(b)), nil
 }
 
 // toPending sends the minted object to the pending replicas that are not
