@@ -86,6 +86,7 @@ func TestDevCluster(t *testing.T) {
 	go func() { exited <- dev.Wait() }()
 	defer func() {
 		_ = syscall.Kill(-dev.Process.Pid, syscall.SIGKILL)
+		killDevNodes(dir, 3) // each in a process group of its own
 	}()
 	lines := bufio.NewScanner(stdout)
 	require.True(t, lines.Scan())
@@ -186,6 +187,7 @@ func TestDevCluster(t *testing.T) {
 	defer func() {
 		_ = syscall.Kill(-plain.Process.Pid, syscall.SIGTERM)
 		_ = plain.Wait()
+		killDevNodes(dir, 3) // after a clean stop, none is left
 	}()
 	lines = bufio.NewScanner(out)
 	require.True(t, lines.Scan())
@@ -196,4 +198,27 @@ func TestDevCluster(t *testing.T) {
 	}()
 	require.NoDirExists(t, filepath.Join(dir, "certs"))
 	require.Equal(t, []string{"v"}, c.get(addr, "b", "k", "--r", "all").values())
+}
+
+// killDevNodes kills, through their pid files, the nodes of a `cairn dev`
+// in dir that are still running (dev was killed, or a test failed before
+// stopping it); each is a cairn server of its own process group, which a
+// signal to dev's group does not reach.
+func killDevNodes(dir string, k int) {
+	for i := 1; i <= k; i++ {
+		raw, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("n%d", i), "pid"))
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && processAlive(pid) && isCairnServer(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// isCairnServer guards against killing an unrelated process that reused
+// a pid.
+func isCairnServer(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(raw), "server\x00--name")
 }

@@ -1,14 +1,10 @@
 package integration
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,26 +18,10 @@ import (
 // to do; `cairn get -o json` still returns the context; and a put with it
 // leaves one sibling.
 func TestSiblingLimitThroughTheCLI(t *testing.T) {
-	base := freeBase(t, 3)
-	dir := t.TempDir()
-	dev := exec.Command(cairnBin, "dev", "--nodes", "3", "--data", dir, "--base-port", strconv.Itoa(base))
-	dev.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := dev.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, dev.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- dev.Wait() }()
-	defer func() { _ = syscall.Kill(-dev.Process.Pid, syscall.SIGKILL) }()
-	lines := bufio.NewScanner(stdout)
-	require.True(t, lines.Scan())
-	require.Contains(t, lines.Text(), "3 nodes up")
-	go func() {
-		for lines.Scan() {
-		}
-	}()
-
-	c := devClients(t, dir)
-	addr := fmt.Sprintf("127.0.0.1:%d", base+1)
+	// startDevCluster stops the nodes whatever happens to the test.
+	d := startDevCluster(t, 3)
+	c := d.cluster
+	addr := d.addr("n1")
 	// The first 100 through the SDK, on one connection: a hundred CLI
 	// processes, each with its own TLS handshake, would test only process
 	// start-up. What a user sees, the refusal, is the CLI's.
@@ -76,7 +56,7 @@ func TestSiblingLimitThroughTheCLI(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	require.Equal(t, []int{100, 100, 100}, counts)
-	out := c.mustCLI("get", "--addr", fmt.Sprintf("127.0.0.1:%d", base+2), "-o", "json", "demo", "storm")
+	out := c.mustCLI("get", "--addr", d.addr("n2"), "-o", "json", "demo", "storm")
 	var raw map[string]any
 	require.NoError(t, json.Unmarshal(out, &raw))
 	require.NotEmpty(t, raw["context"])
@@ -87,12 +67,4 @@ func TestSiblingLimitThroughTheCLI(t *testing.T) {
 	g = c.get(addr, "demo", "storm", "--r", "all")
 	require.Equal(t, []string{"merged"}, g.values())
 	c.mustCLI("put", "--addr", addr, "demo", "storm", "a sibling again")
-
-	require.NoError(t, dev.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-exited:
-		require.NoError(t, err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("cairn dev did not stop within 60s of SIGTERM")
-	}
 }
