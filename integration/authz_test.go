@@ -14,9 +14,9 @@ import (
 )
 
 // TestRolesAreEnforced: on a secure cluster, root (the bootstrap admin)
-// adds users; a read user cannot put, a write user cannot remove a member,
-// a user with no role is refused everything, a removed user is refused,
-// and each refusal names the missing role. Users added through one node
+// adds users; a read user cannot put, a write user cannot remove a member
+// or change a bucket, a user with no role is refused everything, a
+// removed user is refused, and each refusal names the missing role. Users added through one node
 // hold on every node.
 func TestRolesAreEnforced(t *testing.T) {
 	c, _ := startSecureCluster(t, 3)
@@ -66,11 +66,19 @@ func TestRolesAreEnforced(t *testing.T) {
 	out, err = as("reader", "put", "--addr", n3.addr, "b", "k", "w")
 	refused(out, err, "user reader lacks role write")
 
-	// write: put yes, remove a member no, user management no.
+	// write: put yes, remove a member no, change a bucket no (reading its
+	// properties yes), user management no.
 	out, err = as("writer", "put", "--addr", n3.addr, "b", "k2", "w")
 	require.NoError(t, err, out)
 	out, err = as("writer", "remove", "--addr", n3.addr, "--force", "n2")
 	refused(out, err, "user writer lacks role admin")
+	out, err = as("writer", "bucket", "create", "--addr", n3.addr, "ledger", "--w", "3")
+	refused(out, err, "user writer lacks role admin")
+	c.mustCLI("bucket", "create", "--addr", n3.addr, "ledger", "--w", "2")
+	out, err = as("writer", "bucket", "set", "--addr", n3.addr, "ledger", "--w", "3")
+	refused(out, err, "user writer lacks role admin")
+	out, err = as("writer", "bucket", "get", "--addr", n3.addr, "ledger")
+	require.NoError(t, err, out)
 	out, err = as("writer", "user", "add", "--addr", n3.addr, "mallory", "--role", "admin")
 	refused(out, err, "user writer lacks role admin")
 
