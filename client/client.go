@@ -322,20 +322,12 @@ func (c *Client) Get(ctx context.Context, bucket string, key []byte, opts ...Opt
 // again after a backoff pause, within Retry.MaxAttempts and ctx: a node
 // refuses before doing anything.
 func (c *Client) Put(ctx context.Context, bucket string, key, value []byte, opts ...Option) (Context, error) {
-	o, err := c.buildOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	t := c.topo.Load()
-	if err := o.validate(t, opPut, bucket, key, value); err != nil {
-		return nil, err
-	}
-	ctx, cancel := c.callContext(ctx, &o)
-	defer cancel()
-	req := wire.PutReq{Bucket: bucket, Key: key, Value: value, Context: o.causal, Opts: o.wire}
 	var resp wire.PutResp
-	if _, err := c.do(ctx, exchange{op: opPut, bucket: bucket, key: key, typ: wire.TypePut, req: &req, opts: &req.Opts,
-		timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return resp.RingVersion }}); err != nil {
+	if _, err := c.keyCall(ctx, opPut, bucket, key, value, opts, func(o *callOptions) exchange {
+		req := &wire.PutReq{Bucket: bucket, Key: key, Value: value, Context: o.causal, Opts: o.wire}
+		return exchange{op: opPut, bucket: bucket, key: key, typ: wire.TypePut, req: req, opts: &req.Opts,
+			timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return resp.RingVersion }}
+	}); err != nil {
 		return nil, err
 	}
 	return resp.Context, nil
@@ -347,23 +339,32 @@ func (c *Client) Put(ctx context.Context, bucket string, key, value []byte, opts
 // there but still records a deletion, so pass a context. Retries follow
 // Put's rule.
 func (c *Client) Delete(ctx context.Context, bucket string, key []byte, opts ...Option) (Context, error) {
-	o, err := c.buildOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	t := c.topo.Load()
-	if err := o.validate(t, opDelete, bucket, key, nil); err != nil {
-		return nil, err
-	}
-	ctx, cancel := c.callContext(ctx, &o)
-	defer cancel()
-	req := wire.DeleteReq{Bucket: bucket, Key: key, Context: o.causal, Opts: o.wire}
 	var resp wire.DeleteResp
-	if _, err := c.do(ctx, exchange{op: opDelete, bucket: bucket, key: key, typ: wire.TypeDelete, req: &req, opts: &req.Opts,
-		timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return resp.RingVersion }}); err != nil {
+	if _, err := c.keyCall(ctx, opDelete, bucket, key, nil, opts, func(o *callOptions) exchange {
+		req := &wire.DeleteReq{Bucket: bucket, Key: key, Context: o.causal, Opts: o.wire}
+		return exchange{op: opDelete, bucket: bucket, key: key, typ: wire.TypeDelete, req: req, opts: &req.Opts,
+			timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return resp.RingVersion }}
+	}); err != nil {
 		return nil, err
 	}
 	return resp.Context, nil
+}
+
+// keyCall runs one call about bucket/key: the options built and checked
+// against the topology, the call's deadline, and the exchange build makes
+// of them (its request carries the options on the wire). It returns the
+// node that answered.
+func (c *Client) keyCall(ctx context.Context, op op, bucket string, key, value []byte, opts []Option, build func(o *callOptions) exchange) (string, error) {
+	o, err := c.buildOptions(opts)
+	if err != nil {
+		return "", err
+	}
+	if err := o.validate(c.topo.Load(), op, bucket, key, value); err != nil {
+		return "", err
+	}
+	ctx, cancel := c.callContext(ctx, &o)
+	defer cancel()
+	return c.do(ctx, build(&o))
 }
 
 // Seeds returns the addresses the client was configured with.

@@ -20,20 +20,12 @@ import (
 // refused it as overloaded before doing anything). A successful return
 // means the increment is in the counter for good: merges never lose it.
 func (c *Client) CounterIncr(ctx context.Context, bucket string, key []byte, delta int64, opts ...Option) (int64, error) {
-	o, err := c.buildOptions(opts)
-	if err != nil {
-		return 0, err
-	}
-	t := c.topo.Load()
-	if err := o.validate(t, opIncr, bucket, key, nil); err != nil {
-		return 0, err
-	}
-	ctx, cancel := c.callContext(ctx, &o)
-	defer cancel()
-	req := wire.CounterIncrReq{Bucket: bucket, Key: key, Delta: delta, Opts: o.wire}
 	var resp wire.CounterIncrResp
-	if _, err := c.do(ctx, exchange{op: opIncr, bucket: bucket, key: key, typ: wire.TypeCounterIncr, req: &req, opts: &req.Opts,
-		timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return 0 }}); err != nil {
+	if _, err := c.keyCall(ctx, opIncr, bucket, key, nil, opts, func(o *callOptions) exchange {
+		req := &wire.CounterIncrReq{Bucket: bucket, Key: key, Delta: delta, Opts: o.wire}
+		return exchange{op: opIncr, bucket: bucket, key: key, typ: wire.TypeCounterIncr, req: req, opts: &req.Opts,
+			timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return 0 }}
+	}); err != nil {
 		return 0, err
 	}
 	return resp.Value, nil
@@ -56,20 +48,12 @@ type Counter struct {
 // increment any of them has seen. With R=All after every increment was
 // acknowledged, it counts every acknowledged increment.
 func (c *Client) CounterGet(ctx context.Context, bucket string, key []byte, opts ...Option) (*Counter, error) {
-	o, err := c.buildOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	t := c.topo.Load()
-	if err := o.validate(t, opGet, bucket, key, nil); err != nil {
-		return nil, err
-	}
-	ctx, cancel := c.callContext(ctx, &o)
-	defer cancel()
-	req := wire.CounterGetReq{Bucket: bucket, Key: key, Opts: o.wire}
 	var resp wire.CounterGetResp
-	coord, err := c.do(ctx, exchange{op: opGet, bucket: bucket, key: key, typ: wire.TypeCounterGet, req: &req, opts: &req.Opts,
-		timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return 0 }})
+	coord, err := c.keyCall(ctx, opGet, bucket, key, nil, opts, func(o *callOptions) exchange {
+		req := &wire.CounterGetReq{Bucket: bucket, Key: key, Opts: o.wire}
+		return exchange{op: opGet, bucket: bucket, key: key, typ: wire.TypeCounterGet, req: req, opts: &req.Opts,
+			timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return 0 }}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -98,23 +82,15 @@ func (c *Client) SetRemove(ctx context.Context, bucket string, key, element []by
 }
 
 func (c *Client) setUpdate(ctx context.Context, bucket string, key, element []byte, remove bool, opts []Option) (Context, error) {
-	o, err := c.buildOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	t := c.topo.Load()
-	if err := o.validate(t, opPut, bucket, key, element); err != nil {
-		return nil, err
-	}
-	ctx, cancel := c.callContext(ctx, &o)
-	defer cancel()
-	req := wire.SetUpdateReq{Bucket: bucket, Key: key, Element: element, Remove: remove, Opts: o.wire}
-	if remove {
-		req.Context = o.causal
-	}
 	var resp wire.SetUpdateResp
-	if _, err := c.do(ctx, exchange{op: opPut, bucket: bucket, key: key, typ: wire.TypeSetUpdate, req: &req, opts: &req.Opts,
-		timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return 0 }}); err != nil {
+	if _, err := c.keyCall(ctx, opPut, bucket, key, element, opts, func(o *callOptions) exchange {
+		req := &wire.SetUpdateReq{Bucket: bucket, Key: key, Element: element, Remove: remove, Opts: o.wire}
+		if remove {
+			req.Context = o.causal
+		}
+		return exchange{op: opPut, bucket: bucket, key: key, typ: wire.TypeSetUpdate, req: req, opts: &req.Opts,
+			timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return 0 }}
+	}); err != nil {
 		return nil, err
 	}
 	return resp.Context, nil
@@ -136,20 +112,12 @@ type Set struct {
 // SetGet reads a set: R replicas answer (PR of them primaries) and their
 // copies merge by the set's join.
 func (c *Client) SetGet(ctx context.Context, bucket string, key []byte, opts ...Option) (*Set, error) {
-	o, err := c.buildOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	t := c.topo.Load()
-	if err := o.validate(t, opGet, bucket, key, nil); err != nil {
-		return nil, err
-	}
-	ctx, cancel := c.callContext(ctx, &o)
-	defer cancel()
-	req := wire.SetGetReq{Bucket: bucket, Key: key, Opts: o.wire}
 	var resp wire.SetGetResp
-	coord, err := c.do(ctx, exchange{op: opGet, bucket: bucket, key: key, typ: wire.TypeSetGet, req: &req, opts: &req.Opts,
-		timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return 0 }})
+	coord, err := c.keyCall(ctx, opGet, bucket, key, nil, opts, func(o *callOptions) exchange {
+		req := &wire.SetGetReq{Bucket: bucket, Key: key, Opts: o.wire}
+		return exchange{op: opGet, bucket: bucket, key: key, typ: wire.TypeSetGet, req: req, opts: &req.Opts,
+			timeout: o.wire.TimeoutMs, resp: &resp, ringVersion: func() uint64 { return 0 }}
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -73,17 +73,11 @@ cairn counter get --r all.`,
 			if err := checkOutput(cf.output); err != nil {
 				return err
 			}
-			opts, err := qf.options()
+			ctx, c, opts, done, err := startCall(cmd, &cf, &qf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := qf.callContext(cmd.Context())
-			defer cancel()
-			c, err := cf.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer done()
 			v, err := c.CounterIncr(ctx, args[0], []byte(args[1]), delta, opts...)
 			if err != nil {
 				return err
@@ -111,17 +105,11 @@ func counterGetCommand() *cobra.Command {
 		Short: "Print a counter's value (0 for one never incremented)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := qf.options()
+			ctx, c, opts, done, err := startCall(cmd, &cf, &qf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := qf.callContext(cmd.Context())
-			defer cancel()
-			c, err := cf.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer done()
 			got, err := c.CounterGet(ctx, args[0], []byte(args[1]), opts...)
 			if err != nil {
 				return err

@@ -176,6 +176,23 @@ func (f *consistencyFlags) build(write bool) ([]client.Option, error) {
 
 // callContext bounds a command by its --timeout (plus a margin for the
 // network), or by a generous default, so the CLI never hangs.
+// startCall begins a command's one request: its consistency options, its
+// deadline and a connection to --addr; done releases the last two.
+func startCall(cmd *cobra.Command, cf *connFlags, qf *consistencyFlags) (ctx context.Context, c *client.Client, opts []client.Option, done func(), err error) {
+	if opts, err = qf.options(); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctx, cancel := qf.callContext(cmd.Context())
+	if c, err = cf.dial(ctx); err != nil {
+		cancel()
+		return nil, nil, nil, nil, err
+	}
+	return ctx, c, opts, func() {
+		_ = c.Close()
+		cancel()
+	}, nil
+}
+
 func (f *consistencyFlags) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	d := 30 * time.Second
 	if f.timeout > 0 {
@@ -216,17 +233,11 @@ func newGetCommand() *cobra.Command {
 		Short: "Read a key: every live sibling and the causal context",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := qf.options()
+			ctx, c, opts, done, err := startCall(cmd, &cf, &qf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := qf.callContext(cmd.Context())
-			defer cancel()
-			c, err := cf.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer done()
 			obj, err := c.Get(ctx, args[0], []byte(args[1]), opts...)
 			if err != nil {
 				return err
@@ -323,17 +334,11 @@ sibling. Without --context, delete first reads the key (with the given --r)
 and deletes what that read saw.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := qf.options()
+			ctx, c, opts, done, err := startCall(cmd, &cf, &qf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := qf.callContext(cmd.Context())
-			defer cancel()
-			c, err := cf.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer done()
 			if qf.context == "" {
 				readOpts, err := qf.readOptions()
 				if err != nil {

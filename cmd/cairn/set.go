@@ -33,17 +33,11 @@ func setUpdateCommand(remove bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := qf.options()
+			ctx, c, opts, done, err := startCall(cmd, &cf, &qf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := qf.callContext(cmd.Context())
-			defer cancel()
-			c, err := cf.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer done()
 			bucket, key, elem := args[0], []byte(args[1]), []byte(args[2])
 			var cc client.Context
 			if !remove {
@@ -88,17 +82,11 @@ func setGetCommand() *cobra.Command {
 		Short: "List a set's elements, one per line (nothing for a set never added to)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := qf.options()
+			ctx, c, opts, done, err := startCall(cmd, &cf, &qf)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := qf.callContext(cmd.Context())
-			defer cancel()
-			c, err := cf.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer done()
 			s, err := c.SetGet(ctx, args[0], []byte(args[1]), opts...)
 			if err != nil {
 				return err
