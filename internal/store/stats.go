@@ -13,6 +13,10 @@ type Stats struct {
 	// DiskBytes is the space pebble's files take on disk (tables, WAL,
 	// manifest), live and awaiting deletion.
 	DiskBytes int64
+	// ObjectBytes is the space the object keyspace's tables take on disk
+	// (an estimate: tables that straddle its bounds count in proportion),
+	// the part of DiskBytes that deletes and reaping give back.
+	ObjectBytes int64
 	// MemTableBytes is memory held by memtables not yet flushed.
 	MemTableBytes int64
 	// WALBytes is the live data in the write-ahead log.
@@ -39,6 +43,8 @@ type Stats struct {
 	// BackgroundErrors counts failed flushes and compactions (pebble retries
 	// them; a steady rise means the disk is failing).
 	BackgroundErrors uint64
+	// Reaped counts tombstones removed by Reap.
+	Reaped uint64
 	// UncleanStart is set when the previous Store on this directory did not
 	// Close, so every actor id was retired at Open.
 	UncleanStart bool
@@ -47,6 +53,7 @@ type Stats struct {
 type counters struct {
 	writes, syncedWrites, walSyncs, writeStalls, backgroundErrors atomic.Uint64
 	cacheHits, cacheMisses                                        atomic.Uint64
+	reaped                                                        atomic.Uint64
 }
 
 func (c *counters) eventListener() *pebble.EventListener {
@@ -65,6 +72,7 @@ func (s *Store) Stats() Stats {
 		ObjectCacheHits:   s.counters.cacheHits.Load(),
 		ObjectCacheMisses: s.counters.cacheMisses.Load(),
 		WALSyncs:          s.counters.walSyncs.Load(),
+		Reaped:            s.counters.reaped.Load(),
 		WriteStalls:       s.counters.writeStalls.Load(),
 		BackgroundErrors:  s.counters.backgroundErrors.Load(),
 		UncleanStart:      s.uncleanStart,
@@ -75,6 +83,9 @@ func (s *Store) Stats() Stats {
 	defer s.leave()
 	m := s.db.Metrics()
 	st.DiskBytes = int64(m.DiskSpaceUsage())
+	if b, err := s.db.EstimateDiskUsage([]byte{prefixObject}, upperBound([]byte{prefixObject})); err == nil {
+		st.ObjectBytes = int64(b)
+	}
 	st.MemTableBytes = int64(m.MemTable.Size)
 	st.WALBytes = int64(m.WAL.Size)
 	st.ReadAmp = m.ReadAmp()

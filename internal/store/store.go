@@ -40,6 +40,8 @@ type Store struct {
 	retired      retiredSet
 	counters     counters
 	hints        hintState
+	floors       floors
+	witnessMu    sync.Mutex
 }
 
 // stripe is one per-key lock, padded to a cache line so that goroutines
