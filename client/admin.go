@@ -67,9 +67,16 @@ type Status struct {
 	Members     int           `json:"members"`
 	Alive       int           `json:"alive"`
 	DiskBytes   int64         `json:"disk_bytes"`
+	// ObjectBytes is the part of DiskBytes the objects' tables take.
+	ObjectBytes int64 `json:"object_bytes"`
 	// Admin is the node's admin HTTP address as the node bound it, empty
 	// when it serves none.
 	Admin string `json:"admin,omitempty"`
+	// Reaped counts the tombstones the node removed since it started
+	// (buckets with a delete grace); ReapPaused says why reaping is
+	// paused, empty when it is not.
+	Reaped     uint64 `json:"reaped"`
+	ReapPaused string `json:"reap_paused,omitempty"`
 }
 
 // Status returns the asked node's view of itself and the cluster.
@@ -79,7 +86,8 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		return nil, err
 	}
 	return &Status{Node: r.Node, Addr: r.Addr, Cluster: r.Cluster, Uptime: time.Duration(r.UptimeMs) * time.Millisecond,
-		RingVersion: r.RingVersion, Partitions: r.Partitions, N: r.N, Members: r.Members, Alive: r.Alive, DiskBytes: r.DiskBytes, Admin: r.Admin}, nil
+		RingVersion: r.RingVersion, Partitions: r.Partitions, N: r.N, Members: r.Members, Alive: r.Alive, DiskBytes: r.DiskBytes, ObjectBytes: r.ObjectBytes, Admin: r.Admin,
+		Reaped: r.Reaped, ReapPaused: r.ReapPaused}, nil
 }
 
 // ReplicaSibling is one sibling of one replica's copy, with its dot.

@@ -47,8 +47,12 @@ func (n *Node) serveStatus() wire.StatusResp {
 		UptimeMs:    n.now().Sub(n.started).Milliseconds(),
 		RingVersion: r.Version(), Partitions: r.Partitions(), N: n.replicationFactor(r),
 		Members: len(members), Alive: n.aliveCount(),
-		DiskBytes: n.store.Stats().DiskBytes,
-		Admin:     n.AdminAddr(),
+		Admin: n.AdminAddr(),
+	}
+	st := n.store.Stats()
+	resp.DiskBytes, resp.ObjectBytes, resp.Reaped = st.DiskBytes, st.ObjectBytes, st.Reaped
+	if n.reaper != nil {
+		resp.ReapPaused = n.reaper.Blocked()
 	}
 	return resp
 }

@@ -200,6 +200,9 @@ type Config struct {
 	AAE aae.Config `yaml:"aae"`
 	// Transfer paces ownership transfer during membership changes.
 	Transfer transfer.Config `yaml:"transfer"`
+	// Reap paces the removal of tombstones past their bucket's delete
+	// grace (reap.go).
+	Reap ReapConfig `yaml:"reap"`
 
 	// Logger receives the node's logs; nil means no logs.
 	Logger *zap.Logger `yaml:"-"`
@@ -243,6 +246,7 @@ func DefaultConfig() Config {
 		ReadRepair:           true,
 		AAE:                  aae.DefaultConfig(),
 		Transfer:             transfer.DefaultConfig(),
+		Reap:                 DefaultReapConfig(),
 		RejoinInterval:       10 * time.Second,
 		MaxConns:             t.MaxConns,
 		MaxPeerConns:         t.MaxPeerConns,
@@ -362,7 +366,7 @@ func (c Config) Validate() error {
 	if c.RejoinInterval <= 0 {
 		bad("rejoin_interval %v: must be positive", c.RejoinInterval)
 	}
-	errs = append(errs, c.Handoff.Validate(), c.AAE.Validate(), c.Transfer.Validate())
+	errs = append(errs, c.Handoff.Validate(), c.AAE.Validate(), c.Transfer.Validate(), c.Reap.Validate())
 	for _, v := range []struct {
 		name string
 		n    int

@@ -48,6 +48,9 @@ func (n *Node) handlers() map[wire.Type]handler {
 		wire.TypeSetUpdate:     decoding(wire.SetUpdateReq{Opts: wire.DefaultOptions()}, n.serveSetUpdate),
 		wire.TypeSetGet:        decoding(wire.SetGetReq{Opts: wire.DefaultOptions()}, n.serveSetGet),
 		wire.TypeUsers:         decoding(wire.UsersReq{}, n.serveUsers),
+		wire.TypeReapCheck:     decoding(wire.ReapCheckReq{}, n.serveReapCheck),
+		wire.TypeReap:          decoding(wire.ReapReq{}, n.serveReap),
+		wire.TypeReapWitness:   decoding(wire.ReapWitnessReq{}, n.serveReapWitness),
 	}
 }
 

@@ -46,6 +46,7 @@ type Node struct {
 	handoff     *handoff.Handoff
 	aae         *aae.AAE
 	transfer    *transfer.Transfer
+	reaper      *reaper
 	// lastChange is the next ring version of the last membership change
 	// logged.
 	lastChange atomic.Uint64
@@ -209,7 +210,19 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.onMembershipChange()
+	n.reaper = newReaper(n, cfg.Reap)
+	if err := n.checkWitness(ctx); err != nil {
+		_ = n.members.Shutdown()
+		_ = n.listener.Close()
+		if n.adminLn != nil {
+			_ = n.adminLn.Close()
+		}
+		_ = n.peers.Close()
+		n.closeStore()
+		return nil, err
+	}
 	n.background(func() { n.handoff.Run(n.lifetime) })
+	n.background(func() { n.reaper.run(n.lifetime) })
 	n.background(func() { n.aae.Run(n.lifetime) })
 	if n.tls != nil {
 		n.background(func() { n.tls.Watch(n.lifetime, tlsReloadInterval, n.reloadTLS, n.tlsReloaded) })

@@ -104,14 +104,26 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 	// The context check and the limits run on the object the write would
 	// leave, under the key's lock: a refused write changes nothing, here or
 	// anywhere (the coordinator sends nothing when Mint fails).
-	update := func(cur dvv.Object, actor string) (dvv.Object, bool, error) {
+	update := func(cur dvv.Object, found bool, actor string) (dvv.Object, bool, error) {
+		if !found && self.For == "" {
+			// The key may have been reaped here: its dots must not be
+			// minted again (store/reap.go).
+			floor, err := r.store.ReapFloor(k.Partition, actor)
+			if err != nil {
+				return dvv.Object{}, false, err
+			}
+			if floor > 0 {
+				cur.VV = dvv.VV{actor: floor}
+			}
+		}
 		if w.Data != nil {
 			return r.apply(cur, actor, w)
 		}
 		vv := w.Context
 		if a, ahead := vv.Exceeds(cur.VV); ahead {
 			if !w.ClampContext {
-				return dvv.Object{}, false, &coord.ContextAheadError{Actor: a, Counter: vv[a], Held: cur.VV[a], Pruned: r.pruned(vv, cur.VV)}
+				return dvv.Object{}, false, &coord.ContextAheadError{Actor: a, Counter: vv[a], Held: cur.VV[a],
+					Pruned: r.pruned(vv, cur.VV), Absent: !found}
 			}
 			vv = vv.Clamp(cur.VV)
 		}
@@ -141,8 +153,8 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 	var err error
 	if self.For != "" {
 		ref := store.HintRef{Owner: self.For, Partition: k.Partition, Bucket: k.Bucket, Key: k.Key}
-		obj, wait, err = r.store.MintHintAsync(ref, sync, now, func(cur dvv.Object, _ bool, actor string) (dvv.Object, bool, error) {
-			return update(cur, actor)
+		obj, wait, err = r.store.MintHintAsync(ref, sync, now, func(cur dvv.Object, found bool, actor string) (dvv.Object, bool, error) {
+			return update(cur, found, actor)
 		})
 		if err == nil {
 			r.hintStored()
@@ -153,8 +165,8 @@ func (r *replicaSet) Mint(ctx context.Context, self quorum.Target, w coord.Write
 		if err != nil {
 			return dvv.Object{}, nil, fmt.Errorf("%w: actor for partition %d: %w", cairn.ErrInternal, k.Partition, err)
 		}
-		obj, wait, err = r.store.ModifyAsync(k.Partition, k.Bucket, k.Key, sync, func(cur dvv.Object, _ bool) (dvv.Object, bool, error) {
-			return update(cur, actor)
+		obj, wait, err = r.store.ModifyAsync(k.Partition, k.Bucket, k.Key, sync, func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
+			return update(cur, found, actor)
 		})
 	}
 	var refused *limitError

@@ -90,8 +90,12 @@ func newStatusCommand() *cobra.Command {
 			if admin == "" {
 				admin = "none"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "node:     %s (%s)\ncluster:  %s\nuptime:   %s\nmembers:  %d (%d alive)\nring:     Q=%d N=%d version %016x\ndisk:     %d bytes\nadmin:    %s\n",
-				s.Node, s.Addr, s.Cluster, s.Uptime.Round(time.Second), s.Members, s.Alive, s.Partitions, s.N, s.RingVersion, s.DiskBytes, admin)
+			reaping := "running"
+			if s.ReapPaused != "" {
+				reaping = "paused: " + s.ReapPaused
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node:     %s (%s)\ncluster:  %s\nuptime:   %s\nmembers:  %d (%d alive)\nring:     Q=%d N=%d version %016x\ndisk:     %d bytes (objects %d)\nreaped:   %d tombstones (%s)\nadmin:    %s\n",
+				s.Node, s.Addr, s.Cluster, s.Uptime.Round(time.Second), s.Members, s.Alive, s.Partitions, s.N, s.RingVersion, s.DiskBytes, s.ObjectBytes, s.Reaped, reaping, admin)
 			return nil
 		})
 }

@@ -104,6 +104,8 @@ YAML file given with --config, then the defaults shown below.`,
 	fl.DurationVar(&f.cfg.AAE.PruneInterval, "aae-prune-interval", d.AAE.PruneInterval, "time between two passes pruning the version-vector entries of actors this node retired (0: never prune)")
 	fl.DurationVar(&f.cfg.AAE.PruneSettle, "aae-prune-settle", d.AAE.PruneSettle, "wait between a pruning pass's two looks at every copy of its keys; longer than any copy takes to travel between nodes")
 	fl.Float64Var(&f.cfg.AAE.RebuildKeysPerSecond, "aae-rebuild-rate", d.AAE.RebuildKeysPerSecond, "keys per second read when rebuilding trees from storage")
+	fl.DurationVar(&f.cfg.Reap.Interval, "reap-interval", d.Reap.Interval, "time between two passes removing tombstones past their bucket's delete grace (0: this node reaps none)")
+	fl.Float64Var(&f.cfg.Reap.KeysPerSecond, "reap-rate", d.Reap.KeysPerSecond, "tombstones per second this node reaps, at most")
 	fl.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
@@ -189,6 +191,8 @@ func (f *serverFlags) resolve(fl *pflag.FlagSet) (node.Config, error) {
 	set("aae-prune-settle", func() { cfg.AAE.PruneSettle = f.cfg.AAE.PruneSettle })
 	set("aae-busy-retry-after", func() { cfg.AAE.BusyRetryAfter = f.cfg.AAE.BusyRetryAfter })
 	set("aae-rebuild-rate", func() { cfg.AAE.RebuildKeysPerSecond = f.cfg.AAE.RebuildKeysPerSecond })
+	set("reap-interval", func() { cfg.Reap.Interval = f.cfg.Reap.Interval })
+	set("reap-rate", func() { cfg.Reap.KeysPerSecond = f.cfg.Reap.KeysPerSecond })
 	if err := cfg.Validate(); err != nil {
 		return node.Config{}, fmt.Errorf("invalid argument: %w", err)
 	}

@@ -175,12 +175,31 @@ func (p Props) Validate() error {
 	switch p.DeleteGrace {
 	case "", GraceKeep:
 	default:
-		if _, err := time.ParseDuration(p.DeleteGrace); err != nil {
+		d, err := time.ParseDuration(p.DeleteGrace)
+		if err != nil {
 			return cairn.InvalidArgument("delete_grace %q: want a duration or keep", p.DeleteGrace)
 		}
-		return cairn.InvalidArgument("delete_grace %s: reclaiming tombstones is not supported yet; keep is the only setting", p.DeleteGrace)
+		if d < MinDeleteGrace {
+			return cairn.InvalidArgument("delete_grace %s: at least %s (or keep)", p.DeleteGrace, MinDeleteGrace)
+		}
 	}
 	return nil
+}
+
+// MinDeleteGrace is the shortest delete grace a bucket takes. A grace
+// must outlast every write in flight when the delete was made (docs:
+// keep it well above the longest request deadline); this floor only
+// refuses the meaningless ones.
+const MinDeleteGrace = time.Second
+
+// Grace returns the bucket's delete grace; ok is false when its
+// tombstones are kept for good.
+func (p Props) Grace() (d time.Duration, ok bool) {
+	if p.DeleteGrace == "" || p.DeleteGrace == GraceKeep {
+		return 0, false
+	}
+	d, err := time.ParseDuration(p.DeleteGrace)
+	return d, err == nil && d >= MinDeleteGrace
 }
 
 // Encode is p's metadata record.

@@ -1,6 +1,8 @@
 package buckets
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/cairnkv/cairn/internal/dvv"
@@ -48,7 +50,7 @@ func TestValidateRefusesWhatCannotBeHonoured(t *testing.T) {
 		{Change{Conflict: ptr("newest")}, "want siblings or lww"},
 		{Change{Datatype: ptr("map")}, "want counter or set"},
 		{Change{SiblingLimit: ptr(MaxSiblingLimit + 1)}, "sibling_limit"},
-		{Change{DeleteGrace: ptr("1h")}, "not supported yet"},
+		{Change{DeleteGrace: ptr("500ms")}, "at least 1s"},
 		{Change{DeleteGrace: ptr("soon")}, "want a duration or keep"},
 	} {
 		_, err := Apply(Defaults(), tc.c, true)
@@ -91,4 +93,16 @@ func TestConflictModeChanges(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, dvv.LWW, p.Mode())
 	require.Equal(t, dvv.Siblings, Defaults().Mode(), "a bucket never configured keeps siblings")
+}
+
+func TestGrace(t *testing.T) {
+	p, err := Apply(Defaults(), Change{DeleteGrace: ptr("90s")}, true)
+	require.NoError(t, err)
+	d, ok := p.Grace()
+	require.True(t, ok)
+	require.Equal(t, 90*time.Second, d)
+	for _, keep := range []string{"", GraceKeep} {
+		_, ok := Props{DeleteGrace: keep}.Grace()
+		require.False(t, ok, "%q keeps tombstones", keep)
+	}
 }

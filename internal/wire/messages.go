@@ -172,10 +172,16 @@ type StatusResp struct {
 	Members     int    `msgpack:"members"`
 	Alive       int    `msgpack:"alive"`
 	DiskBytes   int64  `msgpack:"disk_bytes"`
+	// ObjectBytes is the part of DiskBytes the objects' tables take.
+	ObjectBytes int64 `msgpack:"object_bytes"`
 	// Admin is the node's admin HTTP address as it is bound (metrics,
 	// health, pprof), empty when the node serves none. A host that binds
 	// every interface (0.0.0.0, ::) is reachable at the data address's.
 	Admin string `msgpack:"admin,omitempty"`
+	// Reaped counts the tombstones this node removed since it started;
+	// ReapPaused says why reaping is paused ("" when it is not).
+	Reaped     uint64 `msgpack:"reaped"`
+	ReapPaused string `msgpack:"reap_paused,omitempty"`
 }
 
 // DebugReplicasReq asks for every replica's own copy of a key.

@@ -92,6 +92,14 @@ const (
 	TypeSetUpdateResp   Type = 96
 	TypeSetGet          Type = 97
 	TypeSetGetResp      Type = 98
+
+	// Tombstone reaping (reap.go), node to node.
+	TypeReapCheck       Type = 101
+	TypeReapCheckResp   Type = 102
+	TypeReap            Type = 103
+	TypeReapResp        Type = 104
+	TypeReapWitness     Type = 105
+	TypeReapWitnessResp Type = 106
 )
 
 var typeNames = map[Type]string{
@@ -119,6 +127,8 @@ var typeNames = map[Type]string{
 	TypeCounterIncr: "counter_incr", TypeCounterIncrResp: "counter_incr_resp",
 	TypeCounterGet: "counter_get", TypeCounterGetResp: "counter_get_resp",
 	TypeSetUpdate: "set_update", TypeSetUpdateResp: "set_update_resp", TypeSetGet: "set_get", TypeSetGetResp: "set_get_resp",
+	TypeReapCheck: "reap_check", TypeReapCheckResp: "reap_check_resp", TypeReap: "reap", TypeReapResp: "reap_resp",
+	TypeReapWitness: "reap_witness", TypeReapWitnessResp: "reap_witness_resp",
 }
 
 // String names the type for logs and metric labels. Every unknown type is

@@ -197,6 +197,12 @@ type ContextAheadError struct {
 	// node knows retired and the copy no longer names: a prune dropped
 	// its entry, and a context read before the prune still names it.
 	Pruned bool
+	// Absent says the copy does not hold the key at all. Once no primary
+	// within reach holds it either, the key was reaped (its tombstone
+	// removed after the bucket's delete grace) or never written, and a
+	// context read before the reap names dots that no copy keeps: there
+	// is nothing left for it to replace.
+	Absent bool
 }
 
 func (e *ContextAheadError) Error() string {

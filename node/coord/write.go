@@ -220,6 +220,11 @@ next:
 //     which drops exactly those entries. A retired actor never mints
 //     again and the prune left no sibling of it, so they cover nothing
 //     the write could replace.
+//   - A context ahead of a copy that holds no object for the key, when no
+//     primary within reach holds one either, was read before the key's
+//     tombstone was reaped (or is forged): it is clamped too. Nothing is
+//     left that it could replace, and a client that read the tombstone's
+//     context must still be able to write the key.
 //   - A fallback (self.For set) coordinates only when no primary is up, so
 //     the copies that could vouch for the context are out of reach: it
 //     clamps the context to what its copy holds and writes. The write then
@@ -250,7 +255,7 @@ func (c *Coordinator) mint(ctx context.Context, self quorum.Target, w Write, tar
 		return obj, durable, nil
 	case !errors.As(err, &ahead):
 		return dvv.Object{}, nil, err
-	case self.For == "" && allPrimariesRead(self, targets, read) && !ahead.Pruned:
+	case self.For == "" && allPrimariesRead(self, targets, read) && !ahead.Pruned && !ahead.Absent:
 		c.obs.ContextAhead(read, ContextRefused)
 		return dvv.Object{}, nil, cairn.InvalidArgument("context names writes no reachable replica has seen: "+
 			"actor %q counter %d, replicas hold %d; read the key again for a current context", ahead.Actor, ahead.Counter, ahead.Held)
