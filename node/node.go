@@ -179,12 +179,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	n.live = newLiveness(cfg.Name, func(node string) bool { return n.members.Alive(node) }, n.now)
 	if err := n.startMembership(ctx); err != nil {
-		_ = n.listener.Close()
-		if n.adminLn != nil {
-			_ = n.adminLn.Close()
-		}
-		_ = n.peers.Close()
-		n.closeStore()
+		n.abortStart()
 		return nil, err
 	}
 	n.replicas = &replicaSet{self: cfg.Name, store: n.store, peers: peerCaller{n: n},
@@ -200,25 +195,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	ccfg.ReadAll = cfg.ReadAll
 	ccfg.RepairTimeout = cfg.RequestTimeout
 	if n.coord, err = coord.New(ccfg, n.replicas, n.live, coordObserver{n.metrics, n.log}); err != nil {
-		_ = n.members.Shutdown()
-		_ = n.listener.Close()
-		if n.adminLn != nil {
-			_ = n.adminLn.Close()
-		}
-		_ = n.peers.Close()
-		n.closeStore()
+		n.abortStart()
 		return nil, err
 	}
 	n.onMembershipChange()
 	n.reaper = newReaper(n, cfg.Reap)
 	if err := n.checkWitness(ctx); err != nil {
-		_ = n.members.Shutdown()
-		_ = n.listener.Close()
-		if n.adminLn != nil {
-			_ = n.adminLn.Close()
-		}
-		_ = n.peers.Close()
-		n.closeStore()
+		n.coord.Close()
+		n.abortStart()
 		return nil, err
 	}
 	n.background(func() { n.handoff.Run(n.lifetime) })
@@ -396,6 +380,20 @@ func (n *Node) background(fn func()) {
 		defer n.bg.Done()
 		fn()
 	}()
+}
+
+// abortStart undoes a start that failed once the ports were bound: what
+// Start opened until then, membership included if it began.
+func (n *Node) abortStart() {
+	if n.members != nil {
+		_ = n.members.Shutdown()
+	}
+	_ = n.listener.Close()
+	if n.adminLn != nil {
+		_ = n.adminLn.Close()
+	}
+	_ = n.peers.Close()
+	n.closeStore()
 }
 
 func (n *Node) closeStore() {

@@ -275,7 +275,7 @@ func (r *reaper) pass(ctx context.Context) error {
 // round of at most reapBatchKeys at a time.
 func (r *reaper) partition(ctx context.Context, p uint32, graces map[string]time.Duration) (int, error) {
 	now := r.n.now()
-	var items []wire.ReapItem
+	var items []wire.AAEObject
 	size := 0
 	// after is the store key of the last object a round looked at: scans
 	// are in key order, and each round starts past it, so a key kept is
@@ -297,7 +297,7 @@ func (r *reaper) partition(ctx context.Context, p uint32, graces map[string]time
 			if now.Sub(time.Unix(0, obj.Stamp())) < graces[bucket] {
 				return true, nil
 			}
-			items = append(items, wire.ReapItem{Bucket: bucket, Key: append([]byte(nil), key...), Object: obj})
+			items = append(items, wire.AAEObject{Bucket: bucket, Key: append([]byte(nil), key...), Object: obj})
 			size += len(bucket) + len(key) + obj.MsgpackSize() + 16
 			return len(items) < reapBatchKeys && size < reapBatchBytes, nil
 		})
@@ -330,7 +330,7 @@ func scanOrder(bucket string, key []byte) []byte {
 
 // round checks items with every member, then has every member reap those
 // all of them found clear.
-func (r *reaper) round(ctx context.Context, p uint32, items []wire.ReapItem) (int, error) {
+func (r *reaper) round(ctx context.Context, p uint32, items []wire.AAEObject) (int, error) {
 	var peers []string
 	for _, m := range r.n.members.Members() {
 		if m.Name != r.n.cfg.Name && m.Status != membership.StatusRemoved {
@@ -352,7 +352,7 @@ func (r *reaper) round(ctx context.Context, p uint32, items []wire.ReapItem) (in
 			}
 		}
 	}
-	var reap []wire.ReapItem
+	var reap []wire.AAEObject
 	for i, it := range items {
 		if clear[i] {
 			reap = append(reap, it)
@@ -381,7 +381,7 @@ func (r *reaper) round(ctx context.Context, p uint32, items []wire.ReapItem) (in
 }
 
 // check asks peer about items and records the witness count it gave.
-func (r *reaper) check(ctx context.Context, peer string, p uint32, items []wire.ReapItem) ([]uint8, error) {
+func (r *reaper) check(ctx context.Context, peer string, p uint32, items []wire.AAEObject) ([]uint8, error) {
 	known, err := r.seenFor(peer)
 	if err != nil {
 		return nil, err
@@ -451,7 +451,7 @@ func (r *reaper) recordSeen(peer string, w witness) error {
 
 // localVerdicts is a check of this node's own copies and hints: true for
 // each item clear here.
-func (r *reaper) localVerdicts(p uint32, items []wire.ReapItem) []bool {
+func (r *reaper) localVerdicts(p uint32, items []wire.AAEObject) []bool {
 	out := make([]bool, len(items))
 	for i, v := range r.n.reapVerdicts(p, items) {
 		out[i] = v == wire.ReapClear
@@ -460,7 +460,7 @@ func (r *reaper) localVerdicts(p uint32, items []wire.ReapItem) []bool {
 }
 
 // reapVerdicts checks each item against this node's copy and hints.
-func (n *Node) reapVerdicts(p uint32, items []wire.ReapItem) []uint8 {
+func (n *Node) reapVerdicts(p uint32, items []wire.AAEObject) []uint8 {
 	owners := n.store.HintStats()
 	out := make([]uint8, len(items))
 	for i, it := range items {
@@ -484,7 +484,7 @@ func (n *Node) reapVerdicts(p uint32, items []wire.ReapItem) []uint8 {
 	return out
 }
 
-func (r *reaper) reapLocal(p uint32, items []wire.ReapItem) (int, error) {
+func (r *reaper) reapLocal(p uint32, items []wire.AAEObject) (int, error) {
 	k, err := r.n.reapItems(p, items)
 	r.reaped.Add(float64(k))
 	return k, err
@@ -492,7 +492,7 @@ func (r *reaper) reapLocal(p uint32, items []wire.ReapItem) (int, error) {
 
 // reapItems removes the keys whose copy here is still the item's
 // tombstone.
-func (n *Node) reapItems(p uint32, items []wire.ReapItem) (int, error) {
+func (n *Node) reapItems(p uint32, items []wire.AAEObject) (int, error) {
 	reaped := 0
 	for _, it := range items {
 		ok, err := n.store.Reap(p, it.Bucket, it.Key, it.Object)
@@ -508,7 +508,7 @@ func (n *Node) reapItems(p uint32, items []wire.ReapItem) (int, error) {
 
 // checkReapRequest holds a peer's reap message to the rules: from a node,
 // about valid keys of the partition, tombstones only.
-func (n *Node) checkReapRequest(peer transport.Peer, p uint32, items []wire.ReapItem) error {
+func (n *Node) checkReapRequest(peer transport.Peer, p uint32, items []wire.AAEObject) error {
 	if peer.Node == "" {
 		return cairn.InvalidArgument("reap messages are for peers: the handshake named no node")
 	}

@@ -56,6 +56,20 @@ func (tc *testCluster) heldBy(bucket string, key []byte) []string {
 	return out
 }
 
+// waitReaped waits until no running node holds any of the first keys
+// reapKeys.
+func (tc *testCluster) waitReaped(bucket string, keys int) {
+	tc.t.Helper()
+	require.Eventually(tc.t, func() bool {
+		for i := range keys {
+			if len(tc.heldBy(bucket, reapKey(i))) > 0 {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "tombstones past the grace are reaped everywhere")
+}
+
 func reapKey(i int) []byte { return []byte(fmt.Sprintf("key-%03d", i)) }
 
 // putAndDelete writes keys, then deletes them with the context read, on
@@ -96,14 +110,7 @@ func TestReapRemovesTombstonesFromEveryReplica(t *testing.T) {
 	_, err = c.Delete(t.Context(), "kept", []byte("k"), client.W(client.All))
 	require.NoError(t, err)
 
-	require.Eventually(t, func() bool {
-		for i := range keys {
-			if len(tc.heldBy("b", reapKey(i))) > 0 {
-				return false
-			}
-		}
-		return true
-	}, 30*time.Second, 50*time.Millisecond, "tombstones past the grace are reaped everywhere")
+	tc.waitReaped("b", keys)
 	require.Len(t, tc.heldBy("b", []byte("live")), 3)
 	require.Len(t, tc.heldBy("kept", []byte("k")), 3, "a bucket without a grace keeps its tombstones")
 	var reaped float64
@@ -252,7 +259,7 @@ func TestReapKeepsAKeyAFallbackHoldsAHintOf(t *testing.T) {
 	p := tc.nodes["n4"].ring().KeyPartition("b", key)
 	tomb, _, err := tc.nodes[primaries[0]].store.Get(p, "b", key)
 	require.NoError(t, err)
-	require.Equal(t, []uint8{wire.ReapHinted}, tc.nodes["n4"].reapVerdicts(p, []wire.ReapItem{{Bucket: "b", Key: key, Object: tomb}}))
+	require.Equal(t, []uint8{wire.ReapHinted}, tc.nodes["n4"].reapVerdicts(p, []wire.AAEObject{{Bucket: "b", Key: key, Object: tomb}}))
 }
 
 // A node restarted on a copy of its data directory taken before a reap
@@ -278,14 +285,7 @@ func TestRestoredDataDirectoryIsRefused(t *testing.T) {
 		_, err = c.Delete(t.Context(), "b", reapKey(i), client.Causal(obj.Context), client.W(client.All))
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool {
-		for i := range keys {
-			if len(tc.heldBy("b", reapKey(i))) > 0 {
-				return false
-			}
-		}
-		return true
-	}, 30*time.Second, 50*time.Millisecond)
+	tc.waitReaped("b", keys)
 
 	tc.stop("n3")
 	require.NoError(t, os.RemoveAll(tc.cfgs["n3"].DataDir))

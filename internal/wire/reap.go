@@ -1,20 +1,10 @@
 package wire
 
-import "github.com/cairnkv/cairn/internal/dvv"
-
 // Tombstone reaping messages (types 101 to 106), node to node. The node
 // that coordinates a partition's reap asks every member whether a key's
 // tombstone is the last word on it (check), then has every member remove
 // it (reap). Witness asks a peer how many checks it knows this node
 // answered: a data directory restored from an old copy knows fewer.
-
-// ReapItem is one tombstone a reap is about: the object the coordinator
-// holds under (Bucket, Key), tombstones only.
-type ReapItem struct {
-	Bucket string     `msgpack:"b"`
-	Key    []byte     `msgpack:"k"`
-	Object dvv.Object `msgpack:"o"`
-}
 
 // ReapCheckReq asks whether any copy or hint of Items' keys of Partition
 // on the receiver could hand back anything but the tombstone. Seen is the
@@ -23,10 +13,12 @@ type ReapItem struct {
 // answers from a copy of its directory older than its last check, and
 // must stop.
 type ReapCheckReq struct {
-	Partition uint32     `msgpack:"partition"`
-	Dir       string     `msgpack:"dir"`
-	Seen      uint64     `msgpack:"seen"`
-	Items     []ReapItem `msgpack:"items"`
+	Partition uint32 `msgpack:"partition"`
+	Dir       string `msgpack:"dir"`
+	Seen      uint64 `msgpack:"seen"`
+	// Items are the tombstones: each the object the coordinator holds
+	// under its key, tombstones only.
+	Items []AAEObject `msgpack:"items"`
 }
 
 // Verdicts of a reap check, one per item.
@@ -52,8 +44,10 @@ type ReapCheckResp struct {
 // ReapReq asks the receiver to remove each item's key of Partition if its
 // copy is still exactly the item's tombstone.
 type ReapReq struct {
-	Partition uint32     `msgpack:"partition"`
-	Items     []ReapItem `msgpack:"items"`
+	Partition uint32 `msgpack:"partition"`
+	// Items are the tombstones: each the object the coordinator holds
+	// under its key, tombstones only.
+	Items []AAEObject `msgpack:"items"`
 }
 
 // ReapResp counts the keys the receiver removed.
