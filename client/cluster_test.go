@@ -77,7 +77,18 @@ func TestClientKeepsServingWhenANodeDies(t *testing.T) {
 	}
 
 	// lazy knows n3 only from the ring state and has no connection to it.
-	lazy := cl.client(client.Config{Seeds: []string{cl.nodes["n1"].Addr()}, RingRefreshInterval: time.Hour})
+	// The state must show n3 alive: on a loaded machine gossip may take
+	// it for dead a moment, and a client told so never tries it.
+	var lazy *client.Client
+	require.Eventually(t, func() bool {
+		lazy = cl.client(client.Config{Seeds: []string{cl.nodes["n1"].Addr()}, RingRefreshInterval: time.Hour})
+		for _, m := range lazy.View().Members {
+			if !m.Alive {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 100*time.Millisecond, "n1 never saw every member alive")
 	var onN3 [][]byte
 	for _, k := range keys {
 		if lazy.Placement("b", k)[0] == "n3" {
