@@ -50,9 +50,10 @@ than keep is refused by this version.`,
 					return writeJSON(cmd.OutOrStdout(), map[string]any{"buckets": bs})
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "BUCKET\tN\tR\tW\tPR\tPW\tDW\tNOTFOUND_OK\tSIBLING_LIMIT")
+				fmt.Fprintln(tw, "BUCKET\tN\tR\tW\tPR\tPW\tDW\tNOTFOUND_OK\tCONFLICT\tDATATYPE\tSIBLING_LIMIT\tDELETE_GRACE")
 				for _, b := range bs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Name, orDefault(b.N), b.R, b.W, b.PR, b.PW, b.DW, boolOrDefault(b.NotFoundOK), orDefault(b.SiblingLimit))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Name, orDefault(b.N), b.R, b.W, b.PR, b.PW, b.DW,
+						boolOrDefault(b.NotFoundOK), b.Conflict, b.Datatype, orDefault(b.SiblingLimit), b.DeleteGrace)
 				}
 				return tw.Flush()
 			}))
