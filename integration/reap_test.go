@@ -97,7 +97,7 @@ func requireNoneFound(t *testing.T, c *cluster, bucket string, keys, step int) {
 // compacted, and no deleted key reads as found.
 func TestReapReclaimsTheSpaceOfDeletedKeys(t *testing.T) {
 	const keys = 100_000
-	c := startClusterOf(t, plainBin(t), 3, "--reap-interval", "1s")
+	c := startClusterOf(t, plainBin(t), 3, "--reap-interval", "1s", "--max-request-timeout", "2s")
 	// The grace is set once every key is deleted, so that the whole reap
 	// is measured.
 	c.mustCLI("bucket", "create", "--addr", c.nodes[0].addr, "gone")
@@ -176,7 +176,7 @@ func TestReapReclaimsTheSpaceOfDeletedKeys(t *testing.T) {
 // directory taken before the reap.
 func TestReapDangerousOrders(t *testing.T) {
 	const keys = 300
-	c := startCluster(t, 3, "--reap-interval", "500ms")
+	c := startCluster(t, 3, "--reap-interval", "500ms", "--max-request-timeout", "2s")
 	c.mustCLI("bucket", "create", "--addr", c.nodes[0].addr, "gone", "--delete-grace", "2s")
 	n1, n3 := c.node("n1"), c.node("n3")
 	sdk, err := client.New(t.Context(), c.seedsOnlyConfig(n1.addr))
@@ -251,7 +251,7 @@ func TestReapDangerousOrders(t *testing.T) {
 // once the hint is delivered, and absorbed by the tombstone, the key is
 // reaped, and it never reads as found.
 func TestReapWaitsForAHintOfTheKey(t *testing.T) {
-	c := startCluster(t, 4, "--reap-interval", "500ms")
+	c := startCluster(t, 4, "--reap-interval", "500ms", "--max-request-timeout", "2s")
 	c.mustCLI("bucket", "create", "--addr", c.nodes[0].addr, "gone", "--delete-grace", "2s")
 	n1, n3, n4 := c.node("n1"), c.node("n3"), c.node("n4")
 	r, err := ring.New(ring.DefaultPartitions, members(4))

@@ -33,9 +33,11 @@ import (
 //
 //  1. Only the partition's owner (its first primary) reaps it, once per
 //     interval, and only tombstones older than the bucket's delete_grace
-//     (its newest stamp, a hybrid-clock time). The grace outlasts every
-//     message in flight: requests, and with them replica writes, read
-//     repairs and hint writes, have deadlines of seconds.
+//     (its newest stamp, a hybrid-clock time), and never sooner than the
+//     node's max_request_timeout: every request made before the delete,
+//     and with it its replica writes, read repairs and hint writes, is
+//     over by then. (A message the network holds back longer than that
+//     while its connection stays open is outside the argument.)
 //  2. It reaps only while the cluster is settled: no membership change in
 //     flight (no transfer can be carrying the key), and every member of
 //     the ring up and answering. A member that is down could hold an
@@ -177,12 +179,15 @@ func (r *reaper) run(ctx context.Context) {
 	}
 }
 
-// graces returns the delete grace of every bucket that reaps.
+// graces returns the delete grace of every bucket that reaps: never
+// shorter than the longest deadline a request may have, since every
+// write, replica write and read repair made before the delete is over by
+// then.
 func (r *reaper) graces() map[string]time.Duration {
 	out := map[string]time.Duration{}
 	for name, p := range r.n.bucketTable().props {
 		if g, ok := p.Grace(); ok {
-			out[name] = g
+			out[name] = max(g, r.n.cfg.MaxRequestTimeout)
 		}
 	}
 	return out
