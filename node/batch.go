@@ -62,13 +62,24 @@ type peerQueue struct {
 	senders int
 }
 
-// queuedPut is one put waiting for its batch; done is buffered, so that a
-// sender never waits for a caller that gave up.
+// queuedPut is one put waiting for its batch. Its answer goes to done,
+// which is buffered so that a sender never waits for a caller that gave
+// up, or, for a put made by putAsync, to callback.
 type queuedPut struct {
-	ctx  context.Context
-	req  wire.ReplicaPutReq
-	size int
-	done chan putResult
+	ctx      context.Context
+	req      wire.ReplicaPutReq
+	size     int
+	done     chan putResult
+	callback func(durable bool, err error)
+}
+
+// answer hands p its outcome.
+func (p *queuedPut) answer(r putResult) {
+	if p.callback != nil {
+		p.callback(r.durable, r.err)
+		return
+	}
+	p.done <- r
 }
 
 type putResult struct {
@@ -86,10 +97,41 @@ func newReplicaBatcher(call batchCaller, maxFrame int) *replicaBatcher {
 // for ctx to end.
 func (b *replicaBatcher) put(ctx context.Context, node string, req wire.ReplicaPutReq) (bool, error) {
 	p := &queuedPut{ctx: ctx, req: req, size: putSize(&req), done: make(chan putResult, 1)}
+	if !b.enqueue(node, p) {
+		return false, fmt.Errorf("%w: %w", coord.ErrNotDelivered, errBatcherClosed)
+	}
+	select {
+	case r := <-p.done:
+		return r.durable, r.err
+	case <-ctx.Done():
+		return false, fmt.Errorf("%v to %s: %w", wire.TypeReplicaPut, node, ctxError(ctx))
+	}
+}
+
+// putAsync is put whose answer goes to done, called once on a sender's
+// goroutine (it must not block); when ctx ends before the put is sent,
+// done gets that. It returns false, and done is never called, once the
+// batcher is closed.
+func (b *replicaBatcher) putAsync(ctx context.Context, node string, req wire.ReplicaPutReq, done func(bool, error)) bool {
+	return b.enqueue(node, &queuedPut{ctx: ctx, req: req, size: putSize(&req), callback: done})
+}
+
+// ctxError says why ctx ended in cairn's terms: a deadline is a timeout.
+func ctxError(ctx context.Context) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %v", cairn.ErrTimeout, err)
+	}
+	return err
+}
+
+// enqueue queues p for node, starting a sender when fewer than
+// maxBatchesInFlight are at work for it; false when the batcher is closed.
+func (b *replicaBatcher) enqueue(node string, p *queuedPut) bool {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return false, fmt.Errorf("%w: %w", coord.ErrNotDelivered, errBatcherClosed)
+		return false
 	}
 	q := b.peers[node]
 	if q == nil {
@@ -106,16 +148,7 @@ func (b *replicaBatcher) put(ctx context.Context, node string, req wire.ReplicaP
 	if start {
 		go b.send(node, q)
 	}
-	select {
-	case r := <-p.done:
-		return r.durable, r.err
-	case <-ctx.Done():
-		err := ctx.Err()
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%w: %v", cairn.ErrTimeout, err)
-		}
-		return false, fmt.Errorf("%v to %s: %w", wire.TypeReplicaPut, node, err)
-	}
+	return true
 }
 
 // putSize is about what req adds to a batch's message.
@@ -130,7 +163,7 @@ func (b *replicaBatcher) send(node string, q *peerQueue) {
 	var batch []*queuedPut
 	for {
 		b.mu.Lock()
-		batch = b.take(q, batch[:0])
+		batch = b.take(node, q, batch[:0])
 		if len(batch) == 0 {
 			q.senders--
 			b.mu.Unlock()
@@ -142,9 +175,9 @@ func (b *replicaBatcher) send(node string, q *peerQueue) {
 	}
 }
 
-// take moves the first puts of q that fit one batch into batch, leaving
-// out those whose caller gave up already.
-func (b *replicaBatcher) take(q *peerQueue, batch []*queuedPut) []*queuedPut {
+// take moves the first puts of q that fit one batch into batch. A put
+// whose context ended is answered so instead of sent.
+func (b *replicaBatcher) take(node string, q *peerQueue, batch []*queuedPut) []*queuedPut {
 	size, n := 0, 0
 	for _, p := range q.queue {
 		if len(batch) == wire.MaxReplicaBatch || (len(batch) > 0 && size+p.size > b.maxBytes) {
@@ -152,7 +185,8 @@ func (b *replicaBatcher) take(q *peerQueue, batch []*queuedPut) []*queuedPut {
 		}
 		n++
 		if p.ctx.Err() != nil {
-			continue // its caller has its answer
+			p.answer(putResult{err: fmt.Errorf("%v to %s: %w", wire.TypeReplicaPut, node, ctxError(p.ctx))})
+			continue
 		}
 		batch = append(batch, p)
 		size += p.size
@@ -170,14 +204,14 @@ func (b *replicaBatcher) sendBatch(node string, batch []*queuedPut) {
 	defer cancel()
 	if b.lifetime.Err() != nil {
 		for _, p := range batch {
-			p.done <- putResult{err: fmt.Errorf("%w: %w", coord.ErrNotDelivered, errBatcherClosed)}
+			p.answer(putResult{err: fmt.Errorf("%w: %w", coord.ErrNotDelivered, errBatcherClosed)})
 		}
 		return
 	}
 	if len(batch) == 1 {
 		var resp wire.ReplicaPutResp
 		err := b.call(ctx, node, wire.TypeReplicaPut, batch[0].req, &resp)
-		batch[0].done <- putResult{durable: resp.Durable, err: err}
+		batch[0].answer(putResult{durable: resp.Durable, err: err})
 		return
 	}
 	req := wire.ReplicaPutBatchReq{Items: make([]wire.ReplicaPutReq, len(batch))}
@@ -191,15 +225,15 @@ func (b *replicaBatcher) sendBatch(node string, batch []*queuedPut) {
 	}
 	for i, p := range batch {
 		if err != nil {
-			p.done <- putResult{err: err}
+			p.answer(putResult{err: err})
 			continue
 		}
 		r := resp.Items[i]
 		if r.Err != nil {
-			p.done <- putResult{err: r.Err.Err()}
+			p.answer(putResult{err: r.Err.Err()})
 			continue
 		}
-		p.done <- putResult{durable: r.Durable}
+		p.answer(putResult{durable: r.Durable})
 	}
 }
 

@@ -157,8 +157,20 @@ func fillBatch(t *testing.T, b *replicaBatcher, p *stallingPeer, k int, timeout 
 		start() // one at a time, so that each goes alone
 		require.Eventually(t, func() bool { return p.singles.Load() == int32(i+1) }, 5*time.Second, time.Millisecond)
 	}
-	for range k {
-		start()
+	// Half the queued puts wait for their answer, half take it by
+	// callback, as the coordinator's are.
+	for i := range k {
+		if i%2 == 0 {
+			start()
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		var once atomic.Int32
+		require.True(t, b.putAsync(ctx, "peer", wire.ReplicaPutReq{Partition: 1, Bucket: "b", Key: []byte("k")}, func(_ bool, err error) {
+			require.Equal(t, int32(1), once.Add(1), "a callback is called once")
+			cancel()
+			results <- err
+		}))
 	}
 	require.Eventually(t, func() bool {
 		b.mu.Lock()
@@ -236,6 +248,41 @@ func TestReplicaBatcherCloseWithBatchInFlight(t *testing.T) {
 	}
 	_, err := b.put(t.Context(), "peer", wire.ReplicaPutReq{Partition: 1, Bucket: "b", Key: []byte("k")})
 	require.ErrorIs(t, err, errBatcherClosed)
+	require.False(t, b.putAsync(t.Context(), "peer", wire.ReplicaPutReq{}, func(bool, error) { t.Error("called after close") }))
 	require.NoError(t, pool.Close())
 	p.kill()
+}
+
+// TestReplicaBatcherAnswersExpiredPuts: a put whose deadline passes while
+// it waits in the queue is not sent; its callback gets the timeout.
+func TestReplicaBatcherAnswersExpiredPuts(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	p := startStallingPeer(t)
+	b, pool := batcherTo(p.addr)
+	results := make(chan error, maxBatchesInFlight)
+	for i := range maxBatchesInFlight {
+		go func() {
+			_, err := b.put(t.Context(), "peer", wire.ReplicaPutReq{Partition: 1, Bucket: "b", Key: []byte("k")})
+			results <- err
+		}()
+		require.Eventually(t, func() bool { return p.singles.Load() == int32(i+1) }, 5*time.Second, time.Millisecond)
+	}
+	// Both senders wait on a put the peer holds.
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	expired := make(chan error, 1)
+	require.True(t, b.putAsync(ctx, "peer", wire.ReplicaPutReq{Partition: 1, Bucket: "b", Key: []byte("k")}, func(_ bool, err error) { expired <- err }))
+	<-ctx.Done()
+	p.kill() // the senders come back and find the expired put
+	select {
+	case err := <-expired:
+		require.ErrorIs(t, err, cairn.ErrTimeout)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the expired put was never answered")
+	}
+	for range maxBatchesInFlight {
+		require.Error(t, <-results)
+	}
+	b.close()
+	require.NoError(t, pool.Close())
 }

@@ -89,6 +89,18 @@ func (r *replicaSet) Write(ctx context.Context, t quorum.Target, k coord.Key, ob
 	return resp.Durable, nil
 }
 
+// WriteAsync is Write to another node with the answer by callback
+// (coord.AsyncWriter): the put joins the peer's next batch, and done is
+// called by the batcher's sender. Writes to this node, and objects no
+// message can carry, are left to Write.
+func (r *replicaSet) WriteAsync(ctx context.Context, t quorum.Target, k coord.Key, obj dvv.Object, sync bool, done func(bool, error)) bool {
+	if t.Node == r.self || r.batch == nil || !wire.ObjectFits(obj, k.Bucket, k.Key, r.maxFrame) {
+		return false
+	}
+	req := wire.ReplicaPutReq{Partition: k.Partition, Bucket: k.Bucket, Key: k.Key, Object: obj, Sync: sync, For: t.For}
+	return r.batch.putAsync(ctx, t.Node, req, done)
+}
+
 // Mint applies a client write to this node's copy: it mints a dot and
 // replaces exactly the siblings the client's context covers. A primary
 // mints with its actor for the partition into its own data; a fallback
