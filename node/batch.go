@@ -303,8 +303,9 @@ func (n *Node) serveReplicaPutBatch(ctx context.Context, peer transport.Peer, re
 // syncBatch is localSync for the items of a batch whose errs entry is
 // nil: the items for this node's own data are merged in one store commit
 // (store.ModifyBatch), synced when any of them asks for it; a fallback's
-// hints go one by one. It sets the errs of the items that fail and
-// returns which were made durable.
+// hints are committed one by one, and their fsyncs waited for together
+// at the end. It sets the errs of the items that fail and returns which
+// were made durable.
 func (r *replicaSet) syncBatch(ctx context.Context, items []wire.ReplicaPutReq, errs []error) []bool {
 	durable := make([]bool, len(items))
 	if err := ctx.Err(); err != nil {
@@ -317,6 +318,15 @@ func (r *replicaSet) syncBatch(ctx context.Context, items []wire.ReplicaPutReq, 
 	}
 	writes := make([]store.BatchWrite, 0, len(items))
 	index := make([]int, 0, len(items))
+	var waits []hintWait
+	defer func() {
+		for _, w := range waits {
+			if err := w.wait(); err != nil {
+				errs[w.i] = fmt.Errorf("%w: replica write: %w", cairn.ErrInternal, err)
+				durable[w.i] = false
+			}
+		}
+	}()
 	sync := false
 	for i := range items {
 		it := &items[i]
@@ -325,7 +335,11 @@ func (r *replicaSet) syncBatch(ctx context.Context, items []wire.ReplicaPutReq, 
 		}
 		if it.For != "" {
 			k := coord.Key{Partition: it.Partition, Bucket: it.Bucket, Key: it.Key}
-			durable[i], errs[i] = r.localSync(ctx, k, it.Object, it.Sync, it.For)
+			var wait store.Durable
+			durable[i], wait, errs[i] = r.hintSyncAsync(k, it.Object, it.Sync, it.For)
+			if wait != nil {
+				waits = append(waits, hintWait{i, wait})
+			}
 			continue
 		}
 		if err := it.Object.Validate(); err != nil {
@@ -356,4 +370,36 @@ func (r *replicaSet) syncBatch(ctx context.Context, items []wire.ReplicaPutReq, 
 		durable[i] = synced
 	}
 	return durable
+}
+
+// hintWait is the fsync a hint of a batch still waits for.
+type hintWait struct {
+	i    int
+	wait store.Durable
+}
+
+// hintSyncAsync is localSync for a fallback's hint, returning once the
+// merge is visible: wait, when not nil, must be called once, and returns
+// when the hint is durable.
+func (r *replicaSet) hintSyncAsync(k coord.Key, obj dvv.Object, sync bool, forOwner string) (bool, store.Durable, error) {
+	if err := obj.Validate(); err != nil {
+		return false, nil, invalidObject(k.Bucket, k.Key, err)
+	}
+	durable := sync || !r.noSync
+	mode := r.mode(k.Bucket)
+	ref := store.HintRef{Owner: forOwner, Partition: k.Partition, Bucket: k.Bucket, Key: k.Key}
+	_, wait, err := r.store.ModifyHintAsync(ref, durable, r.now().UnixNano(), func(cur dvv.Object, found bool) (dvv.Object, bool, error) {
+		if found && mode.Descends(cur, obj) {
+			return cur, false, nil
+		}
+		return mode.Sync(cur, obj), true, nil
+	})
+	if capErr := r.hintCap(err); capErr != nil {
+		return false, nil, capErr
+	}
+	if err != nil {
+		return false, nil, fmt.Errorf("%w: replica write: %w", cairn.ErrInternal, err)
+	}
+	r.hintStored()
+	return durable, wait, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/internal/dvv"
+	"github.com/cairnkv/cairn/internal/store"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/stretchr/testify/require"
@@ -39,13 +40,14 @@ func TestReplicaBatchAnswersEachItem(t *testing.T) {
 		{Partition: pa, Bucket: "b", Key: a, Object: second, Sync: true},
 		{Partition: pc + 1, Bucket: "b", Key: c, Object: first, Sync: true},
 		{Partition: pc, Bucket: "b", Key: c, Object: second, Sync: true},
+		{Partition: pa, Bucket: "b", Key: a, Object: first, Sync: true, For: "n9"}, // a fallback's hint
 	}}
 	var resp wire.ReplicaPutBatchResp
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	require.NoError(t, pool.Call(ctx, n.Addr(), wire.TypeReplicaPutBatch, req, &resp))
-	require.Len(t, resp.Items, 5)
-	for _, i := range []int{0, 2, 4} {
+	require.Len(t, resp.Items, 6)
+	for _, i := range []int{0, 2, 4, 5} {
 		require.Nil(t, resp.Items[i].Err, "item %d", i)
 		require.True(t, resp.Items[i].Durable, "item %d", i)
 	}
@@ -68,6 +70,11 @@ func TestReplicaBatchAnswersEachItem(t *testing.T) {
 	require.True(t, found)
 	require.Len(t, got.Siblings, 1)
 	require.Equal(t, "second", string(got.Siblings[0].Value))
+
+	hint, found, err := n.store.GetHint(store.HintRef{Owner: "n9", Partition: pa, Bucket: "b", Key: a})
+	require.NoError(t, err)
+	require.True(t, found, "the hinted item is kept as a hint for n9")
+	require.Equal(t, "first", string(hint.Siblings[0].Value))
 
 	// A client (no node name in its hello) is refused the whole batch.
 	err = rawClientCall(t, n.Addr(), wire.TypeReplicaPutBatch, req, &resp)
