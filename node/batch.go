@@ -220,6 +220,13 @@ func (b *replicaBatcher) sendBatch(node string, batch []*queuedPut) {
 	}
 	var resp wire.ReplicaPutBatchResp
 	err := b.call(ctx, node, wire.TypeReplicaPutBatch, req, &resp)
+	if errors.Is(err, cairn.ErrInvalidArgument) {
+		// The peer refused the message as a whole: a node that predates
+		// batches (during a rolling upgrade) serves no such type. Each
+		// put goes as its own ReplicaPut instead.
+		b.sendEach(ctx, node, batch)
+		return
+	}
 	if err == nil && len(resp.Items) != len(batch) {
 		err = fmt.Errorf("%w: %s answered %d of a batch of %d replica puts", cairn.ErrProtocol, node, len(resp.Items), len(batch))
 	}
@@ -235,6 +242,20 @@ func (b *replicaBatcher) sendBatch(node string, batch []*queuedPut) {
 		}
 		p.answer(putResult{durable: r.Durable})
 	}
+}
+
+// sendEach sends the puts of batch as single ReplicaPuts, all at once,
+// and waits for them.
+func (b *replicaBatcher) sendEach(ctx context.Context, node string, batch []*queuedPut) {
+	var wg sync.WaitGroup
+	for _, p := range batch {
+		wg.Go(func() {
+			var resp wire.ReplicaPutResp
+			err := b.call(ctx, node, wire.TypeReplicaPut, p.req, &resp)
+			p.answer(putResult{durable: resp.Durable, err: err})
+		})
+	}
+	wg.Wait()
 }
 
 // batchContext lasts until the latest deadline of the batch's puts (the

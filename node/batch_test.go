@@ -293,3 +293,56 @@ func TestReplicaBatcherAnswersExpiredPuts(t *testing.T) {
 	b.close()
 	require.NoError(t, pool.Close())
 }
+
+// oldPeer serves single replica puts only, as a node that predates
+// batches: a batch is refused as a type it does not serve.
+type oldPeer struct{ singles, refused atomic.Int32 }
+
+func (p *oldPeer) Handle(_ context.Context, _ transport.Peer, t wire.Type, _ []byte) (wire.Type, any, error) {
+	if t != wire.TypeReplicaPut {
+		p.refused.Add(1)
+		return 0, nil, cairn.InvalidArgument("message type %v is not a request this node serves", t)
+	}
+	p.singles.Add(1)
+	time.Sleep(5 * time.Millisecond) // long enough for puts to queue into batches
+	return t + 1, wire.ReplicaPutResp{Durable: true}, nil
+}
+
+// TestReplicaBatcherFallsBackToSinglePuts: a peer that refuses batches
+// (an older node, during a rolling upgrade) gets every put all the same,
+// one message each.
+func TestReplicaBatcherFallsBackToSinglePuts(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	peer := &oldPeer{}
+	srv := transport.NewServer(transport.DefaultConfig(), peer)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(ln)
+	}()
+	b, pool := batcherTo(ln.Addr().String())
+	const k = 20
+	results := make(chan error, k)
+	for range k {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			durable, err := b.put(ctx, "peer", wire.ReplicaPutReq{Partition: 1, Bucket: "b", Key: []byte("k")})
+			if err == nil && !durable {
+				err = errors.New("not durable")
+			}
+			results <- err
+		}()
+	}
+	for range k {
+		require.NoError(t, <-results)
+	}
+	require.Equal(t, int32(k), peer.singles.Load())
+	require.Positive(t, peer.refused.Load(), "some puts went as a batch first")
+	b.close()
+	require.NoError(t, pool.Close())
+	require.NoError(t, srv.Shutdown(t.Context()))
+	<-served
+}
