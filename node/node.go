@@ -189,6 +189,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		maxFrame:    tcfg.MaxFrame,
 		refused:     func(reason string) { n.metrics.refused.WithLabelValues(reason).Inc() },
 		hintRefused: n.hintRefused}
+	n.replicas.batch = newReplicaBatcher(n.replicas.peers.Call, tcfg.MaxFrame)
 	ccfg := coord.DefaultConfig(cfg.Name)
 	ccfg.SyncWrites = !cfg.NoSyncWrites
 	ccfg.ReadRepair = cfg.ReadRepair
@@ -313,6 +314,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		step("background work")
 		n.stop()
 		n.coord.Close()
+		n.replicas.batch.close()
 		n.bg.Wait()
 		step("membership")
 		if err := n.members.Shutdown(); err != nil {

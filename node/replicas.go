@@ -21,9 +21,12 @@ import (
 // through a peer call. A fallback's copy is the hint it keeps for the
 // primary it stands in for.
 type replicaSet struct {
-	self   string
-	store  *store.Store
-	peers  peerCaller
+	self  string
+	store *store.Store
+	peers peerCaller
+	// batch carries the replica puts to peers (batch.go); nil sends each
+	// as its own call.
+	batch  *replicaBatcher
 	noSync bool // the store skips fsync unless asked (Config.NoSyncWrites)
 	now    func() time.Time
 	// clock stamps the writes this node coordinates; mode says how a
@@ -75,12 +78,27 @@ func (r *replicaSet) Write(ctx context.Context, t quorum.Target, k coord.Key, ob
 		return false, fmt.Errorf("%w: the object (%d siblings, %d bytes) is too large to send to a replica",
 			cairn.ErrInternal, len(obj.Siblings), obj.MsgpackSize())
 	}
-	var resp wire.ReplicaPutResp
 	req := wire.ReplicaPutReq{Partition: k.Partition, Bucket: k.Bucket, Key: k.Key, Object: obj, Sync: sync, For: t.For}
+	if r.batch != nil {
+		return r.batch.put(ctx, t.Node, req)
+	}
+	var resp wire.ReplicaPutResp
 	if err := r.peers.Call(ctx, t.Node, wire.TypeReplicaPut, req, &resp); err != nil {
 		return false, err
 	}
 	return resp.Durable, nil
+}
+
+// WriteAsync is Write to another node with the answer by callback
+// (coord.AsyncWriter): the put joins the peer's next batch, and done is
+// called by the batcher's sender. Writes to this node, and objects no
+// message can carry, are left to Write.
+func (r *replicaSet) WriteAsync(ctx context.Context, t quorum.Target, k coord.Key, obj dvv.Object, sync bool, done func(bool, error)) bool {
+	if t.Node == r.self || r.batch == nil || !wire.ObjectFits(obj, k.Bucket, k.Key, r.maxFrame) {
+		return false
+	}
+	req := wire.ReplicaPutReq{Partition: k.Partition, Bucket: k.Bucket, Key: k.Key, Object: obj, Sync: sync, For: t.For}
+	return r.batch.putAsync(ctx, t.Node, req, done)
 }
 
 // Mint applies a client write to this node's copy: it mints a dot and

@@ -390,6 +390,27 @@ func (s *Store) MintHintAsync(r HintRef, sync bool, now int64, fn func(cur dvv.O
 	return obj, s.durable(pending, k), nil
 }
 
+// ModifyHintAsync is ModifyHint that returns once the write is visible,
+// before its fsync; the caller must call the returned Durable once
+// (ModifyAsync).
+func (s *Store) ModifyHintAsync(r HintRef, sync bool, now int64, fn func(cur dvv.Object, found bool) (dvv.Object, bool, error)) (dvv.Object, Durable, error) {
+	k, err := hintKey(r)
+	if err != nil {
+		return dvv.Object{}, nil, err
+	}
+	if err := s.enter(); err != nil {
+		return dvv.Object{}, nil, err
+	}
+	obj, pending, err := s.modifyHintLocked(r, k, sync || !s.opts.NoSyncWrites, now, func(cur dvv.Object, found bool, _ func() (string, error)) (dvv.Object, bool, error) {
+		return fn(cur, found)
+	})
+	if err != nil {
+		s.leave()
+		return dvv.Object{}, nil, err
+	}
+	return obj, s.durable(pending, k), nil
+}
+
 func (s *Store) modifyHint(r HintRef, sync bool, now int64, fn func(cur dvv.Object, found bool, actor func() (string, error)) (dvv.Object, bool, error)) (dvv.Object, error) {
 	k, err := hintKey(r)
 	if err != nil {

@@ -29,7 +29,7 @@ type bodyAppender interface {
 func handCoded(t Type) bool {
 	switch t {
 	case TypeGet, TypeGetResp, TypePut, TypePutResp, TypeDelete, TypeDeleteResp,
-		TypeReplicaGet, TypeReplicaGetResp, TypeReplicaPut, TypeReplicaPutResp:
+		TypeReplicaGet, TypeReplicaGetResp, TypeReplicaPut, TypeReplicaPutResp, TypeReplicaPutBatch:
 		return true
 	}
 	return false

@@ -152,4 +152,16 @@ var handCodedMessages = map[Type]func(t *rapid.T) any{
 	TypeReplicaPutResp: func(t *rapid.T) any {
 		return &ReplicaPutResp{Durable: rapid.Bool().Draw(t, "durable")}
 	},
+	TypeReplicaPutBatch: func(t *rapid.T) any {
+		n := rapid.IntRange(-1, 3).Draw(t, "items")
+		if n < 0 {
+			return &ReplicaPutBatchReq{}
+		}
+		items := make([]ReplicaPutReq, n)
+		for i := range items {
+			items[i] = ReplicaPutReq{Partition: rapid.Uint32().Draw(t, "partition"), Bucket: genString("bucket").Draw(t, "bucket"),
+				Key: genBytes("key").Draw(t, "key"), Object: genObject(t), Sync: rapid.Bool().Draw(t, "sync"), For: genString("for").Draw(t, "for")}
+		}
+		return &ReplicaPutBatchReq{Items: items}
+	},
 }

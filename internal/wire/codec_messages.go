@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/cairnkv/cairn/internal/mpcodec"
@@ -22,6 +23,7 @@ var (
 	replicaGetRespFields = []string{"found", "object", "omitted", "live"}
 	replicaPutReqFields  = []string{"partition", "bucket", "key", "object", "sync", "for"}
 	replicaPutRespFields = []string{"durable"}
+	replicaBatchFields   = []string{"items"}
 )
 
 func b2i(b bool) int {
@@ -358,8 +360,12 @@ func (m ReplicaPutReq) appendBody(b []byte) []byte {
 	return b
 }
 
-func (m *ReplicaPutReq) readBody(r *mpcodec.Reader) error {
-	isNil, err := r.Fields(1, replicaPutReqFields, func(i int) error {
+func (m *ReplicaPutReq) readBody(r *mpcodec.Reader) error { return m.readAt(r, 1) }
+
+// readAt reads the message as a map at level: 1 on its own, deeper as an
+// item of a batch.
+func (m *ReplicaPutReq) readAt(r *mpcodec.Reader, level int) error {
+	isNil, err := r.Fields(level, replicaPutReqFields, func(i int) error {
 		var err error
 		switch i {
 		case 0:
@@ -369,7 +375,7 @@ func (m *ReplicaPutReq) readBody(r *mpcodec.Reader) error {
 		case 2:
 			m.Key, err = r.Bytes()
 		case 3:
-			err = m.Object.ReadMsgpack(r, 2)
+			err = m.Object.ReadMsgpack(r, level+1)
 		case 4:
 			m.Sync, err = r.Bool()
 		default:
@@ -395,6 +401,45 @@ func (m *ReplicaPutResp) readBody(r *mpcodec.Reader) error {
 	})
 	if isNil {
 		*m = ReplicaPutResp{}
+	}
+	return err
+}
+
+func (m ReplicaPutBatchReq) appendBody(b []byte) []byte {
+	if m.Items == nil {
+		return mpcodec.AppendNil(appendKey(append(b, 0x81), "items"))
+	}
+	b = mpcodec.AppendArrayLen(appendKey(append(b, 0x81), "items"), len(m.Items))
+	for i := range m.Items {
+		b = m.Items[i].appendBody(b)
+	}
+	return b
+}
+
+// readBody reads at most MaxReplicaBatch items; the array's length is
+// checked against that and against the bytes left before anything is
+// allocated for it.
+func (m *ReplicaPutBatchReq) readBody(r *mpcodec.Reader) error {
+	isNil, err := r.Fields(1, replicaBatchFields, func(int) error {
+		n, err := r.ArrayLen(2)
+		if err != nil || n < 0 {
+			m.Items = nil
+			return err
+		}
+		if n > MaxReplicaBatch {
+			return fmt.Errorf("%w: a batch of %d items, more than %d", mpcodec.ErrInvalid, n, MaxReplicaBatch)
+		}
+		items := make([]ReplicaPutReq, n)
+		for i := range items {
+			if err := items[i].readAt(r, 3); err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+		m.Items = items
+		return nil
+	})
+	if isNil {
+		*m = ReplicaPutBatchReq{}
 	}
 	return err
 }

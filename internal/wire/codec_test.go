@@ -396,3 +396,28 @@ func TestObjectItemBoundsCoverTheMessages(t *testing.T) {
 		require.LessOrEqual(t, elements, b.elements+messageOverheadElements)
 	})
 }
+
+// TestReplicaBatchBounded: a batch may hold MaxReplicaBatch items; a
+// header claiming more is refused before anything is allocated for them,
+// whatever bytes follow.
+func TestReplicaBatchBounded(t *testing.T) {
+	item := ReplicaPutReq{Partition: 1, Bucket: "b", Key: []byte("k")}
+	full := ReplicaPutBatchReq{Items: make([]ReplicaPutReq, MaxReplicaBatch)}
+	for i := range full.Items {
+		full.Items[i] = item
+	}
+	var got ReplicaPutBatchReq
+	require.NoError(t, Decode(full.appendBody(nil), &got))
+	require.Len(t, got.Items, MaxReplicaBatch)
+
+	over := ReplicaPutBatchReq{Items: append(full.Items, item)}
+	require.ErrorIs(t, Decode(over.appendBody(nil), &got), cairn.ErrInvalidArgument)
+
+	// A 32-bit array header naming 2^32-1 items, then nothing.
+	huge := append(appendKey([]byte{0x81}, "items"), 0xdd, 0xff, 0xff, 0xff, 0xff)
+	allocs := testing.AllocsPerRun(10, func() {
+		var m ReplicaPutBatchReq
+		require.Error(t, Decode(huge, &m))
+	})
+	require.Less(t, allocs, 20.0)
+}

@@ -247,6 +247,8 @@ func decodeHandCoded(body []byte, v any) (ok bool, err error) {
 		err = m.readBody(&r)
 	case *ReplicaPutResp:
 		err = m.readBody(&r)
+	case *ReplicaPutBatchReq:
+		err = m.readBody(&r)
 	default:
 		return false, nil
 	}

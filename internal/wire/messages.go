@@ -132,6 +132,31 @@ type ReplicaPutResp struct {
 	Durable bool `msgpack:"durable"`
 }
 
+// MaxReplicaBatch bounds the items of a ReplicaPutBatchReq: a decoder
+// refuses more before it allocates for them.
+const MaxReplicaBatch = 256
+
+// ReplicaPutBatchReq carries several replica writes to one peer in one
+// message (node to node only). The peer applies them together (one
+// store commit, one fsync) and answers each on its own: one item refused
+// does not stop the others.
+type ReplicaPutBatchReq struct {
+	Items []ReplicaPutReq `msgpack:"items"`
+}
+
+// ReplicaPutBatchResp answers a ReplicaPutBatchReq item by item, in the
+// request's order.
+type ReplicaPutBatchResp struct {
+	Items []ReplicaPutResult `msgpack:"items"`
+}
+
+// ReplicaPutResult is one item's answer: Durable as in ReplicaPutResp, or
+// the error that refused it (nil when it was applied).
+type ReplicaPutResult struct {
+	Durable bool       `msgpack:"durable"`
+	Err     *ErrorResp `msgpack:"err,omitempty"`
+}
+
 // MemberInfo is one ring member as the asked node sees it.
 type MemberInfo struct {
 	Name    string `msgpack:"name"`

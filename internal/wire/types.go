@@ -100,6 +100,10 @@ const (
 	TypeReapResp        Type = 104
 	TypeReapWitness     Type = 105
 	TypeReapWitnessResp Type = 106
+
+	// Replica writes batched per peer (121-124; 100-119 are taken).
+	TypeReplicaPutBatch     Type = 121
+	TypeReplicaPutBatchResp Type = 122
 )
 
 var typeNames = map[Type]string{
@@ -108,6 +112,7 @@ var typeNames = map[Type]string{
 	TypeDelete: "delete", TypeDeleteResp: "delete_resp",
 	TypeReplicaGet: "replica_get", TypeReplicaGetResp: "replica_get_resp",
 	TypeReplicaPut: "replica_put", TypeReplicaPutResp: "replica_put_resp",
+	TypeReplicaPutBatch: "replica_put_batch", TypeReplicaPutBatchResp: "replica_put_batch_resp",
 	TypeMembers: "members", TypeMembersResp: "members_resp", TypeRing: "ring", TypeRingResp: "ring_resp",
 	TypeStatus: "status", TypeStatusResp: "status_resp",
 	TypeDebugReplicas: "debug_replicas", TypeDebugReplicasResp: "debug_replicas_resp",

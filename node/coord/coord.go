@@ -88,6 +88,15 @@ type Route struct {
 // An error that wraps ErrNotDelivered says the request cannot have reached
 // the node (the connection could not be made): only then is a forwarded
 // write safe to send to another node.
+// AsyncWriter is what a Replicas may offer besides Write: a write to
+// another node whose outcome comes back by callback, so that no goroutine
+// waits for it. WriteAsync returns false when it does not take the write
+// (the caller then uses Write); when it returns true, done is called
+// exactly once, from any goroutine, and must not block.
+type AsyncWriter interface {
+	WriteAsync(ctx context.Context, t quorum.Target, k Key, obj dvv.Object, sync bool, done func(durable bool, err error)) bool
+}
+
 type Replicas interface {
 	// Read returns target t's copy of k.
 	Read(ctx context.Context, t quorum.Target, k Key) (Copy, error)

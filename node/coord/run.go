@@ -100,7 +100,18 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 	// fills: a call never waits for the loop, even after it stopped
 	// listening.
 	results := make(chan result, len(f.req.calls)+len(f.req.fallbacks)+len(f.req.spares))
+	async, _ := c.replicas.(AsyncWriter)
 	f.launch = func(t quorum.Target) {
+		// A write to another node completes by callback when the replica
+		// set offers it: no worker is woken to wait for the answer.
+		if async != nil && f.req.read == nil && t.Node != c.cfg.Self {
+			node := t.Node
+			if async.WriteAsync(callCtx, t, f.key, f.obj, f.sync, func(durable bool, err error) {
+				results <- result{node: node, durable: durable, err: err}
+			}) {
+				return
+			}
+		}
 		c.calls.Go(replicaCall{f: f, ctx: callCtx, target: t, out: results})
 	}
 	// This node's own copy is read here, after the other calls are on
