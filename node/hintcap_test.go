@@ -15,16 +15,21 @@ import (
 // hintRefusals is what a node counted of hinted writes it refused at the
 // per-owner cap.
 func hintRefusals(t *testing.T, n *Node) float64 {
+	return labeledCounter(t, n, "cairn_refusals_total", "reason", "hint_owner_bytes")
+}
+
+// labeledCounter is the value of the counter name whose label has value.
+func labeledCounter(t *testing.T, n *Node, name, label, value string) float64 {
 	t.Helper()
 	families, err := n.metrics.registry.Gather()
 	require.NoError(t, err)
 	for _, f := range families {
-		if f.GetName() != "cairn_refusals_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == "hint_owner_bytes" {
+				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()
 				}
 			}

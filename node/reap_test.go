@@ -321,22 +321,7 @@ func TestRestoredDataDirectoryIsRefused(t *testing.T) {
 
 // roundsKept is how many reap rounds n coordinated that kept every key.
 func roundsKept(t *testing.T, n *Node) float64 {
-	t.Helper()
-	families, err := n.metrics.registry.Gather()
-	require.NoError(t, err)
-	for _, f := range families {
-		if f.GetName() != "cairn_reap_rounds_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == "kept" {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return labeledCounter(t, n, "cairn_reap_rounds_total", "result", "kept")
 }
 
 // isPortBusy says a start failed only because the stopped node's ports
