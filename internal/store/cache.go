@@ -62,7 +62,7 @@ type cacheShard struct {
 	// first.
 	lru   cacheEntry
 	bytes int64
-	// seen is the doorkeeper: the hashes of keys accessed once and not
+	// seen is the doorkeeper: the hashes of keys read once and not
 	// cached, each in the slot its hash picks, until another overwrites it.
 	seen []uint64
 	_    [64]byte // keeps neighbouring shards' locks off one cache line
