@@ -32,12 +32,14 @@ import (
 //
 // It is bounded in bytes (key, record and an estimate of the bookkeeping),
 // split over shards that each evict their least recently used records. A
-// key enters on its second access in a while (a doorkeeper remembers the
-// hashes of recent first accesses, as TinyLFU's does): on a keyspace far
-// larger than the cache, most keys are never seen twice before they would
-// be evicted, and caching each of them would cost an insertion, an
-// eviction and garbage for nothing. An entry evicted to make room is reused
-// for the newcomer.
+// key that is written enters at once: every write of a key reads it first
+// (a read-modify-write), so the key's next write hits, and the writer has
+// the record in hand. A key that is only read enters on its second read in
+// a while (a doorkeeper remembers the hashes of recent first reads, as
+// TinyLFU's does): on a keyspace far larger than the cache, most keys are
+// never read twice before they would be evicted, and caching each of them
+// would cost an insertion, an eviction and garbage for nothing. An entry
+// evicted to make room is reused for the newcomer.
 type recordCache struct {
 	shards     []cacheShard
 	shardBytes int64
@@ -60,7 +62,7 @@ type cacheShard struct {
 	// first.
 	lru   cacheEntry
 	bytes int64
-	// seen is the doorkeeper: the hashes of keys accessed once and not
+	// seen is the doorkeeper: the hashes of keys read once and not
 	// cached, each in the slot its hash picks, until another overwrites it.
 	seen []uint64
 	_    [64]byte // keeps neighbouring shards' locks off one cache line
@@ -119,9 +121,12 @@ func (c *recordCache) get(h uint64, k []byte) ([]byte, bool) {
 	return e.rec, true
 }
 
-// put makes a copy of rec the cached record of k, replacing any other (or,
-// if k is not cached, only if the doorkeeper admits it). The caller holds
-// k's stripe lock and has just committed rec to pebble.
+// put makes a copy of rec the cached record of k, replacing any other. A
+// write is admitted without the doorkeeper: the writer holds the record it
+// just committed (caching it costs a copy, not a read), and the key's next
+// write reads it back, so a write is as good a sign of a next access as a
+// second read. The caller holds k's stripe lock and has just committed rec
+// to pebble.
 func (c *recordCache) put(h uint64, k, rec []byte) {
 	if c == nil {
 		return
@@ -129,9 +134,6 @@ func (c *recordCache) put(h uint64, k, rec []byte) {
 	sh := c.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.find(h, k) == nil && !sh.admit(h) {
-		return
-	}
 	sh.store(h, k, rec, c.shardBytes)
 }
 

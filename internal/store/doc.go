@@ -87,9 +87,10 @@
 // still decodes an object of its own. Every write of an object key updates
 // it under the key's lock (Modify, ModifyUnsynced, DropPartition), and a
 // Get fills it only when no write of its stripe started during its read,
-// so it never answers with an object pebble no longer holds. A key enters
-// on its second access in a while, so that a keyspace far larger than the
-// cache does not churn it.
+// so it never answers with an object pebble no longer holds. A written key
+// enters at once (its next write reads it); a key only read enters on its
+// second read in a while, so that reads over a keyspace far larger than
+// the cache do not churn it.
 //
 // # Incarnations
 //
