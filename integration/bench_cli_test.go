@@ -26,7 +26,9 @@ func TestBenchThroughTheCLI(t *testing.T) {
 	// takes seconds (the bench package's tests draw one).
 	out, plot := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.svg")
 	args := []string{"bench", "--addr", strings.Join(addrs, ","), "--mix", "read=50,update=50", "--distribution", "uniform",
-		"--records", "300", "--ops", "600", "--value-size", "100", "--concurrency", "4", "--out", out, "--plot", plot,
+		// A run by time, not by count: the plot needs one reporting
+		// interval (1 s) of points, however fast the cluster is.
+		"--records", "300", "--duration", "2s", "--value-size", "100", "--concurrency", "4", "--out", out, "--plot", plot,
 		"--admin-token", c.adminToken()} // the cost is read from the admin ports, which want an admin's token
 	stdout := c.mustCLI(append(args, "-o", "json")...)
 	var res bench.Result
@@ -36,7 +38,7 @@ func TestBenchThroughTheCLI(t *testing.T) {
 	require.JSONEq(t, string(stdout), string(saved), "-o json prints the result file")
 
 	run := res.Run
-	require.EqualValues(t, 600, run.Requests)
+	require.Positive(t, run.Requests)
 	require.Zero(t, run.Errors)
 	cost := run.Cost
 	require.NotNil(t, cost)
