@@ -342,24 +342,25 @@ func (r *reaper) round(ctx context.Context, p uint32, items []wire.AAEObject) (i
 			peers = append(peers, m.Name)
 		}
 	}
-	clear := r.localVerdicts(p, items)
+	// This node's own verdicts first; any member's objection keeps a key.
+	verdicts := r.n.reapVerdicts(p, items)
 	for _, peer := range peers {
-		verdicts, err := r.check(ctx, peer, p, items)
+		theirs, err := r.check(ctx, peer, p, items)
 		if err != nil {
 			r.rounds.WithLabelValues("failed").Inc()
 			r.n.log.Info("reap check failed: keeping the partition's tombstones for a later pass",
 				zap.Uint32("partition", p), zap.String("peer", peer), zap.Error(err))
 			return 0, nil
 		}
-		for i, v := range verdicts {
+		for i, v := range theirs {
 			if v != wire.ReapClear {
-				clear[i] = false
+				verdicts[i] = v
 			}
 		}
 	}
 	var reap []wire.AAEObject
 	for i, it := range items {
-		if clear[i] {
+		if verdicts[i] == wire.ReapClear {
 			reap = append(reap, it)
 		}
 	}
@@ -367,7 +368,6 @@ func (r *reaper) round(ctx context.Context, p uint32, items []wire.AAEObject) (i
 		r.rounds.WithLabelValues("kept").Inc()
 		return 0, nil
 	}
-	reaped := 0
 	for _, peer := range peers {
 		cctx, cancel := context.WithTimeout(ctx, reapCallTimeout)
 		var resp wire.ReapResp
@@ -379,10 +379,8 @@ func (r *reaper) round(ctx context.Context, p uint32, items []wire.AAEObject) (i
 			r.n.log.Info("reap failed on a member", zap.Uint32("partition", p), zap.String("peer", peer), zap.Error(err))
 		}
 	}
-	k, err := r.reapLocal(p, reap)
-	reaped += k
 	r.rounds.WithLabelValues("reaped").Inc()
-	return reaped, err
+	return r.reapLocal(p, reap)
 }
 
 // check asks peer about items and records the witness count it gave.
@@ -452,16 +450,6 @@ func (r *reaper) recordSeen(peer string, w witness) error {
 	r.seen[peer] = w
 	r.mu.Unlock()
 	return nil
-}
-
-// localVerdicts is a check of this node's own copies and hints: true for
-// each item clear here.
-func (r *reaper) localVerdicts(p uint32, items []wire.AAEObject) []bool {
-	out := make([]bool, len(items))
-	for i, v := range r.n.reapVerdicts(p, items) {
-		out[i] = v == wire.ReapClear
-	}
-	return out
 }
 
 // reapVerdicts checks each item against this node's copy and hints.

@@ -74,6 +74,15 @@ func (tc *testCluster) waitReaped(bucket string, keys int) {
 
 func reapKey(i int) []byte { return []byte(fmt.Sprintf("key-%03d", i)) }
 
+// putKeys writes the first keys reapKeys on every primary (W=all).
+func putKeys(t *testing.T, c *client.Client, bucket string, keys int) {
+	t.Helper()
+	for i := range keys {
+		_, err := c.Put(t.Context(), bucket, reapKey(i), []byte("v"), client.W(client.All))
+		require.NoError(t, err)
+	}
+}
+
 // putAndDelete writes keys, then deletes them with the context read, on
 // every primary (W=all).
 func putAndDelete(t *testing.T, c *client.Client, bucket string, keys int) map[string]client.Context {
@@ -172,10 +181,7 @@ func TestReapWaitsForADownPrimaryAndItsRepair(t *testing.T) {
 	tc.createGraceBucket("n1", "b", "1s")
 	c := tc.client("n1")
 	const keys = 30
-	for i := range keys {
-		_, err := c.Put(t.Context(), "b", reapKey(i), []byte("v"), client.W(client.All))
-		require.NoError(t, err)
-	}
+	putKeys(t, c, "b", keys)
 	tc.stop("n3")
 	tc.waitDead("n3")
 	for i := range keys {
@@ -271,10 +277,7 @@ func TestRestoredDataDirectoryIsRefused(t *testing.T) {
 	tc.createGraceBucket("n1", "b", "1s")
 	c := tc.client("n1")
 	const keys = 20
-	for i := range keys {
-		_, err := c.Put(t.Context(), "b", reapKey(i), []byte("v"), client.W(client.All))
-		require.NoError(t, err)
-	}
+	putKeys(t, c, "b", keys)
 	tc.stop("n3")
 	backup := t.TempDir()
 	require.NoError(t, exec.Command("cp", "-a", tc.cfgs["n3"].DataDir+"/.", backup).Run())

@@ -229,12 +229,16 @@ func (s *Store) CompactObjects(ctx context.Context) error {
 func (s *Store) DirID() (string, error) {
 	s.witnessMu.Lock()
 	defer s.witnessMu.Unlock()
+	if s.dirID != "" {
+		return s.dirID, nil // asked at every reap check: read once
+	}
 	v, ok, err := s.GetMeta(dirIDName)
 	if err != nil {
 		return "", err
 	}
 	if ok {
-		return string(v), nil
+		s.dirID = string(v)
+		return s.dirID, nil
 	}
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -244,5 +248,6 @@ func (s *Store) DirID() (string, error) {
 	if err := s.PutMeta(dirIDName, []byte(id)); err != nil {
 		return "", err
 	}
+	s.dirID = id
 	return id, nil
 }

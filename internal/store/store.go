@@ -42,6 +42,7 @@ type Store struct {
 	hints        hintState
 	floors       floors
 	witnessMu    sync.Mutex
+	dirID        string // DirID's answer once known; under witnessMu
 }
 
 // stripe is one per-key lock, padded to a cache line so that goroutines
