@@ -11,9 +11,9 @@
 #   4. YCSB workload A (50% reads, 50% updates, zipfian), PERF_WORKERS workers
 # then appends one row per run (date, commit, CPUs, load average, ops/s,
 # p50/p99/p99.9, node CPU per request, bytes sent per request, errors,
-# PERF_NOTE) to PERF_DOC. The cluster is stopped on the way out, whatever
-# happened; after a failure nothing is appended and the cluster's logs
-# are kept.
+# the host's figures from scripts/hostprobe, PERF_NOTE) to PERF_DOC. The
+# cluster is stopped on the way out, whatever happened; after a failure
+# nothing is appended and the cluster's logs are kept.
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
@@ -109,6 +109,15 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
+# What the machine itself costs today (fsync with three writers, a thread
+# wake-up, plain CPU), measured on the disk the nodes will use, before
+# they start: the figures of two rows compare only when these do.
+echo "== host"
+go build -o "$work/hostprobe" ./scripts/hostprobe
+host=$("$work/hostprobe" -dir "$work")
+[[ $host != *"|"* ]] || die "hostprobe printed a |"
+echo "$host"
+
 # cairn dev is secure by default: its CA and user root's certificate are
 # in DIR/certs, with the console user's token, which cairn bench reads to
 # measure the nodes' CPU from their admin ports.
@@ -170,12 +179,12 @@ bench workload-a --workload a --value-size "$value_size" --concurrency "$workers
 # row FILE LABEL: the history table's row of one result.
 row() {
 	jq -r --arg date "$date" --arg commit "$commit" --arg cpus "$cpus" --arg load "$load_avg" \
-		--arg run "$2" --arg note "$note" '
+		--arg run "$2" --arg host "$host" --arg note "$note" '
 		def ms: . / 10 | round / 100 | tostring;
 		def lat(q): [.run.ops | to_entries[] | select(.value.ok > 0) | [.key, (.value.latency_us[q] | ms)]]
 			| if length == 0 then "-" elif length == 1 then .[0][1] else map(.[0] + " " + .[1]) | join(" / ") end;
 		def orNA(f): (f // null) as $v | if $v == null then "n/a" else ($v | round | tostring) end;
-		"| \($date) | \($commit) | \($cpus) | \($load) | \($run) | \(.run.ops_per_sec | round) | \(lat("p50")) | \(lat("p99")) | \(lat("p99_9")) | \(orNA(.run.cost.cpu.us_per_op)) | \(orNA(.run.cost.traffic.bytes_sent_per_op)) | \(.run.errors) | \($note) |"
+		"| \($date) | \($commit) | \($cpus) | \($load) | \($run) | \(.run.ops_per_sec | round) | \(lat("p50")) | \(lat("p99")) | \(lat("p99_9")) | \(orNA(.run.cost.cpu.us_per_op)) | \(orNA(.run.cost.traffic.bytes_sent_per_op)) | \(.run.errors) | \($host) | \($note) |"
 	' "$1"
 	jq -r '.run.cost.unavailable // empty | "perf.sh: cost not fully measured: " + .' "$1" >&2
 }
