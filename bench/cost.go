@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -37,10 +38,15 @@ type NodeCounters struct {
 // which is little next to a loaded run. A figure that could not be
 // measured is absent, and Unavailable says why: it is never a zero.
 type Cost struct {
-	Nodes       []NodeCost   `json:"nodes,omitempty"`
-	CPU         *CPUCost     `json:"cpu,omitempty"`
-	Traffic     *TrafficCost `json:"traffic,omitempty"`
-	Unavailable string       `json:"unavailable,omitempty"`
+	Nodes   []NodeCost   `json:"nodes,omitempty"`
+	CPU     *CPUCost     `json:"cpu,omitempty"`
+	Traffic *TrafficCost `json:"traffic,omitempty"`
+	// HarnessCPU is this process's own CPU time over the same span: what
+	// generating the load cost. When the harness shares the machine with
+	// the nodes (cairn dev), the two together bound the throughput: a
+	// request cannot take less than their sum over the cores.
+	HarnessCPU  *CPUCost `json:"harness_cpu,omitempty"`
+	Unavailable string   `json:"unavailable,omitempty"`
 }
 
 // CPUCost is the nodes' CPU time.
@@ -78,7 +84,11 @@ type costProbe struct {
 	ended  chan struct{} // closed by finish: the run is over
 	done   chan struct{} // closed once before and err are set
 	before []NodeCounters
-	err    error
+	// harness is this process's CPU time when measuring started, if the
+	// system told it.
+	harness   time.Duration
+	harnessOK bool
+	err       error
 }
 
 // startCostProbe reads meter at time at: now, before returning, if at has
@@ -90,6 +100,7 @@ func startCostProbe(ctx context.Context, meter Meter, at time.Time) *costProbe {
 		defer close(c.done)
 		rctx, cancel := context.WithTimeout(ctx, meterTimeout)
 		defer cancel()
+		c.harness, c.harnessOK = processCPU()
 		c.before, c.err = meter.Read(rctx)
 	}
 	wait := time.Until(at)
@@ -123,13 +134,29 @@ func (c *costProbe) finish(ctx context.Context, requests int64) *Cost {
 	if c.err != nil {
 		return &Cost{Unavailable: "could not read the nodes' counters when measuring started: " + c.err.Error()}
 	}
+	harness, harnessOK := processCPU()
+	var cost *Cost
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), meterTimeout)
 	defer cancel()
-	after, err := c.meter.Read(rctx)
-	if err != nil {
-		return &Cost{Unavailable: "could not read the nodes' counters when the run ended: " + err.Error()}
+	if after, err := c.meter.Read(rctx); err != nil {
+		cost = &Cost{Unavailable: "could not read the nodes' counters when the run ended: " + err.Error()}
+	} else {
+		cost = costOf(c.before, after, requests)
 	}
-	return costOf(c.before, after, requests)
+	if c.harnessOK && harnessOK && requests > 0 && harness >= c.harness {
+		d := (harness - c.harness).Seconds()
+		cost.HarnessCPU = &CPUCost{Seconds: d, MicrosPerOp: d * 1e6 / float64(requests)}
+	}
+	return cost
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }
 
 // costOf charges the growth of the counters from before to after to
@@ -211,8 +238,12 @@ func (c *Cost) summary() string {
 	if c.Traffic != nil {
 		parts = append(parts, fmt.Sprintf("%.0f B sent", c.Traffic.BytesSentPerOp))
 	}
+	harness := ""
+	if c.HarnessCPU != nil {
+		harness = fmt.Sprintf("; the harness itself: %.0f µs of CPU per request", c.HarnessCPU.MicrosPerOp)
+	}
 	if len(parts) == 0 {
-		return "cost: not measured: " + c.Unavailable
+		return "cost: not measured: " + c.Unavailable + harness
 	}
 	var totals []string
 	if c.CPU != nil {
@@ -225,7 +256,7 @@ func (c *Cost) summary() string {
 	if len(c.Nodes) == 1 {
 		nodes = "1 node"
 	}
-	line := fmt.Sprintf("cost: %s per request (%s: %s)", strings.Join(parts, " and "), nodes, strings.Join(totals, ", "))
+	line := fmt.Sprintf("cost: %s per request (%s: %s)%s", strings.Join(parts, " and "), nodes, strings.Join(totals, ", "), harness)
 	if c.Unavailable != "" {
 		line += "; the rest not measured: " + c.Unavailable
 	}

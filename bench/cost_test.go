@@ -101,9 +101,47 @@ func TestRunReadsTheMeterAroundTheMeasuredRunOnly(t *testing.T) {
 	require.False(t, m.reads[0].After(res.Run.Start), "read before the first measured request")
 	require.False(t, m.reads[1].Before(res.Run.End), "read after the last one")
 
+	require.NotNil(t, c.HarnessCPU, "the harness's own CPU is measured too")
+	require.InDelta(t, c.HarnessCPU.Seconds*1e6/float64(res.Run.Requests), c.HarnessCPU.MicrosPerOp, 1e-6)
+
 	var b bytes.Buffer
 	require.NoError(t, res.WriteSummary(&b))
 	require.Contains(t, b.String(), "µs of node CPU and 1 B sent per request (1 node:")
+	require.Contains(t, b.String(), "; the harness itself: ")
+}
+
+func TestCostCountsTheHarnessCPUOfTheMeasuredSpan(t *testing.T) {
+	probe := startCostProbe(t.Context(), &fakeMeter{}, time.Now())
+	// Burn 30 ms of this process's CPU: the probe must charge at least
+	// that to the requests.
+	start, ok := processCPU()
+	require.True(t, ok)
+	for {
+		now, _ := processCPU()
+		if now-start >= 30*time.Millisecond {
+			break
+		}
+	}
+	c := probe.finish(t.Context(), 100)
+	require.NotNil(t, c.HarnessCPU)
+	require.GreaterOrEqual(t, c.HarnessCPU.Seconds, 0.030)
+	require.InDelta(t, c.HarnessCPU.Seconds*1e6/100, c.HarnessCPU.MicrosPerOp, 1e-6)
+
+	// Without requests there is nothing to charge it to.
+	probe = startCostProbe(t.Context(), &fakeMeter{}, time.Now())
+	require.Nil(t, probe.finish(t.Context(), 0).HarnessCPU)
+
+	// When the nodes cannot be read at the end, the harness's own figure
+	// still stands.
+	m := &fakeMeter{}
+	probe = startCostProbe(t.Context(), m, time.Now())
+	m.mu.Lock()
+	m.err = errors.New("admin port gone")
+	m.mu.Unlock()
+	c = probe.finish(t.Context(), 10)
+	require.Nil(t, c.CPU)
+	require.NotNil(t, c.HarnessCPU)
+	require.Contains(t, c.summary(), "admin port gone; the harness itself: ")
 }
 
 func TestRunReadsTheMeterWhenTheWarmupEnds(t *testing.T) {

@@ -10,10 +10,11 @@
 #   3. 1 worker, updates only, uniform keys
 #   4. YCSB workload A (50% reads, 50% updates, zipfian), PERF_WORKERS workers
 # then appends one row per run (date, commit, CPUs, load average, ops/s,
-# p50/p99/p99.9, node CPU per request, bytes sent per request, errors,
-# the host's figures from scripts/hostprobe, PERF_NOTE) to PERF_DOC. The
-# cluster is stopped on the way out, whatever happened; after a failure
-# nothing is appended and the cluster's logs are kept.
+# p50/p99/p99.9, node CPU and the harness's own CPU per request, bytes
+# sent per request, errors, the host's figures from scripts/hostprobe,
+# PERF_NOTE) to PERF_DOC. The cluster is stopped on the way out, whatever
+# happened; after a failure nothing is appended and the cluster's logs
+# are kept.
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
@@ -184,7 +185,7 @@ row() {
 		def lat(q): [.run.ops | to_entries[] | select(.value.ok > 0) | [.key, (.value.latency_us[q] | ms)]]
 			| if length == 0 then "-" elif length == 1 then .[0][1] else map(.[0] + " " + .[1]) | join(" / ") end;
 		def orNA(f): (f // null) as $v | if $v == null then "n/a" else ($v | round | tostring) end;
-		"| \($date) | \($commit) | \($cpus) | \($load) | \($run) | \(.run.ops_per_sec | round) | \(lat("p50")) | \(lat("p99")) | \(lat("p99_9")) | \(orNA(.run.cost.cpu.us_per_op)) | \(orNA(.run.cost.traffic.bytes_sent_per_op)) | \(.run.errors) | \($host) | \($note) |"
+		"| \($date) | \($commit) | \($cpus) | \($load) | \($run) | \(.run.ops_per_sec | round) | \(lat("p50")) | \(lat("p99")) | \(lat("p99_9")) | \(orNA(.run.cost.cpu.us_per_op)) | \(orNA(.run.cost.harness_cpu.us_per_op)) | \(orNA(.run.cost.traffic.bytes_sent_per_op)) | \(.run.errors) | \($host) | \($note) |"
 	' "$1"
 	jq -r '.run.cost.unavailable // empty | "perf.sh: cost not fully measured: " + .' "$1" >&2
 }

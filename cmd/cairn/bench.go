@@ -78,7 +78,9 @@ and when the run ends; run.cost.nodes has each node's share. The admin
 ports are learnt from the cluster (each member's status names its own), or
 named with --admin. A figure that could not be measured (a node down, no
 admin port, a node restarted) is left out, and run.cost.unavailable says
-why.
+why. Beside it, the harness's own CPU over the same span
+(run.cost.harness_cpu: seconds, us_per_op): on a machine shared with the
+nodes, the two together bound the throughput.
 
 Exit status: 0 when the run completed, even if requests failed (they are in
 the result); non-zero only when the harness itself failed: bad flags, no
