@@ -100,8 +100,10 @@ func startCostProbe(ctx context.Context, meter Meter, at time.Time) *costProbe {
 		defer close(c.done)
 		rctx, cancel := context.WithTimeout(ctx, meterTimeout)
 		defer cancel()
-		c.harness, c.harnessOK = processCPU()
 		c.before, c.err = meter.Read(rctx)
+		// After the reading, as the end's is taken before its own: the
+		// harness's figure leaves the meter's HTTP calls out.
+		c.harness, c.harnessOK = processCPU()
 	}
 	wait := time.Until(at)
 	if wait <= 0 {
