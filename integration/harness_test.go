@@ -226,7 +226,41 @@ func startClusterIn(t *testing.T, c *cluster, k int, extra ...string) *cluster {
 		c.waitReady(p)
 	}
 	c.waitMembers(k)
+	c.waitAllUp(k)
 	return c
+}
+
+// waitAllUp waits until every node takes every one of the k members for
+// up as a coordinator does: alive by gossip and not held down by a recent
+// failure. A node that dialled a peer still starting holds it down for a
+// moment after both are ready, and a coordinator that takes a primary
+// for down decides differently (a sloppy quorum, a context clamped
+// instead of refused).
+func (c *cluster) waitAllUp(k int) {
+	c.t.Helper()
+	for _, p := range c.nodes {
+		require.Eventually(c.t, func() bool {
+			cfg := c.clientConfig(p.addr)
+			cfg.RingRefreshInterval = time.Hour
+			ctx, cancel := context.WithTimeout(c.t.Context(), 10*time.Second)
+			defer cancel()
+			cl, err := client.New(ctx, cfg)
+			if err != nil {
+				return false
+			}
+			defer func() { _ = cl.Close() }()
+			members := cl.View().Members
+			if len(members) != k {
+				return false
+			}
+			for _, m := range members {
+				if !m.Alive {
+					return false
+				}
+			}
+			return true
+		}, 60*time.Second, 200*time.Millisecond, "%s never took every member for up", p.name)
+	}
 }
 
 // makeCA makes the cluster's CA and user root's client certificate in
