@@ -31,8 +31,8 @@ func main() {
 	fmt.Printf("fsync %d µs / wake %.1f µs / cpu %d ms\n", fsync.Microseconds(), float64(wake.Nanoseconds())/1e3, cpu.Milliseconds())
 }
 
-// probeFsync runs writers appenders for d and returns the median latency
-// of a 512-byte append and its fdatasync.
+// probeFsync runs that many appending writers for d and returns the
+// median latency of a 512-byte append and its fdatasync.
 func probeFsync(dir string, writers int, d time.Duration) (time.Duration, error) {
 	var (
 		mu    sync.Mutex
