@@ -89,7 +89,11 @@ type Config struct {
 	NodeBackoff    time.Duration
 	MaxNodeBackoff time.Duration
 	// ConnsPerNode is how many connections the client keeps to each node;
-	// each carries any number of calls at once. Default 2.
+	// each carries any number of calls at once. Default 1: the calls of
+	// all the client's goroutines then share one connection, and the
+	// frames that meet there go out in one write and are read in one
+	// read on each side. More spread a large value's hold-up over fewer
+	// calls, at more system calls per request.
 	ConnsPerNode int
 
 	// Retry says when a failed call is tried again. See RetryPolicy.
@@ -137,7 +141,7 @@ func DefaultConfig() Config {
 		RingRefreshInterval: time.Second,
 		NodeBackoff:         250 * time.Millisecond,
 		MaxNodeBackoff:      5 * time.Second,
-		ConnsPerNode:        2,
+		ConnsPerNode:        1,
 		Retry: RetryPolicy{
 			MaxAttempts:     3,
 			Backoff:         10 * time.Millisecond,

@@ -105,7 +105,13 @@ type Config struct {
 	// that stops reading for longer is disconnected.
 	WriteTimeout time.Duration
 	// ConnsPerAddr is how many connections a pool keeps to one address;
-	// calls are spread over them.
+	// calls are spread over them. One by default: every call shares the
+	// one connection, so concurrent frames leave in one write and arrive
+	// in one read, where each of two connections carried half as many
+	// per system call and per wake-up (see docs/PERFORMANCE.md). A frame
+	// holds up the calls behind it on its connection for as long as it
+	// takes to write (at most MaxFrame bytes); more connections only
+	// spread that over fewer calls.
 	ConnsPerAddr int
 	// OnEvent, if set, is told about connection lifecycle events. It is
 	// called synchronously and must be quick.
@@ -131,7 +137,7 @@ func DefaultConfig() Config {
 		HandshakeTimeout:     2 * time.Second,
 		DialTimeout:          2 * time.Second,
 		WriteTimeout:         10 * time.Second,
-		ConnsPerAddr:         2,
+		ConnsPerAddr:         1,
 	}
 }
 

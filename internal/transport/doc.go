@@ -1,7 +1,7 @@
 // Package transport carries cairn's wire protocol over TCP: a Server that
 // accepts connections, checks each one's handshake and serves its requests
 // concurrently through a Handler, and a Pool of client connections that
-// multiplexes many calls over a few connections per address.
+// multiplexes many calls over one connection per address (ConnsPerAddr).
 //
 // Requests run on a pool of long-lived workers shared by the server's
 // connections, so the stack a handler grows is kept for the next request
