@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairnkv/cairn"
 	"github.com/cairnkv/cairn/client"
+	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cairnkv/cairn/internal/wire"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -277,4 +278,51 @@ func TestTimelyShutdownLogsNothing(t *testing.T) {
 	cancel() // the context ends, but the shutdown finishes within its grace
 	end()
 	require.Zero(t, logs.Len())
+}
+
+// A peer's read of a copy in the object cache is answered on the
+// connection's reader (HandleInline) with what the worker's way
+// (serveReplicaGet) answers; what that way would refuse, or must look up
+// beyond the cache, is left to it.
+func TestReplicaGetInlineAnswersAsTheWorkerDoes(t *testing.T) {
+	tc := startCluster(t, 1, nil)
+	n := tc.nodes["n1"]
+	c := tc.client("n1")
+	_, err := c.Put(t.Context(), "b", []byte("k"), []byte("v"))
+	require.NoError(t, err)
+	p := n.ring().KeyPartition("b", []byte("k"))
+	peer := transport.Peer{Node: "n2"}
+	body := func(req wire.ReplicaGetReq) []byte {
+		frame, err := wire.AppendFrame(nil, 1, wire.TypeReplicaGet, req, wire.DefaultMaxFrame)
+		require.NoError(t, err)
+		f, err := wire.ParseFrame(frame[4:])
+		require.NoError(t, err)
+		return f.Body
+	}
+
+	req := body(wire.ReplicaGetReq{Partition: p, Bucket: "b", Key: []byte("k")})
+	rt, inline, ok := n.HandleInline(peer, wire.TypeReplicaGet, req)
+	require.True(t, ok, "a cached copy is answered inline")
+	require.Equal(t, wire.TypeReplicaGetResp, rt)
+	_, viaWorker, err := n.Handle(t.Context(), peer, wire.TypeReplicaGet, req)
+	require.NoError(t, err)
+	require.Equal(t, viaWorker, inline)
+	require.True(t, inline.(wire.ReplicaGetResp).Found)
+	require.Equal(t, []byte("v"), inline.(wire.ReplicaGetResp).Object.Siblings[0].Value)
+
+	for name, c := range map[string]struct {
+		peer transport.Peer
+		t    wire.Type
+		body []byte
+	}{
+		"a client, not a peer":         {transport.Peer{}, wire.TypeReplicaGet, req},
+		"another type":                 {peer, wire.TypeGet, req},
+		"a key never written":          {peer, wire.TypeReplicaGet, body(wire.ReplicaGetReq{Partition: n.ring().KeyPartition("b", []byte("nothing")), Bucket: "b", Key: []byte("nothing")})},
+		"the wrong partition":          {peer, wire.TypeReplicaGet, body(wire.ReplicaGetReq{Partition: p + 1, Bucket: "b", Key: []byte("k")})},
+		"a read with the hints":        {peer, wire.TypeReplicaGet, body(wire.ReplicaGetReq{Partition: p, Bucket: "b", Key: []byte("k"), AllHints: true})},
+		"a body that is not a request": {peer, wire.TypeReplicaGet, []byte{0xc1}},
+	} {
+		_, _, ok := n.HandleInline(c.peer, c.t, c.body)
+		require.False(t, ok, name)
+	}
 }

@@ -144,6 +144,31 @@ func (s *Store) Get(p uint32, bucket string, key []byte) (dvv.Object, bool, erro
 	return s.readObject(k, h, st, st.gen.Load())
 }
 
+// GetCached is Get for a caller that must not wait on the disk: it reads
+// the object cache only. cached is false when the key is not in the cache,
+// which says nothing of whether it is stored.
+func (s *Store) GetCached(p uint32, bucket string, key []byte) (obj dvv.Object, cached bool, err error) {
+	k, err := objectKey(p, bucket, key)
+	if err != nil {
+		return dvv.Object{}, false, err
+	}
+	if err := s.enter(); err != nil {
+		return dvv.Object{}, false, err
+	}
+	defer s.leave()
+	_, h := s.stripeFor(k)
+	rec, ok := s.cache.get(h, k)
+	if !ok {
+		return dvv.Object{}, false, nil
+	}
+	s.counters.cacheHits.Add(1)
+	obj, err = decodeObject(rec)
+	if err != nil {
+		return dvv.Object{}, false, fmt.Errorf("store: read %x: %w", k, err)
+	}
+	return obj, true, nil
+}
+
 // readObject reads k from the cache, else from pebble. A record read from
 // pebble is cached when fill is set and no write under that stripe started
 // since its generation was gen; a writer, which holds the lock, passes nil

@@ -28,6 +28,17 @@ type Handler interface {
 	Handle(ctx context.Context, peer Peer, t wire.Type, body []byte) (wire.Type, any, error)
 }
 
+// InlineHandler is a Handler that can answer some requests on the
+// connection's reader itself, without handing them to a worker: the
+// hand-off (a goroutine woken, often a thread with it) costs more than
+// the request when the answer is in memory. HandleInline must never wait:
+// no disk, no network, no lock held across either. ok false hands the
+// request to Handle on a worker as usual, which is also how it must treat
+// anything it would refuse, so that the refusal is Handle's.
+type InlineHandler interface {
+	HandleInline(peer Peer, t wire.Type, body []byte) (rt wire.Type, resp any, ok bool)
+}
+
 // Peer is the far side of a server connection. Node is the name its
 // handshake gave (empty for clients); it is what the cluster name vouches
 // for, nothing more.
@@ -55,6 +66,7 @@ const maxHelloFrame = 4 << 10
 type Server struct {
 	cfg     Config
 	handler Handler
+	inline  InlineHandler // handler, when it answers some requests inline
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -78,6 +90,7 @@ func NewServer(cfg Config, h Handler) *Server {
 	s := &Server{cfg: cfg.withDefaults(), handler: h,
 		listeners: make(map[net.Listener]struct{}), conns: make(map[*serverConn]struct{}),
 		sources: make(map[string]int)}
+	s.inline, _ = h.(InlineHandler)
 	s.budgets[0].limit = s.cfg.MaxInFlightBytes
 	s.budgets[1].limit = s.cfg.MaxPeerInFlightBytes
 	s.workers = workers.New(workerIdle, func(r request) { r.sc.handle(r) })
@@ -494,7 +507,14 @@ func (sc *serverConn) readLoop(br *bufio.Reader) error {
 		}
 		sc.held.Add(reserve)
 		sc.handlers.Add(1)
-		sc.s.workers.Go(request{sc: sc, f: f, reserved: reserve})
+		r := request{sc: sc, f: f, reserved: reserve}
+		if sc.s.inline != nil {
+			if t, resp, ok := sc.s.inline.HandleInline(sc.peer, f.Type, f.Body); ok {
+				sc.answer(r, t, resp, nil)
+				continue
+			}
+		}
+		sc.s.workers.Go(r)
 	}
 }
 
@@ -534,9 +554,14 @@ func (sc *serverConn) release(cost int64, slots int) {
 }
 
 func (sc *serverConn) handle(r request) {
+	t, resp, err := sc.s.handler.Handle(sc.ctx, sc.peer, r.f.Type, r.f.Body)
+	sc.answer(r, t, resp, err)
+}
+
+// answer sends what the handler made of r, and ends r.
+func (sc *serverConn) answer(r request, t wire.Type, resp any, err error) {
 	defer sc.handlers.Done()
 	f := r.f
-	t, resp, err := sc.s.handler.Handle(sc.ctx, sc.peer, f.Type, f.Body)
 	if err != nil {
 		// ParseFrame left this body to its decoder; if the body breaks
 		// the framing rules, the peer is broken: close the connection

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,4 +144,67 @@ func TestHandlersThatCallBackDoNotDeadlock(t *testing.T) {
 	for range 100 {
 		require.NoError(t, <-blocked)
 	}
+}
+
+// inlineHandler answers a get of a key starting "inline:" on the reader,
+// and leaves every other request to testHandler on a worker.
+type inlineHandler struct {
+	testHandler
+	inline atomic.Int64
+}
+
+func (h *inlineHandler) HandleInline(_ Peer, t wire.Type, body []byte) (wire.Type, any, bool) {
+	var req wire.GetReq
+	if t != wire.TypeGet || wire.Decode(body, &req) != nil || !strings.HasPrefix(string(req.Key), "inline:") {
+		return 0, nil, false
+	}
+	h.inline.Add(1)
+	return wire.TypeGetResp, wire.GetResp{Found: true, Siblings: []wire.Sibling{{Value: []byte("inline " + string(req.Key))}}}, true
+}
+
+func TestInlineAnswersSkipTheWorkers(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Cluster = "test"
+	h := &inlineHandler{testHandler: testHandler{release: make(chan struct{})}}
+	srv, addr, done := serveOn(t, cfg, h)
+	p := NewPool(cfg)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(h.release) }) }
+	defer func() {
+		release() // a failed check must not leave Shutdown waiting on it
+		require.NoError(t, p.Close())
+		require.NoError(t, srv.Shutdown(t.Context()))
+		require.NoError(t, <-done)
+	}()
+
+	// A request held by a worker does not hold up the inline answers
+	// behind it on the same connection.
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := get(t.Context(), p, addr, "block")
+		blocked <- err
+	}()
+	require.Eventually(t, func() bool { return h.calls.Load() == 1 }, 10*time.Second, time.Millisecond)
+	for i := range 100 {
+		v, err := get(t.Context(), p, addr, fmt.Sprintf("inline:%d", i))
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("inline inline:%d", i), v)
+	}
+	require.EqualValues(t, 100, h.inline.Load())
+	require.EqualValues(t, 1, h.calls.Load(), "answered inline, never handed to Handle")
+	_, _, started := srv.workers.Counts()
+	require.Equal(t, 1, started, "only the blocked request took a worker")
+
+	// What the inline path declines goes to Handle as before.
+	v, err := get(t.Context(), p, addr, "k")
+	require.NoError(t, err)
+	require.Equal(t, "b/k", v)
+	release()
+	require.NoError(t, <-blocked)
+
+	// Every inline answer gave back its request slot and its bytes.
+	require.Eventually(t, func() bool {
+		clients, peers := srv.InFlightBytes()
+		return clients == 0 && peers == 0
+	}, 10*time.Second, time.Millisecond)
 }
