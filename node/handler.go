@@ -76,17 +76,11 @@ func bodiless[Resp any](serve func() Resp) handler {
 // one of its worker goroutines, concurrently with other requests; ctx ends
 // when the connection closes or the node shuts down.
 func (n *Node) Handle(ctx context.Context, peer transport.Peer, t wire.Type, body []byte) (wire.Type, any, error) {
-	if !n.ready.Load() {
-		return 0, nil, cairn.ErrUnavailable
-	}
-	if n.cfg.refusePeer != nil && peer.Node != "" && n.cfg.refusePeer(peer.Node) {
-		return 0, nil, cairn.ErrUnavailable // a partition, simulated by a test
-	}
 	serve, ok := n.dispatch[t]
 	if !ok {
 		return 0, nil, cairn.InvalidArgument("message type %v is not a request this node serves", t)
 	}
-	if err := n.authorize(peer, t); err != nil {
+	if err := n.admit(peer, t); err != nil {
 		return 0, nil, err
 	}
 	start := n.now()
@@ -95,23 +89,30 @@ func (n *Node) Handle(ctx context.Context, peer transport.Peer, t wire.Type, bod
 	return t + 1, resp, err
 }
 
+// admit is every request's gate, on a worker or inline: one place, so that
+// a check added for one path cannot be missing from the other.
+func (n *Node) admit(peer transport.Peer, t wire.Type) error {
+	if !n.ready.Load() {
+		return cairn.ErrUnavailable
+	}
+	if n.cfg.refusePeer != nil && peer.Node != "" && n.cfg.refusePeer(peer.Node) {
+		return cairn.ErrUnavailable // a partition, simulated by a test
+	}
+	return n.authorize(peer, t)
+}
+
 // HandleInline answers on the connection's reader a peer's read of a copy
 // that is in the object cache: the replica's part of most gets, a few
 // microseconds of work that a hand-off to a worker would double. Anything
-// else, and anything it would refuse, goes to Handle.
+// else, and anything it would refuse, goes to Handle, which gives the
+// refusal its error.
 func (n *Node) HandleInline(peer transport.Peer, t wire.Type, body []byte) (wire.Type, any, bool) {
-	if t != wire.TypeReplicaGet || !n.ready.Load() || peer.Node == "" {
-		return 0, nil, false
-	}
-	if n.cfg.refusePeer != nil && n.cfg.refusePeer(peer.Node) {
-		return 0, nil, false
-	}
-	if n.authorize(peer, t) != nil {
+	if t != wire.TypeReplicaGet || n.admit(peer, t) != nil {
 		return 0, nil, false
 	}
 	start := n.now()
 	var req wire.ReplicaGetReq
-	if wire.Decode(body, &req) != nil || req.For != "" || req.AllHints || n.checkKey(req.Partition, req.Bucket, req.Key) != nil {
+	if wire.Decode(body, &req) != nil || req.For != "" || req.AllHints || n.checkReplicaRequest(peer, req.Partition, req.Bucket, req.Key) != nil {
 		return 0, nil, false
 	}
 	obj, cached, err := n.replicas.store.GetCached(req.Partition, req.Bucket, req.Key)

@@ -132,6 +132,17 @@ func (s *Store) Close() error {
 // absent. An object of tombstones only is present: found is about the record,
 // not about live values.
 func (s *Store) Get(p uint32, bucket string, key []byte) (dvv.Object, bool, error) {
+	return s.get(p, bucket, key, true)
+}
+
+// GetCached is Get for a caller that must not wait on the disk: it reads
+// the object cache only. cached is false when the key is not in the cache,
+// which says nothing of whether it is stored.
+func (s *Store) GetCached(p uint32, bucket string, key []byte) (obj dvv.Object, cached bool, err error) {
+	return s.get(p, bucket, key, false)
+}
+
+func (s *Store) get(p uint32, bucket string, key []byte, orDisk bool) (dvv.Object, bool, error) {
 	k, err := objectKey(p, bucket, key)
 	if err != nil {
 		return dvv.Object{}, false, err
@@ -141,28 +152,20 @@ func (s *Store) Get(p uint32, bucket string, key []byte) (dvv.Object, bool, erro
 	}
 	defer s.leave()
 	st, h := s.stripeFor(k)
+	if !orDisk {
+		return s.cachedObject(k, h)
+	}
 	return s.readObject(k, h, st, st.gen.Load())
 }
 
-// GetCached is Get for a caller that must not wait on the disk: it reads
-// the object cache only. cached is false when the key is not in the cache,
-// which says nothing of whether it is stored.
-func (s *Store) GetCached(p uint32, bucket string, key []byte) (obj dvv.Object, cached bool, err error) {
-	k, err := objectKey(p, bucket, key)
-	if err != nil {
-		return dvv.Object{}, false, err
-	}
-	if err := s.enter(); err != nil {
-		return dvv.Object{}, false, err
-	}
-	defer s.leave()
-	_, h := s.stripeFor(k)
+// cachedObject reads k from the object cache only.
+func (s *Store) cachedObject(k []byte, h uint64) (dvv.Object, bool, error) {
 	rec, ok := s.cache.get(h, k)
 	if !ok {
 		return dvv.Object{}, false, nil
 	}
 	s.counters.cacheHits.Add(1)
-	obj, err = decodeObject(rec)
+	obj, err := decodeObject(rec)
 	if err != nil {
 		return dvv.Object{}, false, fmt.Errorf("store: read %x: %w", k, err)
 	}
@@ -174,13 +177,8 @@ func (s *Store) GetCached(p uint32, bucket string, key []byte) (obj dvv.Object, 
 // since its generation was gen; a writer, which holds the lock, passes nil
 // and caches what it writes instead.
 func (s *Store) readObject(k []byte, h uint64, fill *stripe, gen uint64) (dvv.Object, bool, error) {
-	if rec, ok := s.cache.get(h, k); ok {
-		s.counters.cacheHits.Add(1)
-		obj, err := decodeObject(rec)
-		if err != nil {
-			return dvv.Object{}, false, fmt.Errorf("store: read %x: %w", k, err)
-		}
-		return obj, true, nil
+	if obj, ok, err := s.cachedObject(k, h); ok || err != nil {
+		return obj, ok, err
 	}
 	s.counters.cacheMisses.Add(1)
 	v, closer, err := s.db.Get(k)
