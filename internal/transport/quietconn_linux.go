@@ -22,7 +22,7 @@ import (
 type quietConn struct {
 	*net.TCPConn
 	raw syscall.RawConn
-	iov []syscall.Iovec // writev's vector, kept between calls; only the writer uses it
+	iov []syscall.Iovec // writev's vector, kept between calls
 }
 
 // quiet wraps c when it is a TCP socket; any other conn is returned as is.
@@ -69,25 +69,9 @@ func (c *quietConn) Read(b []byte) (int, error) {
 }
 
 func (c *quietConn) Write(b []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := c.raw.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
-			switch e {
-			case 0:
-				n += int(r)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
-	return n, c.writeError(err, errno)
+	v := net.Buffers{b}
+	n, err := c.writeBuffers(&v)
+	return int(n), err
 }
 
 // maxIOV is the most buffers one writev takes (Linux's IOV_MAX).
@@ -98,7 +82,11 @@ const maxIOV = 1024
 func (c *quietConn) writeBuffers(v *net.Buffers) (int64, error) {
 	var total int64
 	var errno syscall.Errno
+	// The callback runs under the socket's write lock, so c.iov is never
+	// shared; it is cleared before each return so that it keeps no
+	// reference to buffers that go back to their pools.
 	err := c.raw.Write(func(fd uintptr) bool {
+		defer clear(c.iov)
 		for {
 			c.iov = c.iov[:0]
 			for _, b := range *v {
@@ -129,7 +117,6 @@ func (c *quietConn) writeBuffers(v *net.Buffers) (int64, error) {
 			}
 		}
 	})
-	clear(c.iov) // the frames' buffers go back to their pools: keep no reference
 	return total, c.writeError(err, errno)
 }
 
