@@ -178,10 +178,17 @@ func (w *writer) run() {
 	}
 }
 
+// buffersWriter is a connection that writes a vector of buffers in one
+// system call where it can (quietConn's writev), as *net.TCPConn does for
+// net.Buffers.WriteTo.
+type buffersWriter interface {
+	writeBuffers(v *net.Buffers) (int64, error)
+}
+
 func (w *writer) write(batch []queued) error {
 	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	qc, quietTCP := w.conn.(*quietConn)
-	if _, tcp := w.conn.(*net.TCPConn); !tcp && !quietTCP && len(batch) > 1 {
+	vw, vectored := w.conn.(buffersWriter)
+	if _, tcp := w.conn.(*net.TCPConn); !tcp && !vectored && len(batch) > 1 {
 		return w.writeFlat(batch)
 	}
 	w.iov = w.iov[:0]
@@ -193,8 +200,8 @@ func (w *writer) write(batch []queued) error {
 	w.out = w.iov
 	var n int64
 	var err error
-	if quietTCP {
-		n, err = qc.writeBuffers(&w.out)
+	if vectored {
+		n, err = vw.writeBuffers(&w.out)
 	} else {
 		n, err = w.out.WriteTo(w.conn)
 	}
