@@ -19,7 +19,11 @@ import (
 // by the next healthy fallback within the same request. A strict put
 // (`--no-sloppy`) that needs a dead primary still fails, naming the counts.
 func TestWritesFailOverWithinTheRequest(t *testing.T) {
-	d := startDevCluster(t, 5)
+	// Anti-entropy off: an exchange that finds a dead node marks it down
+	// for two seconds, and puts planned in that time leave it out without
+	// a failover, so whether the puts exercised the failover would depend
+	// on when the exchanges ran.
+	d := startDevCluster(t, 5, "--aae=false")
 	// A cluster that has been serving: connections between every pair of
 	// nodes exist, and are what the kill breaks.
 	for i := range 20 {
