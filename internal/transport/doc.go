@@ -11,7 +11,10 @@
 // Both sides write through a queue drained by one writer goroutine per
 // connection; the writer yields to the goroutines ready to run before it
 // takes its batch, so a busy connection pays one syscall for many frames
-// (write coalescing) and an idle one adds no latency.
+// (write coalescing) and an idle one adds no latency. On Linux a TCP
+// socket is read and written with raw system calls (quietConn), which do
+// not wake the runtime's monitor thread as the scheduler's entry into a
+// system call does; the socket is non-blocking, so they never block.
 //
 // The server protects itself:
 //

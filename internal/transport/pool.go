@@ -198,6 +198,7 @@ func (p *Pool) connect(ctx context.Context, addr string) (*clientConn, error) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	c = quiet(c)
 	if p.cfg.ClientTLS != nil {
 		if c, err = p.startTLS(ctx, c, addr); err != nil {
 			return nil, err

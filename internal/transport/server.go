@@ -135,7 +135,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("accept: %w", err)
 		}
 		backoff = 0
-		s.accept(c)
+		s.accept(quiet(c))
 	}
 }
 

@@ -178,19 +178,33 @@ func (w *writer) run() {
 	}
 }
 
+// buffersWriter is a connection that writes a vector of buffers in one
+// system call where it can (quietConn's writev), as *net.TCPConn does for
+// net.Buffers.WriteTo.
+type buffersWriter interface {
+	writeBuffers(v *net.Buffers) (int64, error)
+}
+
 func (w *writer) write(batch []queued) error {
 	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	if _, vectored := w.conn.(*net.TCPConn); !vectored && len(batch) > 1 {
+	vw, vectored := w.conn.(buffersWriter)
+	if _, tcp := w.conn.(*net.TCPConn); !tcp && !vectored && len(batch) > 1 {
 		return w.writeFlat(batch)
 	}
 	w.iov = w.iov[:0]
 	for _, f := range batch {
 		w.iov = append(w.iov, *f.buf)
 	}
-	// WriteTo consumes the slice it is called on: it gets a copy of the
+	// Writing consumes the slice it is given: it gets a copy of the
 	// header, so w.iov keeps its array for the next batch.
 	w.out = w.iov
-	n, err := w.out.WriteTo(w.conn)
+	var n int64
+	var err error
+	if vectored {
+		n, err = vw.writeBuffers(&w.out)
+	} else {
+		n, err = w.out.WriteTo(w.conn)
+	}
 	if w.sent != nil {
 		w.sent.Add(uint64(n))
 	}
