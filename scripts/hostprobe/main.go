@@ -77,7 +77,7 @@ func appendAndSync(path string, deadline time.Time) (lat []time.Duration, err er
 		if _, err := f.Write(record); err != nil {
 			return lat, err
 		}
-		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+		if err := syncData(f); err != nil {
 			return lat, err
 		}
 		lat = append(lat, time.Since(start))
