@@ -16,7 +16,7 @@ import (
 
 // tcpPair is a connected pair of sockets on 127.0.0.1: the dialled end
 // wrapped by quiet, and the accepted end as it is.
-func tcpPair(t *testing.T) (*quietConn, net.Conn) {
+func tcpPair(t testing.TB) (*quietConn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -198,4 +198,21 @@ func TestQuietConnOrdersWhatItCarries(t *testing.T) {
 	require.NoError(t, err)
 	<-done
 	require.Equal(t, []int{1, 2}, handed)
+}
+
+// A frame's write and its read at the far end, both through quietConn.
+func BenchmarkQuietConnRoundTrip(b *testing.B) {
+	q, far := tcpPair(b)
+	qfar, ok := quiet(far).(*quietConn)
+	require.True(b, ok)
+	out, in := make([]byte, 200), make([]byte, 200)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := q.Write(out); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(qfar, in); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
