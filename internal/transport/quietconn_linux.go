@@ -4,7 +4,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -23,32 +22,7 @@ import (
 type quietConn struct {
 	*net.TCPConn
 	raw syscall.RawConn
-	r   quietRead
-	w   quietWrite
-}
-
-// quietRead and quietWrite hold what a read or a write passes to and gets
-// back from its callback, with the callback bound once, so that a call on
-// a busy connection allocates nothing (a closure per call would move its
-// captures to the heap). Each is held for its whole call, as the socket's
-// own read and write locks are.
-type quietRead struct {
-	mu    sync.Mutex
-	b     []byte
-	n     int
-	errno syscall.Errno
-	fn    func(fd uintptr) bool
-}
-
-type quietWrite struct {
-	mu     sync.Mutex
-	v      *net.Buffers
-	one    net.Buffers // Write's buffer, over single
-	single [1][]byte
-	iov    []syscall.Iovec // writev's vector, kept between calls
-	total  int64
-	errno  syscall.Errno
-	fn     func(fd uintptr) bool
+	iov []syscall.Iovec // writev's vector, kept between calls
 }
 
 // quiet wraps c when it is a TCP socket; any other conn is returned as is.
@@ -61,21 +35,28 @@ func quiet(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	q := &quietConn{TCPConn: tc, raw: raw}
-	q.r.fn, q.w.fn = q.readOnce, q.writeOnce
-	return q
+	return &quietConn{TCPConn: tc, raw: raw}
 }
 
 func (c *quietConn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	c.r.mu.Lock()
-	c.r.b, c.r.n, c.r.errno = b, 0, 0
-	err := c.raw.Read(c.r.fn)
-	n, errno := c.r.n, c.r.errno
-	c.r.b = nil
-	c.r.mu.Unlock()
+	var n int
+	var errno syscall.Errno
+	err := c.raw.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			switch e {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return false
+			}
+			n, errno = int(r), e
+			return true
+		}
+	})
 	switch {
 	case err != nil:
 		return 0, c.opError("read", err)
@@ -88,29 +69,9 @@ func (c *quietConn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// readOnce is Read's callback: it reports false to have the poller wait.
-func (c *quietConn) readOnce(fd uintptr) bool {
-	b := c.r.b
-	for {
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		switch e {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
-		c.r.n, c.r.errno = int(r), e
-		return true
-	}
-}
-
 func (c *quietConn) Write(b []byte) (int, error) {
-	c.w.mu.Lock()
-	defer c.w.mu.Unlock()
-	c.w.single[0] = b
-	c.w.one = c.w.single[:]
-	n, err := c.writeBuffersLocked(&c.w.one)
-	c.w.single[0] = nil
+	v := net.Buffers{b}
+	n, err := c.writeBuffers(&v)
 	return int(n), err
 }
 
@@ -120,55 +81,45 @@ const maxIOV = 1024
 // writeBuffers writes all of *v with as few writevs as the socket allows
 // and consumes what it wrote from *v, as net.Buffers.WriteTo does.
 func (c *quietConn) writeBuffers(v *net.Buffers) (int64, error) {
-	c.w.mu.Lock()
-	defer c.w.mu.Unlock()
-	return c.writeBuffersLocked(v)
-}
-
-func (c *quietConn) writeBuffersLocked(v *net.Buffers) (int64, error) {
+	var total int64
+	var errno syscall.Errno
 	raceReleaseIO()
-	c.w.v, c.w.total, c.w.errno = v, 0, 0
-	err := c.raw.Write(c.w.fn)
-	total, errno := c.w.total, c.w.errno
-	// Keep no reference to buffers that go back to their pools.
-	c.w.v = nil
-	clear(c.w.iov)
+	// The callback runs under the socket's write lock, so c.iov is never
+	// shared; it is cleared before each return so that it keeps no
+	// reference to buffers that go back to their pools.
+	err := c.raw.Write(func(fd uintptr) bool {
+		defer clear(c.iov)
+		for {
+			c.iov = c.iov[:0]
+			for _, b := range *v {
+				if len(b) == 0 {
+					continue
+				}
+				iov := syscall.Iovec{Base: &b[0]}
+				iov.SetLen(len(b))
+				if c.iov = append(c.iov, iov); len(c.iov) == maxIOV {
+					break
+				}
+			}
+			if len(c.iov) == 0 {
+				*v = (*v)[:0]
+				return true
+			}
+			r, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&c.iov[0])), uintptr(len(c.iov)))
+			switch e {
+			case 0:
+				total += int64(r)
+				consume(v, int64(r))
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+	})
 	return total, c.writeError(err, errno)
-}
-
-// writeOnce is writeBuffers' callback: it writes until *c.w.v is empty,
-// and reports false to have the poller wait.
-func (c *quietConn) writeOnce(fd uintptr) bool {
-	v := c.w.v
-	for {
-		c.w.iov = c.w.iov[:0]
-		for _, b := range *v {
-			if len(b) == 0 {
-				continue
-			}
-			iov := syscall.Iovec{Base: &b[0]}
-			iov.SetLen(len(b))
-			if c.w.iov = append(c.w.iov, iov); len(c.w.iov) == maxIOV {
-				break
-			}
-		}
-		if len(c.w.iov) == 0 {
-			*v = (*v)[:0]
-			return true
-		}
-		r, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&c.w.iov[0])), uintptr(len(c.w.iov)))
-		switch e {
-		case 0:
-			c.w.total += int64(r)
-			consume(v, int64(r))
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false
-		default:
-			c.w.errno = e
-			return true
-		}
-	}
 }
 
 // consume drops the first n bytes of *v.
