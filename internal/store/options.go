@@ -165,7 +165,7 @@ func (o Options) pebbleOptions(c *counters) *pebble.Options {
 		MemTableSize:       o.MemTableBytes,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             logger,
-		FS:                 &countingFS{FS: vfs.Default, walSyncs: &c.walSyncs, beforeSync: o.beforeWALSync},
+		FS:                 newWALFS(vfs.Default, &c.walSyncs, o.beforeWALSync),
 		EventListener:      c.eventListener(),
 	}
 	for i := range popts.Levels {

@@ -4,7 +4,6 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Stats is a snapshot of the store's size and activity. Counters start at
@@ -91,59 +90,4 @@ func (s *Store) Stats() Stats {
 	st.ReadAmp = m.ReadAmp()
 	st.CompactionDebtBytes = int64(m.Compact.EstimatedDebt)
 	return st
-}
-
-// walCategory is the write category pebble gives the WAL files it creates.
-const walCategory vfs.DiskWriteCategory = "pebble-wal"
-
-// countingFS counts fsyncs of WAL files, the one figure that shows whether
-// concurrent synced writes share their fsyncs. Pebble reports fsync latency
-// only as a Prometheus histogram, which this package must not depend on.
-type countingFS struct {
-	vfs.FS
-	walSyncs   *atomic.Uint64
-	beforeSync func() // Options.beforeWALSync
-}
-
-func (fs *countingFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.Create(name, category)
-	return fs.wrap(f, category), err
-}
-
-func (fs *countingFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
-	return fs.wrap(f, category), err
-}
-
-func (fs *countingFS) wrap(f vfs.File, category vfs.DiskWriteCategory) vfs.File {
-	if f == nil || category != walCategory {
-		return f
-	}
-	return &countingFile{File: f, syncs: fs.walSyncs, before: fs.beforeSync}
-}
-
-// Unwrap exposes the wrapped filesystem, as pebble's own wrappers do.
-func (fs *countingFS) Unwrap() vfs.FS { return fs.FS }
-
-type countingFile struct {
-	vfs.File
-	syncs  *atomic.Uint64
-	before func()
-}
-
-func (f *countingFile) Sync() error {
-	f.counted()
-	return f.File.Sync()
-}
-
-func (f *countingFile) SyncData() error {
-	f.counted()
-	return f.File.SyncData()
-}
-
-func (f *countingFile) counted() {
-	f.syncs.Add(1)
-	if f.before != nil {
-		f.before()
-	}
 }
