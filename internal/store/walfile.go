@@ -24,8 +24,7 @@ type walFS struct {
 }
 
 func newWALFS(fs vfs.FS, syncs *atomic.Uint64, beforeSync func()) *walFS {
-	return &walFS{FS: fs, syncs: syncs, beforeSync: beforeSync,
-		pace: syncPace{epoch: time.Now(), slow: slowWALSync, backoff: slowWALBackoff}}
+	return &walFS{FS: fs, syncs: syncs, beforeSync: beforeSync, pace: syncPace{slow: slowWALSync}}
 }
 
 func (fs *walFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
@@ -63,12 +62,14 @@ func (f *walFile) Sync() error {
 
 func (f *walFile) SyncData() error {
 	f.counted()
-	if f.direct == nil || !f.fs.pace.quick() {
-		return f.File.SyncData()
+	start := time.Now()
+	var err error
+	if f.direct != nil && f.fs.pace.quick() {
+		err = f.direct.syncData()
+	} else {
+		err = f.File.SyncData()
 	}
-	start := f.fs.pace.now()
-	err := f.direct.syncData()
-	f.fs.pace.observe(start, f.fs.pace.now())
+	f.fs.pace.observe(time.Since(start))
 	return err
 }
 
@@ -86,41 +87,42 @@ func (f *walFile) counted() {
 	}
 }
 
-// A WAL sync slower than slowWALSync sends the WAL's writes and syncs of
-// the next slowWALBackoff through the Go runtime's ordinary system calls
-// (see syncPace).
-const (
-	slowWALSync    = 5 * time.Millisecond
-	slowWALBackoff = time.Second
-)
-
 // syncPace decides whether the WAL's writes and syncs may be direct
 // system calls. A direct call keeps its goroutine's processor for as long
 // as the disk takes, and a stop-the-world phase of the garbage collector
 // waits for it. While the disk syncs in a fraction of a millisecond that
 // costs less than what the runtime's own system call path pays (waking
 // its monitor thread, handing the processor to another thread and taking
-// it back), but not on a disk that takes milliseconds: after a slow sync
-// the ordinary calls are used until a backoff with no slow sync has
-// passed, and then direct ones are tried again.
+// it back), but not on a disk that takes milliseconds. A single slow sync
+// says little (a virtual disk has them every few thousand syncs), so the
+// pace is a leaky bucket: each sync slower than slow adds slowSyncWeight,
+// each other sync drains one, and the calls are the runtime's ordinary
+// ones while the bucket holds ordinaryFrom or more: when more than about
+// one sync in eleven is slow, or a few come together. Both kinds of call
+// are measured, so the direct ones come back once the disk is quick again.
 type syncPace struct {
-	epoch   time.Time
-	slow    time.Duration
-	backoff time.Duration
-	// ordinaryUntil is when direct calls may be used again, in
-	// nanoseconds since epoch (monotonic).
-	ordinaryUntil atomic.Int64
+	slow time.Duration
+	// bucket is only written by the WAL's one syncing goroutine at a time;
+	// it is atomic because writes read it too.
+	bucket atomic.Int32
 }
 
-func (p *syncPace) now() int64 { return int64(time.Since(p.epoch)) }
+const (
+	slowWALSync    = 5 * time.Millisecond
+	slowSyncWeight = 10
+	ordinaryFrom   = 3 * slowSyncWeight
+	bucketCap      = 10 * slowSyncWeight
+)
 
-func (p *syncPace) quick() bool { return p.quickAt(p.now()) }
+func (p *syncPace) quick() bool { return p.bucket.Load() < ordinaryFrom }
 
-func (p *syncPace) quickAt(now int64) bool { return now >= p.ordinaryUntil.Load() }
-
-// observe records a direct sync that ran from start to end.
-func (p *syncPace) observe(start, end int64) {
-	if time.Duration(end-start) > p.slow {
-		p.ordinaryUntil.Store(end + int64(p.backoff))
+// observe records a sync that took took.
+func (p *syncPace) observe(took time.Duration) {
+	b := p.bucket.Load()
+	switch {
+	case took > p.slow:
+		p.bucket.Store(min(b+slowSyncWeight, bucketCap))
+	case b > 0:
+		p.bucket.Store(b - 1)
 	}
 }

@@ -61,13 +61,15 @@ func TestWALFileWritesAndSyncsDirectly(t *testing.T) {
 	require.Equal(t, want.Len(), len(got))
 }
 
-// TestSlowWALSyncSendsTheNextOnesThroughTheRuntime: once a direct sync
-// is slow, writes and syncs take the ordinary calls, and still land.
-func TestSlowWALSyncSendsTheNextOnesThroughTheRuntime(t *testing.T) {
+// TestSlowWALSyncsSendTheNextOnesThroughTheRuntime: once direct syncs
+// have been slow, writes and syncs take the ordinary calls, and still
+// land.
+func TestSlowWALSyncsSendTheNextOnesThroughTheRuntime(t *testing.T) {
 	dir := t.TempDir()
 	var syncs atomic.Uint64
 	fs := newWALFS(vfs.Default, &syncs, nil)
 	fs.pace.slow = 0 // every sync is slow
+	fs.pace.bucket.Store(ordinaryFrom - slowSyncWeight)
 	name := filepath.Join(dir, "000002.log")
 	f, err := fs.Create(name, walCategory)
 	require.NoError(t, err)
@@ -76,7 +78,7 @@ func TestSlowWALSyncSendsTheNextOnesThroughTheRuntime(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, fs.pace.quick())
 	require.NoError(t, f.SyncData())
-	require.False(t, fs.pace.quick(), "a slow direct sync starts the backoff")
+	require.False(t, fs.pace.quick(), "one more slow sync fills the bucket")
 
 	_, err = f.Write([]byte(" second"))
 	require.NoError(t, err)

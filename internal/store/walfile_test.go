@@ -7,27 +7,56 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestSyncPaceFallsBackAfterASlowSync: a sync slower than the limit sends
-// the WAL through ordinary system calls for the backoff after it, and
-// quick ones change nothing.
-func TestSyncPaceFallsBackAfterASlowSync(t *testing.T) {
-	ms := int64(time.Millisecond)
-	p := syncPace{epoch: time.Now(), slow: 5 * time.Millisecond, backoff: time.Second}
-	require.True(t, p.quickAt(0))
+// TestSyncPaceTurnsOrdinaryWhenSlowSyncsComeOften: a lone slow sync
+// among quick ones leaves the calls direct; a few together, or a disk
+// where slow syncs are common, make them ordinary; quick syncs bring the
+// direct ones back.
+func TestSyncPaceTurnsOrdinaryWhenSlowSyncsComeOften(t *testing.T) {
+	quick, slow := 300*time.Microsecond, 6*time.Millisecond
+	p := syncPace{slow: 5 * time.Millisecond}
+	require.True(t, p.quick())
 
-	p.observe(10*ms, 15*ms) // exactly the limit is not slow
-	require.True(t, p.quickAt(15*ms))
+	p.observe(5 * time.Millisecond) // exactly the limit is not slow
+	for range 1000 {
+		p.observe(quick)
+	}
+	p.observe(slow)
+	require.True(t, p.quick(), "a lone slow sync")
+	for range 100 {
+		p.observe(quick)
+	}
+	require.True(t, p.quick())
 
-	p.observe(20*ms, 26*ms)
-	require.False(t, p.quickAt(26*ms))
-	require.False(t, p.quickAt(1025*ms))
-	require.True(t, p.quickAt(1026*ms))
+	// Three slow syncs together.
+	for range 3 {
+		p.observe(slow)
+	}
+	require.False(t, p.quick())
 
-	// A quick sync does not cut a backoff short; a second slow one
-	// extends it.
-	p.observe(30*ms, 31*ms)
-	require.False(t, p.quickAt(1025*ms))
-	p.observe(1000*ms, 1010*ms)
-	require.False(t, p.quickAt(1500*ms))
-	require.True(t, p.quickAt(2010*ms))
+	// A disk where one sync in five is slow stays ordinary.
+	for range 200 {
+		p.observe(slow)
+		for range 4 {
+			p.observe(quick)
+		}
+		require.False(t, p.quick())
+	}
+	// One in twenty is within what a virtual disk does: direct again.
+	for range 200 {
+		p.observe(slow)
+		for range 19 {
+			p.observe(quick)
+		}
+	}
+	require.True(t, p.quick())
+
+	// A long slow spell is drained by quick syncs in bounded time.
+	for range 1000 {
+		p.observe(slow)
+	}
+	require.False(t, p.quick())
+	for range bucketCap - ordinaryFrom + 1 {
+		p.observe(quick)
+	}
+	require.True(t, p.quick())
 }
