@@ -94,7 +94,7 @@ func (f *walFile) counted() {
 // costs less than what the runtime's own system call path pays (waking
 // its monitor thread, handing the processor to another thread and taking
 // it back), but not on a disk that takes milliseconds. A single slow sync
-// says little (a virtual disk has them every few thousand syncs), so the
+// says little (a virtual disk under load has about one in a hundred), so the
 // pace is a leaky bucket: each sync slower than slow adds slowSyncWeight,
 // each other sync drains one, and the calls are the runtime's ordinary
 // ones while the bucket holds ordinaryFrom or more: when more than about
@@ -102,8 +102,9 @@ func (f *walFile) counted() {
 // are measured, so the direct ones come back once the disk is quick again.
 type syncPace struct {
 	slow time.Duration
-	// bucket is only written by the WAL's one syncing goroutine at a time;
-	// it is atomic because writes read it too.
+	// bucket is written by the goroutine syncing the WAL, one at a time
+	// but for the moment a new WAL file takes over from the last (an
+	// update lost then is harmless); it is atomic because writes read it.
 	bucket atomic.Int32
 }
 
