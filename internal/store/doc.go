@@ -76,7 +76,10 @@
 // lock and waits for its fsync after releasing it (commit.go), so writers
 // of one hot key share fsyncs too: the WAL is written in commit order, and
 // a write's fsync covers every write committed before it. Metadata and
-// actor ids are always synced.
+// actor ids are always synced. On Linux the WAL's appends and fdatasyncs
+// are raw system calls while the disk syncs quickly (walfile.go): they
+// keep their processor for the sync instead of paying the runtime's
+// hand-off, and turn ordinary while slow syncs come often.
 //
 // # Object cache
 //
@@ -115,6 +118,9 @@
 //   - Hold a key's lock across the fsync of a Modify or ModifyHint (the
 //     request path), or acknowledge a synced write before its fsync
 //     returned.
+//   - Make a raw system call on a file's descriptor outside its
+//     syscall.RawConn, where a Close could recycle it to another file
+//     under the call.
 //   - Answer from the object cache with a record pebble no longer holds:
 //     anything that writes object keys updates the cache under the key's
 //     lock.
