@@ -14,6 +14,13 @@ import (
 func TestSyncPaceTurnsOrdinaryWhenSlowSyncsComeOften(t *testing.T) {
 	quick, slow := 300*time.Microsecond, 6*time.Millisecond
 	p := syncPace{slow: 5 * time.Millisecond}
+	// round observes one slow sync, then n quick ones.
+	round := func(n int) {
+		p.observe(slow)
+		for range n {
+			p.observe(quick)
+		}
+	}
 	require.True(t, p.quick())
 
 	p.observe(5 * time.Millisecond) // exactly the limit is not slow
@@ -35,18 +42,12 @@ func TestSyncPaceTurnsOrdinaryWhenSlowSyncsComeOften(t *testing.T) {
 
 	// A disk where one sync in five is slow stays ordinary.
 	for range 200 {
-		p.observe(slow)
-		for range 4 {
-			p.observe(quick)
-		}
+		round(4)
 		require.False(t, p.quick())
 	}
 	// One in twenty is within what a virtual disk does: direct again.
 	for range 200 {
-		p.observe(slow)
-		for range 19 {
-			p.observe(quick)
-		}
+		round(19)
 	}
 	require.True(t, p.quick())
 
