@@ -45,6 +45,8 @@ func benchMessages() map[string]struct {
 		"ReplicaPutReq": {TypeReplicaPut, &ReplicaPutReq{Partition: 517, Bucket: "bench", Key: []byte("key-00001234"), Object: obj},
 			func() any { return &ReplicaPutReq{} }},
 		"ReplicaGetResp": {TypeReplicaGetResp, &ReplicaGetResp{Found: true, Object: obj}, func() any { return &ReplicaGetResp{} }},
+		"ReplicaPutBatchResp": {TypeReplicaPutBatchResp, &ReplicaPutBatchResp{Items: []ReplicaPutResult{{Durable: true}, {Durable: true}, {Durable: true}}},
+			func() any { return &ReplicaPutBatchResp{} }},
 	}
 }
 

@@ -29,7 +29,8 @@ type bodyAppender interface {
 func handCoded(t Type) bool {
 	switch t {
 	case TypeGet, TypeGetResp, TypePut, TypePutResp, TypeDelete, TypeDeleteResp,
-		TypeReplicaGet, TypeReplicaGetResp, TypeReplicaPut, TypeReplicaPutResp, TypeReplicaPutBatch:
+		TypeReplicaGet, TypeReplicaGetResp, TypeReplicaPut, TypeReplicaPutResp, TypeReplicaPutBatch,
+		TypeReplicaPutBatchResp:
 		return true
 	}
 	return false

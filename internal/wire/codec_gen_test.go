@@ -164,4 +164,39 @@ var handCodedMessages = map[Type]func(t *rapid.T) any{
 		}
 		return &ReplicaPutBatchReq{Items: items}
 	},
+	TypeReplicaPutBatchResp: func(t *rapid.T) any {
+		n := rapid.IntRange(-1, 3).Draw(t, "items")
+		if n < 0 {
+			return &ReplicaPutBatchResp{}
+		}
+		items := make([]ReplicaPutResult, n)
+		for i := range items {
+			items[i].Durable = rapid.Bool().Draw(t, "durable")
+			if rapid.Bool().Draw(t, "refused") {
+				items[i].Err = genErrorResp(t)
+			}
+		}
+		return &ReplicaPutBatchResp{Items: items}
+	},
+}
+
+// genErrorResp makes a replica's refusal, with a quorum error's counts or
+// without.
+func genErrorResp(t *rapid.T) *ErrorResp {
+	e := &ErrorResp{Code: Code(rapid.Uint8().Draw(t, "code")), Message: genString("message").Draw(t, "message")}
+	if !rapid.Bool().Draw(t, "quorum") {
+		return e
+	}
+	q := &QuorumInfo{Op: genString("op").Draw(t, "op"), Kind: genString("kind").Draw(t, "kind"),
+		Need: int(genInt64("need").Draw(t, "need")), Got: int(genInt64("got").Draw(t, "got")),
+		Of: int(genInt64("of").Draw(t, "of")), TimedOut: rapid.Bool().Draw(t, "timedOut")}
+	if n := rapid.IntRange(-1, 3).Draw(t, "replicas"); n >= 0 {
+		q.Replicas = make([]ReplicaInfo, n)
+		for i := range q.Replicas {
+			q.Replicas[i] = ReplicaInfo{Node: genString("node").Draw(t, "node"), OK: rapid.Bool().Draw(t, "ok"),
+				Primary: rapid.Bool().Draw(t, "primary"), Err: genString("err").Draw(t, "err")}
+		}
+	}
+	e.Quorum = q
+	return e
 }

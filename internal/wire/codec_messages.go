@@ -24,6 +24,10 @@ var (
 	replicaPutReqFields  = []string{"partition", "bucket", "key", "object", "sync", "for"}
 	replicaPutRespFields = []string{"durable"}
 	replicaBatchFields   = []string{"items"}
+	replicaResultFields  = []string{"durable", "err"}
+	errorRespFields      = []string{"code", "message", "quorum"}
+	quorumInfoFields     = []string{"op", "kind", "need", "got", "of", "timed_out", "replicas"}
+	replicaInfoFields    = []string{"node", "ok", "primary", "err"}
 )
 
 func b2i(b bool) int {
@@ -442,4 +446,189 @@ func (m *ReplicaPutBatchReq) readBody(r *mpcodec.Reader) error {
 		*m = ReplicaPutBatchReq{}
 	}
 	return err
+}
+
+func (m ReplicaPutBatchResp) appendBody(b []byte) []byte {
+	b = appendKey(append(b, 0x81), "items")
+	if m.Items == nil {
+		return mpcodec.AppendNil(b)
+	}
+	b = mpcodec.AppendArrayLen(b, len(m.Items))
+	for i := range m.Items {
+		it := &m.Items[i]
+		b = mpcodec.AppendMapLen(b, 1+b2i(it.Err != nil))
+		b = mpcodec.AppendBool(appendKey(b, "durable"), it.Durable)
+		if it.Err != nil {
+			b = it.Err.appendMsgpack(appendKey(b, "err"))
+		}
+	}
+	return b
+}
+
+// readBody reads at most MaxReplicaBatch items, as many as a request may
+// carry, checked before anything is allocated for them.
+func (m *ReplicaPutBatchResp) readBody(r *mpcodec.Reader) error {
+	isNil, err := r.Fields(1, replicaBatchFields, func(int) error {
+		n, err := r.ArrayLen(2)
+		if err != nil || n < 0 {
+			m.Items = nil
+			return err
+		}
+		if n > MaxReplicaBatch {
+			return fmt.Errorf("%w: an answer of %d items, more than %d", mpcodec.ErrInvalid, n, MaxReplicaBatch)
+		}
+		items := make([]ReplicaPutResult, n)
+		for i := range items {
+			if err := items[i].readMsgpack(r, 3); err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+		m.Items = items
+		return nil
+	})
+	if isNil {
+		*m = ReplicaPutBatchResp{}
+	}
+	return err
+}
+
+func (m *ReplicaPutResult) readMsgpack(r *mpcodec.Reader, level int) error {
+	isNil, err := r.Fields(level, replicaResultFields, func(i int) error {
+		if i == 0 {
+			var err error
+			m.Durable, err = r.Bool()
+			return err
+		}
+		return readErrorResp(r, level+1, &m.Err)
+	})
+	if isNil {
+		*m = ReplicaPutResult{}
+	}
+	return err
+}
+
+// appendMsgpack writes e as the library does, Quorum left out when nil.
+func (e *ErrorResp) appendMsgpack(b []byte) []byte {
+	b = mpcodec.AppendMapLen(b, 2+b2i(e.Quorum != nil))
+	b = mpcodec.AppendUint(appendKey(b, "code"), uint64(e.Code))
+	b = mpcodec.AppendString(appendKey(b, "message"), e.Message)
+	if q := e.Quorum; q != nil {
+		b = appendKey(b, "quorum")
+		b = mpcodec.AppendMapLen(b, 7)
+		b = mpcodec.AppendString(appendKey(b, "op"), q.Op)
+		b = mpcodec.AppendString(appendKey(b, "kind"), q.Kind)
+		b = mpcodec.AppendInt(appendKey(b, "need"), int64(q.Need))
+		b = mpcodec.AppendInt(appendKey(b, "got"), int64(q.Got))
+		b = mpcodec.AppendInt(appendKey(b, "of"), int64(q.Of))
+		b = mpcodec.AppendBool(appendKey(b, "timed_out"), q.TimedOut)
+		b = appendKey(b, "replicas")
+		if q.Replicas == nil {
+			b = mpcodec.AppendNil(b)
+		} else {
+			b = mpcodec.AppendArrayLen(b, len(q.Replicas))
+			for _, ri := range q.Replicas {
+				b = mpcodec.AppendMapLen(b, 3+b2i(ri.Err != ""))
+				b = mpcodec.AppendString(appendKey(b, "node"), ri.Node)
+				b = mpcodec.AppendBool(appendKey(b, "ok"), ri.OK)
+				b = mpcodec.AppendBool(appendKey(b, "primary"), ri.Primary)
+				if ri.Err != "" {
+					b = mpcodec.AppendString(appendKey(b, "err"), ri.Err)
+				}
+			}
+		}
+	}
+	return b
+}
+
+// readErrorResp reads an *ErrorResp field as the library does: nil sets
+// it to nil, a map fills a new ErrorResp.
+func readErrorResp(r *mpcodec.Reader, level int, dst **ErrorResp) error {
+	if r.NextIsNil() {
+		_, err := r.MapLen(level)
+		*dst = nil
+		return err
+	}
+	e := new(ErrorResp)
+	*dst = e
+	_, err := r.Fields(level, errorRespFields, func(i int) error {
+		var err error
+		switch i {
+		case 0:
+			var c uint64
+			c, err = r.Uint(math.MaxUint8)
+			e.Code = Code(c)
+		case 1:
+			e.Message, err = r.String()
+		default:
+			err = readQuorumInfo(r, level+1, &e.Quorum)
+		}
+		return err
+	})
+	return err
+}
+
+func readQuorumInfo(r *mpcodec.Reader, level int, dst **QuorumInfo) error {
+	if r.NextIsNil() {
+		_, err := r.MapLen(level)
+		*dst = nil
+		return err
+	}
+	q := new(QuorumInfo)
+	*dst = q
+	_, err := r.Fields(level, quorumInfoFields, func(i int) error {
+		var err error
+		switch i {
+		case 0:
+			q.Op, err = r.String()
+		case 1:
+			q.Kind, err = r.String()
+		case 2:
+			q.Need, err = readInt(r)
+		case 3:
+			q.Got, err = readInt(r)
+		case 4:
+			q.Of, err = readInt(r)
+		case 5:
+			q.TimedOut, err = r.Bool()
+		default:
+			err = readReplicaInfos(r, level+1, &q.Replicas)
+		}
+		return err
+	})
+	return err
+}
+
+func readReplicaInfos(r *mpcodec.Reader, level int, dst *[]ReplicaInfo) error {
+	n, err := r.ArrayLen(level)
+	if err != nil || n < 0 {
+		*dst = nil
+		return err
+	}
+	// ArrayLen has checked that n items fit in the bytes left.
+	s := make([]ReplicaInfo, n)
+	for i := range s {
+		ri := &s[i]
+		isNil, err := r.Fields(level+1, replicaInfoFields, func(j int) error {
+			var err error
+			switch j {
+			case 0:
+				ri.Node, err = r.String()
+			case 1:
+				ri.OK, err = r.Bool()
+			case 2:
+				ri.Primary, err = r.Bool()
+			default:
+				ri.Err, err = r.String()
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if isNil {
+			*ri = ReplicaInfo{}
+		}
+	}
+	*dst = s
+	return nil
 }

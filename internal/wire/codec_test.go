@@ -110,6 +110,11 @@ func scramble(t *rapid.T, v reflect.Value, b []byte, level int) []byte {
 	switch v.Kind() {
 	case reflect.Struct:
 		return scrambleStruct(t, v, b, level)
+	case reflect.Pointer:
+		if v.IsNil() {
+			return append(b, 0xc0)
+		}
+		return scramble(t, v.Elem(), b, level)
 	case reflect.Map:
 		if v.IsNil() {
 			return append(b, 0xc0)
@@ -300,6 +305,8 @@ func TestHandDecodersRefuseWhatTheLibraryBends(t *testing.T) {
 		"struct as array":  {enc([]any{"b", []byte("k"), nil}), &GetReq{}},
 		"options as array": {enc(map[string]any{"opts": []any{1, 1, 1, 1, 1, 1, false, false}}), &PutReq{}},
 		"field twice":      {[]byte{0x82, 0xa3, 'k', 'e', 'y', 0xa1, 'a', 0xa3, 'k', 'e', 'y', 0xa1, 'b'}, &GetReq{}},
+		"error code beyond a byte": {enc(map[string]any{"items": []any{map[string]any{"err": map[string]any{"code": 300}}}}),
+			&ReplicaPutBatchResp{}},
 	}
 	for name, c := range cases {
 		require.NoError(t, libraryDecode(c.body, newZero(c.into)), "%s: the library reads it", name)
@@ -420,4 +427,12 @@ func TestReplicaBatchBounded(t *testing.T) {
 		require.Error(t, Decode(huge, &m))
 	})
 	require.Less(t, allocs, 20.0)
+
+	// The answer holds as many items as a batch, and no more.
+	answer := ReplicaPutBatchResp{Items: make([]ReplicaPutResult, MaxReplicaBatch)}
+	var gotAnswer ReplicaPutBatchResp
+	require.NoError(t, Decode(answer.appendBody(nil), &gotAnswer))
+	require.Len(t, gotAnswer.Items, MaxReplicaBatch)
+	answer.Items = append(answer.Items, ReplicaPutResult{Durable: true})
+	require.ErrorIs(t, Decode(answer.appendBody(nil), &gotAnswer), cairn.ErrInvalidArgument)
 }

@@ -249,6 +249,8 @@ func decodeHandCoded(body []byte, v any) (ok bool, err error) {
 		err = m.readBody(&r)
 	case *ReplicaPutBatchReq:
 		err = m.readBody(&r)
+	case *ReplicaPutBatchResp:
+		err = m.readBody(&r)
 	default:
 		return false, nil
 	}
