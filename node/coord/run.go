@@ -133,6 +133,7 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 		defer func() {
 			if timer != nil {
 				timer.Stop()
+				silenceTimers.Put(timer)
 			}
 		}()
 		for !until() {
@@ -144,10 +145,9 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 					continue
 				}
 				if timer == nil {
-					timer = time.NewTimer(wait)
-				} else {
-					timer.Reset(wait)
+					timer = silenceTimers.Get().(*time.Timer)
 				}
+				timer.Reset(wait)
 				silence = timer.C
 			}
 			select {
@@ -180,6 +180,18 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 	})
 	return err
 }
+
+// silenceTimers recycles the timers that wake a request's loop when a
+// target has been silent too long: every request arms one, and a new one
+// per request was 6% of a node's allocations under a write load. A timer
+// is stopped before it is put back, and since Go 1.23 a stopped timer's
+// channel delivers nothing stale after a Reset, so the next request never
+// sees the last one's silence.
+var silenceTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // replicaCall is one call of a flight, for a worker to make.
 type replicaCall struct {

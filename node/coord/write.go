@@ -371,7 +371,7 @@ func (c *Coordinator) silentAfter(ctx context.Context) time.Duration {
 // mints dots only when no primary can (every primary is unreachable), so a
 // key's dots come from its primaries whenever one is there.
 func coordinators(targets []quorum.Target, up func(string) bool) []quorum.Target {
-	var out []quorum.Target
+	out := make([]quorum.Target, 0, len(targets))
 	for _, primary := range []bool{true, false} {
 		for _, t := range targets {
 			if t.Primary == primary && up(t.Node) {
