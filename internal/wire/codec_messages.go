@@ -420,32 +420,37 @@ func (m ReplicaPutBatchReq) appendBody(b []byte) []byte {
 	return b
 }
 
-// readBody reads at most MaxReplicaBatch items; the array's length is
-// checked against that and against the bytes left before anything is
-// allocated for it.
 func (m *ReplicaPutBatchReq) readBody(r *mpcodec.Reader) error {
 	isNil, err := r.Fields(1, replicaBatchFields, func(int) error {
-		n, err := r.ArrayLen(2)
-		if err != nil || n < 0 {
-			m.Items = nil
-			return err
-		}
-		if n > MaxReplicaBatch {
-			return fmt.Errorf("%w: a batch of %d items, more than %d", mpcodec.ErrInvalid, n, MaxReplicaBatch)
-		}
-		items := make([]ReplicaPutReq, n)
-		for i := range items {
-			if err := items[i].readAt(r, 3); err != nil {
-				return fmt.Errorf("item %d: %w", i, err)
-			}
-		}
-		m.Items = items
-		return nil
+		var err error
+		m.Items, err = readBatchItems(r, "a batch", func(it *ReplicaPutReq) error { return it.readAt(r, 3) })
+		return err
 	})
 	if isNil {
 		*m = ReplicaPutBatchReq{}
 	}
 	return err
+}
+
+// readBatchItems reads the items of a replica batch or of its answer, at
+// most MaxReplicaBatch: the array's length is checked against that and
+// against the bytes left before anything is allocated for it. nil reads
+// as nil.
+func readBatchItems[T any](r *mpcodec.Reader, what string, read func(*T) error) ([]T, error) {
+	n, err := r.ArrayLen(2)
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	if n > MaxReplicaBatch {
+		return nil, fmt.Errorf("%w: %s of %d items, more than %d", mpcodec.ErrInvalid, what, n, MaxReplicaBatch)
+	}
+	items := make([]T, n)
+	for i := range items {
+		if err := read(&items[i]); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+	}
+	return items, nil
 }
 
 func (m ReplicaPutBatchResp) appendBody(b []byte) []byte {
@@ -466,25 +471,12 @@ func (m ReplicaPutBatchResp) appendBody(b []byte) []byte {
 }
 
 // readBody reads at most MaxReplicaBatch items, as many as a request may
-// carry, checked before anything is allocated for them.
+// carry.
 func (m *ReplicaPutBatchResp) readBody(r *mpcodec.Reader) error {
 	isNil, err := r.Fields(1, replicaBatchFields, func(int) error {
-		n, err := r.ArrayLen(2)
-		if err != nil || n < 0 {
-			m.Items = nil
-			return err
-		}
-		if n > MaxReplicaBatch {
-			return fmt.Errorf("%w: an answer of %d items, more than %d", mpcodec.ErrInvalid, n, MaxReplicaBatch)
-		}
-		items := make([]ReplicaPutResult, n)
-		for i := range items {
-			if err := items[i].readMsgpack(r, 3); err != nil {
-				return fmt.Errorf("item %d: %w", i, err)
-			}
-		}
-		m.Items = items
-		return nil
+		var err error
+		m.Items, err = readBatchItems(r, "an answer", func(it *ReplicaPutResult) error { return it.readMsgpack(r, 3) })
+		return err
 	})
 	if isNil {
 		*m = ReplicaPutBatchResp{}
