@@ -504,45 +504,53 @@ func (e *ErrorResp) appendMsgpack(b []byte) []byte {
 	b = mpcodec.AppendMapLen(b, 2+b2i(e.Quorum != nil))
 	b = mpcodec.AppendUint(appendKey(b, "code"), uint64(e.Code))
 	b = mpcodec.AppendString(appendKey(b, "message"), e.Message)
-	if q := e.Quorum; q != nil {
-		b = appendKey(b, "quorum")
-		b = mpcodec.AppendMapLen(b, 7)
-		b = mpcodec.AppendString(appendKey(b, "op"), q.Op)
-		b = mpcodec.AppendString(appendKey(b, "kind"), q.Kind)
-		b = mpcodec.AppendInt(appendKey(b, "need"), int64(q.Need))
-		b = mpcodec.AppendInt(appendKey(b, "got"), int64(q.Got))
-		b = mpcodec.AppendInt(appendKey(b, "of"), int64(q.Of))
-		b = mpcodec.AppendBool(appendKey(b, "timed_out"), q.TimedOut)
-		b = appendKey(b, "replicas")
-		if q.Replicas == nil {
-			b = mpcodec.AppendNil(b)
-		} else {
-			b = mpcodec.AppendArrayLen(b, len(q.Replicas))
-			for _, ri := range q.Replicas {
-				b = mpcodec.AppendMapLen(b, 3+b2i(ri.Err != ""))
-				b = mpcodec.AppendString(appendKey(b, "node"), ri.Node)
-				b = mpcodec.AppendBool(appendKey(b, "ok"), ri.OK)
-				b = mpcodec.AppendBool(appendKey(b, "primary"), ri.Primary)
-				if ri.Err != "" {
-					b = mpcodec.AppendString(appendKey(b, "err"), ri.Err)
-				}
-			}
+	if e.Quorum != nil {
+		b = e.Quorum.appendMsgpack(appendKey(b, "quorum"))
+	}
+	return b
+}
+
+func (q *QuorumInfo) appendMsgpack(b []byte) []byte {
+	b = mpcodec.AppendMapLen(b, 7)
+	b = mpcodec.AppendString(appendKey(b, "op"), q.Op)
+	b = mpcodec.AppendString(appendKey(b, "kind"), q.Kind)
+	b = mpcodec.AppendInt(appendKey(b, "need"), int64(q.Need))
+	b = mpcodec.AppendInt(appendKey(b, "got"), int64(q.Got))
+	b = mpcodec.AppendInt(appendKey(b, "of"), int64(q.Of))
+	b = mpcodec.AppendBool(appendKey(b, "timed_out"), q.TimedOut)
+	b = appendKey(b, "replicas")
+	if q.Replicas == nil {
+		return mpcodec.AppendNil(b)
+	}
+	b = mpcodec.AppendArrayLen(b, len(q.Replicas))
+	for _, ri := range q.Replicas {
+		b = mpcodec.AppendMapLen(b, 3+b2i(ri.Err != ""))
+		b = mpcodec.AppendString(appendKey(b, "node"), ri.Node)
+		b = mpcodec.AppendBool(appendKey(b, "ok"), ri.OK)
+		b = mpcodec.AppendBool(appendKey(b, "primary"), ri.Primary)
+		if ri.Err != "" {
+			b = mpcodec.AppendString(appendKey(b, "err"), ri.Err)
 		}
 	}
 	return b
 }
 
-// readErrorResp reads an *ErrorResp field as the library does: nil sets
-// it to nil, a map fills a new ErrorResp.
-func readErrorResp(r *mpcodec.Reader, level int, dst **ErrorResp) error {
+// readPointer reads a pointer-to-struct field as the library does: nil
+// sets it to nil, a map fills a new T, set decoding the value of names[i].
+func readPointer[T any](r *mpcodec.Reader, level int, dst **T, names []string, set func(v *T, i int) error) error {
 	if r.NextIsNil() {
 		_, err := r.MapLen(level)
 		*dst = nil
 		return err
 	}
-	e := new(ErrorResp)
-	*dst = e
-	_, err := r.Fields(level, errorRespFields, func(i int) error {
+	v := new(T)
+	*dst = v
+	_, err := r.Fields(level, names, func(i int) error { return set(v, i) })
+	return err
+}
+
+func readErrorResp(r *mpcodec.Reader, level int, dst **ErrorResp) error {
+	return readPointer(r, level, dst, errorRespFields, func(e *ErrorResp, i int) error {
 		var err error
 		switch i {
 		case 0:
@@ -556,18 +564,10 @@ func readErrorResp(r *mpcodec.Reader, level int, dst **ErrorResp) error {
 		}
 		return err
 	})
-	return err
 }
 
 func readQuorumInfo(r *mpcodec.Reader, level int, dst **QuorumInfo) error {
-	if r.NextIsNil() {
-		_, err := r.MapLen(level)
-		*dst = nil
-		return err
-	}
-	q := new(QuorumInfo)
-	*dst = q
-	_, err := r.Fields(level, quorumInfoFields, func(i int) error {
+	return readPointer(r, level, dst, quorumInfoFields, func(q *QuorumInfo, i int) error {
 		var err error
 		switch i {
 		case 0:
@@ -587,7 +587,6 @@ func readQuorumInfo(r *mpcodec.Reader, level int, dst **QuorumInfo) error {
 		}
 		return err
 	})
-	return err
 }
 
 func readReplicaInfos(r *mpcodec.Reader, level int, dst *[]ReplicaInfo) error {
