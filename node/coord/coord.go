@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cairnkv/cairn"
@@ -294,12 +295,18 @@ type Coordinator struct {
 	// calls keep going after a client has its answer, but not after Close.
 	lifetime context.Context
 	stop     context.CancelFunc
-	// calls make the replica calls, and background runs what a request
-	// does after its answer (the rest of its calls, failovers, read
-	// repair): both on long-lived goroutines, whose stacks have grown
-	// through the store and the transport once and for all.
+	// calls make the replica calls that block (this node's own, and
+	// those the replica set cannot make by callback), and background
+	// runs read repairs and the writes to pending replicas: both on
+	// long-lived goroutines, whose stacks have grown through the store
+	// and the transport once and for all.
 	calls      *workers.Pool[replicaCall]
 	background *workers.Pool[func()]
+	// gate keeps Close from closing the pools while an answer handled on
+	// a goroutine that is not the coordinator's (a replica batch's, a
+	// timer's) starts calls or a repair in them.
+	gate   sync.RWMutex
+	closed bool
 
 	// drive runs a flight: run, or in tests a harness that feeds it
 	// scripted events one at a time.
@@ -326,9 +333,25 @@ func New(cfg Config, r Replicas, v View, o Observer) (*Coordinator, error) {
 // Requests must not be started after Close.
 func (c *Coordinator) Close() {
 	c.stop()
+	c.gate.Lock()
+	c.closed = true
+	c.gate.Unlock()
 	c.background.Close()
 	c.calls.Close()
 }
+
+// admit lets a request handed over (run) start calls or a repair, until
+// Close; release must follow when it says yes.
+func (c *Coordinator) admit() bool {
+	c.gate.RLock()
+	if c.closed {
+		c.gate.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (c *Coordinator) release() { c.gate.RUnlock() }
 
 // workerIdle is how long a coordinator's worker stays parked before it
 // exits.

@@ -36,6 +36,21 @@ type flight struct {
 	// launch starts a call to t; its result must come back through
 	// onResult.
 	launch func(t quorum.Target)
+
+	// What run keeps to take the answers that come after the request
+	// was decided (see handOver). mu guards req from then on.
+	mu      sync.Mutex
+	handed  bool // decided and handed over: answers are handled where they arrive
+	over    bool // finished: answers that still come are dropped
+	results chan result
+	// queued are the calls an event handled under mu asked for; they
+	// start once mu is released.
+	queued   []quorum.Target
+	start    time.Time
+	deadline time.Time
+	callCtx  context.Context
+	cancel   context.CancelFunc
+	timer    *time.Timer // wakes a handed-over request for its next silence or its deadline
 }
 
 // do makes one call of the request: a read of t's copy, or the write of
@@ -77,10 +92,9 @@ func (f *flight) onSilence(now time.Duration) {
 func (f *flight) onDeadline() { f.req.expire() }
 
 // run drives a request whose first calls are to targets: it answers once
-// the request is decided, calling decided on this goroutine first (the
-// request's state belongs to the background from then on), and hands what
-// remains (answers still to come, failovers of a write, read repair) to a
-// goroutine of the coordinator.
+// the request is decided, calling decided on this goroutine first, and
+// hands what remains (answers still to come, failovers of a write, read
+// repair) over to the goroutines those answers arrive on (handOver).
 //
 // Calls keep the request's deadline but not its cancellation once the
 // request is decided: a client that hangs up after its acknowledgement
@@ -90,30 +104,18 @@ func (f *flight) onDeadline() { f.req.expire() }
 // moment, and its calls end with it: nobody is left to answer, and what
 // already landed stays, as with any write that fails.
 func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Target, decided func()) error {
-	start := time.Now()
+	f.start = time.Now()
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		deadline = start.Add(c.cfg.RepairTimeout)
+		deadline = f.start.Add(c.cfg.RepairTimeout)
 	}
-	callCtx, cancel := context.WithDeadline(c.lifetime, deadline)
+	f.deadline = deadline
+	f.callCtx, f.cancel = context.WithDeadline(c.lifetime, deadline)
 	// Every node is called at most once per request, so the channel never
 	// fills: a call never waits for the loop, even after it stopped
 	// listening.
-	results := make(chan result, len(f.req.calls)+len(f.req.fallbacks)+len(f.req.spares))
-	async, _ := c.replicas.(AsyncWriter)
-	f.launch = func(t quorum.Target) {
-		// A write to another node completes by callback when the replica
-		// set offers it: no worker is woken to wait for the answer.
-		if async != nil && f.req.read == nil && t.Node != c.cfg.Self {
-			node := t.Node
-			if async.WriteAsync(callCtx, t, f.key, f.obj, f.sync, func(durable bool, err error) {
-				results <- result{node: node, durable: durable, err: err}
-			}) {
-				return
-			}
-		}
-		c.calls.Go(replicaCall{f: f, ctx: callCtx, target: t, out: results})
-	}
+	f.results = make(chan result, len(f.req.calls)+len(f.req.fallbacks)+len(f.req.spares))
+	f.launch = f.call
 	// This node's own copy is read here, after the other calls are on
 	// their way: it costs no message, and no goroutine either.
 	local := -1
@@ -124,61 +126,200 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 		}
 		f.launch(t)
 	}
-	elapsed := func() time.Duration { return time.Since(start) }
 	if local >= 0 {
-		f.onResult(elapsed(), f.do(callCtx, targets[local]))
+		f.onResult(f.elapsed(), f.do(f.callCtx, targets[local]))
 	}
-	loop := func(done <-chan struct{}, until func() bool) {
-		var timer *time.Timer
-		defer func() {
-			if timer != nil {
-				timer.Stop()
-				silenceTimers.Put(timer)
-			}
-		}()
-		for !until() {
-			var silence <-chan time.Time
-			if at, ok := f.req.nextSilence(); ok {
-				wait := at - elapsed()
-				if wait <= 0 {
-					f.onSilence(elapsed())
-					continue
-				}
-				if timer == nil {
-					timer = silenceTimers.Get().(*time.Timer)
-				}
-				timer.Reset(wait)
-				silence = timer.C
-			}
-			select {
-			case res := <-results:
-				if !time.Now().Before(deadline) {
-					// The deadline passed: it decides, not the failures
-					// it caused in the calls that share it, which may
-					// arrive a moment before the request's own timer.
-					f.onDeadline()
-				}
-				f.onResult(elapsed(), res)
-			case <-silence:
-				f.onSilence(elapsed())
-			case <-done:
-				f.onDeadline()
-			}
-		}
-	}
-	loop(ctx.Done(), f.req.done)
+	f.waitDecided(ctx.Done())
 	err := f.req.err()
 	decided()
-	if f.req.finished() && !f.needsRepair() {
-		cancel()
-		return err
+	f.handOver()
+	return err
+}
+
+// call starts the call to t; its answer comes back through deliver.
+func (f *flight) call(t quorum.Target) {
+	c := f.c
+	// A write to another node completes by callback when the replica set
+	// offers it: no worker is woken to wait for the answer.
+	if async, ok := c.replicas.(AsyncWriter); ok && f.req.read == nil && t.Node != c.cfg.Self {
+		node := t.Node
+		if async.WriteAsync(f.callCtx, t, f.key, f.obj, f.sync, func(durable bool, err error) {
+			f.deliver(result{node: node, durable: durable, err: err})
+		}) {
+			return
+		}
+	}
+	c.calls.Go(replicaCall{f: f, ctx: f.callCtx, target: t})
+}
+
+func (f *flight) elapsed() time.Duration { return time.Since(f.start) }
+
+// waitDecided handles the request's events on this goroutine until it is
+// decided; done ends the wait as the deadline does.
+func (f *flight) waitDecided(done <-chan struct{}) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+			silenceTimers.Put(timer)
+		}
+	}()
+	for !f.req.done() {
+		var silence <-chan time.Time
+		if at, ok := f.req.nextSilence(); ok {
+			wait := at - f.elapsed()
+			if wait <= 0 {
+				f.onSilence(f.elapsed())
+				continue
+			}
+			if timer == nil {
+				timer = silenceTimers.Get().(*time.Timer)
+			}
+			timer.Reset(wait)
+			silence = timer.C
+		}
+		select {
+		case res := <-f.results:
+			f.handle(res)
+		case <-silence:
+			f.onSilence(f.elapsed())
+		case <-done:
+			f.onDeadline()
+		}
+	}
+}
+
+// handle takes one answer.
+func (f *flight) handle(res result) {
+	if f.callCtx.Err() != nil || !time.Now().Before(f.deadline) {
+		// The deadline passed, or the coordinator is closing: that
+		// decides, not the failures it caused in the calls, which may
+		// arrive a moment before the request's own timer.
+		f.onDeadline()
+	}
+	f.onResult(f.elapsed(), res)
+}
+
+// deliver is how a call's answer comes back, from whatever goroutine made
+// the call. Until the request is handed over its waiting goroutine takes
+// it; from then on it is handled here, and the request finished by the
+// goroutine that brings its last answer: a decided write's last replica
+// wakes no goroutine of its own.
+func (f *flight) deliver(res result) {
+	f.mu.Lock()
+	if !f.handed {
+		f.results <- res
+		f.mu.Unlock()
+		return
+	}
+	if f.over {
+		f.mu.Unlock()
+		return
+	}
+	f.handle(res)
+	f.settle()
+}
+
+// handOver gives a decided request's state to the events still to come:
+// the answers already queued are taken now, the others as they arrive
+// (deliver), and a timer stands in for the wait for silence and the
+// deadline (onTimer).
+func (f *flight) handOver() {
+	f.mu.Lock()
+	f.handed = true
+	f.launch = f.enqueue
+	for {
+		select {
+		case res := <-f.results:
+			f.handle(res)
+			continue
+		default:
+		}
+		break
+	}
+	f.settle()
+}
+
+// enqueue is launch while mu is held: the call starts once it is
+// released (settle), never under it, since an answer may come back on
+// the very goroutine that starts the call.
+func (f *flight) enqueue(t quorum.Target) { f.queued = append(f.queued, t) }
+
+// onTimer is the handed-over request's next silence or its deadline.
+func (f *flight) onTimer() {
+	f.mu.Lock()
+	if f.over {
+		f.mu.Unlock()
+		return
+	}
+	if f.callCtx.Err() != nil || !time.Now().Before(f.deadline) {
+		f.onDeadline()
+	} else {
+		f.onSilence(f.elapsed())
+	}
+	f.settle()
+}
+
+// settle ends an event handled under mu, which it releases: a request
+// that is finished is closed (its calls' context cancelled, a get's
+// repair started), one that is not waits for its next silence or its
+// deadline; then the calls the event asked for start.
+func (f *flight) settle() {
+	queued := f.queued
+	f.queued = nil
+	finished := f.req.finished()
+	repair := false
+	if finished {
+		f.over = true
+		repair = f.needsRepair()
+		if f.timer != nil {
+			f.timer.Stop()
+		}
+	} else {
+		next := f.deadline
+		if at, ok := f.req.nextSilence(); ok && f.start.Add(at).Before(next) {
+			next = f.start.Add(at)
+		}
+		// A timer that fires early, or a moment after it was moved,
+		// finds nothing silent yet and is armed again.
+		if f.timer == nil {
+			f.timer = time.AfterFunc(time.Until(next), f.onTimer)
+		} else {
+			f.timer.Reset(time.Until(next))
+		}
+	}
+	f.mu.Unlock()
+	c := f.c
+	if !c.admit() {
+		// Closing: what was asked for is not started, and the request
+		// ends here, as at its deadline.
+		f.mu.Lock()
+		if !f.over {
+			f.onDeadline()
+			f.over = true
+			if f.timer != nil {
+				f.timer.Stop()
+			}
+		}
+		f.mu.Unlock()
+		f.cancel()
+		return
+	}
+	defer c.release()
+	for _, t := range queued {
+		f.call(t)
+	}
+	if !finished {
+		return
+	}
+	if !repair {
+		f.cancel()
+		return
 	}
 	c.background.Go(func() {
-		defer cancel()
-		loop(callCtx.Done(), f.req.finished)
+		defer f.cancel()
 		f.repair()
 	})
-	return err
 }
 
 // silenceTimers recycles the timers that wake a request's loop when a
@@ -198,10 +339,9 @@ type replicaCall struct {
 	f      *flight
 	ctx    context.Context
 	target quorum.Target
-	out    chan<- result
 }
 
-func makeCall(c replicaCall) { c.out <- c.f.do(c.ctx, c.target) }
+func makeCall(c replicaCall) { c.f.deliver(c.f.do(c.ctx, c.target)) }
 
 // needsRepair: a read whose answers already show a target to repair.
 func (f *flight) needsRepair() bool {

@@ -278,3 +278,82 @@ func mustUpdate(o dvv.Object, err error) dvv.Object {
 	}
 	return o
 }
+
+// asyncReplicas writes to other nodes by callback, as the node's replica
+// set does. A write to a node in hold waits for the test to answer it;
+// any other is made at once and answered on the goroutine that started
+// it.
+type asyncReplicas struct {
+	*liveReplicas
+	amu  sync.Mutex
+	hold map[string]bool
+	held map[string]func(bool, error)
+}
+
+func newAsyncReplicas(hold ...string) *asyncReplicas {
+	r := &asyncReplicas{liveReplicas: newLiveReplicas(), hold: map[string]bool{}, held: map[string]func(bool, error){}}
+	for _, n := range hold {
+		r.hold[n] = true
+	}
+	return r
+}
+
+func (r *asyncReplicas) WriteAsync(ctx context.Context, t quorum.Target, k Key, obj dvv.Object, sync bool, done func(bool, error)) bool {
+	r.amu.Lock()
+	if r.hold[t.Node] {
+		r.held[t.Node] = done
+		r.amu.Unlock()
+		return true
+	}
+	r.amu.Unlock()
+	done(r.Write(ctx, t, k, obj, sync))
+	return true
+}
+
+// answer answers the held write to node, on the caller's goroutine.
+func (r *asyncReplicas) answer(t *testing.T, node string, err error) {
+	t.Helper()
+	r.amu.Lock()
+	done := r.held[node]
+	delete(r.held, node)
+	r.amu.Unlock()
+	require.NotNil(t, done, "no write to %s is held", node)
+	done(false, err)
+}
+
+// TestDecidedWriteIsFinishedByItsLastAnswer: once a write is decided, no
+// goroutine of the coordinator waits for the rest of its answers. The one
+// that comes last is handled on the goroutine that brings it, failover
+// included, and the failover's own answer may come back on that same
+// goroutine before the call returns.
+func TestDecidedWriteIsFinishedByItsLastAnswer(t *testing.T) {
+	r := newAsyncReplicas("n3")
+	c := newCoordinator(t, r)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	_, err := c.Put(ctx, testWrite("v"), spec(2, 2), route(), false)
+	require.NoError(t, err, "n1 and n2 make w=2")
+
+	r.answer(t, "n3", errors.New("disk full"))
+	require.Equal(t, 1, r.written(copyName("n4", "n3")), "n3's failure did not bring its fallback in at once")
+	_, _, started := c.background.Counts()
+	require.Zero(t, started, "a goroutine was started to wait for a decided write")
+	_, _, started = c.calls.Counts()
+	require.Zero(t, started, "a worker was woken for a write the replica set makes by callback")
+}
+
+// TestAnswersAfterCloseStartNoCalls: an answer that comes after Close,
+// from a call the coordinator no longer owns, ends its request without a
+// failover (the pools are closed).
+func TestAnswersAfterCloseStartNoCalls(t *testing.T) {
+	r := newAsyncReplicas("n3")
+	c := newCoordinator(t, r)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	_, err := c.Put(ctx, testWrite("v"), spec(2, 2), route(), false)
+	require.NoError(t, err)
+	c.Close()
+	r.answer(t, "n3", errors.New("connection lost"))
+	require.Zero(t, r.written(copyName("n4", "n3")), "a fallback was called after Close")
+}
