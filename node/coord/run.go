@@ -115,7 +115,7 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 	// fills: a call never waits for the loop, even after it stopped
 	// listening.
 	f.results = make(chan result, len(f.req.calls)+len(f.req.fallbacks)+len(f.req.spares))
-	f.launch = f.call
+	f.launch = f.dispatch
 	// This node's own copy is read here, after the other calls are on
 	// their way: it costs no message, and no goroutine either.
 	local := -1
@@ -134,6 +134,18 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 	decided()
 	f.handOver()
 	return err
+}
+
+// dispatch is the flight's launch: the call starts now, or, when the
+// request was handed over (an event is being handled under mu), once mu
+// is released (settle), never under it, since an answer may come back on
+// the very goroutine that starts the call.
+func (f *flight) dispatch(t quorum.Target) {
+	if f.handed {
+		f.queued = append(f.queued, t)
+		return
+	}
+	f.call(t)
 }
 
 // call starts the call to t; its answer comes back through deliver.
@@ -227,7 +239,6 @@ func (f *flight) deliver(res result) {
 func (f *flight) handOver() {
 	f.mu.Lock()
 	f.handed = true
-	f.launch = f.enqueue
 	for {
 		select {
 		case res := <-f.results:
@@ -239,11 +250,6 @@ func (f *flight) handOver() {
 	}
 	f.settle()
 }
-
-// enqueue is launch while mu is held: the call starts once it is
-// released (settle), never under it, since an answer may come back on
-// the very goroutine that starts the call.
-func (f *flight) enqueue(t quorum.Target) { f.queued = append(f.queued, t) }
 
 // onTimer is the handed-over request's next silence or its deadline.
 func (f *flight) onTimer() {
