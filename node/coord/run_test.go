@@ -261,13 +261,21 @@ func TestCloseCutsOffCallsStillRunning(t *testing.T) {
 	r := newLiveReplicas()
 	r.hang["n3"], r.hang["n4"], r.hang["n5"] = true, true, true
 	c := newCoordinator(t, r)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
-	defer cancel()
-	_, err := c.Put(ctx, testWrite("v"), spec(2, 2), route(), false)
-	require.NoError(t, err)
+	putDecided(t, c)
 	// The write to n3 waits out an hour-long deadline; Close must not.
 	// goleak (TestMain) checks that nothing is left running.
 	c.Close()
+}
+
+// putDecided makes a put at w=2 that must succeed without n3 (which
+// may hang), with a deadline an hour away that nothing in the test waits
+// for.
+func putDecided(t *testing.T, c *Coordinator) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+	t.Cleanup(cancel)
+	_, err := c.Put(ctx, testWrite("v"), spec(2, 2), route(), false)
+	require.NoError(t, err, "n1 and n2 make w=2")
 }
 
 // mustUpdate takes dvv's Update in a history whose counters cannot come
@@ -330,11 +338,7 @@ func TestDecidedWriteIsFinishedByItsLastAnswer(t *testing.T) {
 	r := newAsyncReplicas("n3")
 	c := newCoordinator(t, r)
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
-	defer cancel()
-	_, err := c.Put(ctx, testWrite("v"), spec(2, 2), route(), false)
-	require.NoError(t, err, "n1 and n2 make w=2")
-
+	putDecided(t, c)
 	r.answer(t, "n3", errors.New("disk full"))
 	require.Equal(t, 1, r.written(copyName("n4", "n3")), "n3's failure did not bring its fallback in at once")
 	_, _, started := c.background.Counts()
@@ -349,10 +353,7 @@ func TestDecidedWriteIsFinishedByItsLastAnswer(t *testing.T) {
 func TestAnswersAfterCloseStartNoCalls(t *testing.T) {
 	r := newAsyncReplicas("n3")
 	c := newCoordinator(t, r)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
-	defer cancel()
-	_, err := c.Put(ctx, testWrite("v"), spec(2, 2), route(), false)
-	require.NoError(t, err)
+	putDecided(t, c)
 	c.Close()
 	r.answer(t, "n3", errors.New("connection lost"))
 	require.Zero(t, r.written(copyName("n4", "n3")), "a fallback was called after Close")
