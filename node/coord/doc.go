@@ -15,11 +15,13 @@
 // The decisions live in request, a state machine in the style of etcd's
 // raft: it takes answers, silences and the deadline as events and returns
 // the calls to make; it does no I/O and reads no clock. run.go is the only
-// code that starts calls and waits, for reads and writes alike: until a
-// request is decided, the goroutine serving it waits for its events; after
-// that, each event is handled on the goroutine it arrives on (a call's
-// answer, a timer for silence and the deadline), under the request's lock,
-// and the last one finishes it. No goroutine waits for a decided request.
+// code that starts calls and waits, for reads and writes alike. Each event
+// is handled on the goroutine it arrives on (a call's answer where the
+// call ends; a silence or the deadline on the goroutine serving the
+// request, or on a timer's once it is answered), under the request's
+// lock. The goroutine serving a request is woken when an answer decides
+// it; the last answer finishes it. No goroutine waits for a decided
+// request.
 //
 //	client ─▶ node ─▶ Coordinator.Put ─┬─ forward ──▶ Replicas.Forward (another node coordinates)
 //	                                   └─ Replicas.Mint (local copy, new dot)

@@ -37,12 +37,12 @@ type flight struct {
 	// onResult.
 	launch func(t quorum.Target)
 
-	// What run keeps to take the answers that come after the request
-	// was decided (see handOver). mu guards req from then on.
-	mu      sync.Mutex
-	handed  bool // decided and handed over: answers are handled where they arrive
-	over    bool // finished: answers that still come are dropped
-	results chan result
+	// What run keeps to handle the request's events where they arrive.
+	// mu guards req once the first calls are out.
+	mu     sync.Mutex
+	handed bool          // decided and answered: the events that remain finish it
+	over   bool          // finished: answers that still come are dropped
+	wake   chan struct{} // the answer that decides the request wakes its goroutine
 	// queued are the calls an event handled under mu asked for; they
 	// start once mu is released.
 	queued   []quorum.Target
@@ -93,8 +93,15 @@ func (f *flight) onDeadline() { f.req.expire() }
 
 // run drives a request whose first calls are to targets: it answers once
 // the request is decided, calling decided on this goroutine first, and
-// hands what remains (answers still to come, failovers of a write, read
-// repair) over to the goroutines those answers arrive on (handOver).
+// leaves what remains (answers still to come, failovers of a write, read
+// repair) to the goroutines those answers arrive on.
+//
+// Every event is handled under the request's lock, on the goroutine it
+// arrives on: a call's answer where the call ends (deliver), a silence or
+// the deadline on the goroutine waiting for the request or, once it is
+// answered, on a timer's. The goroutine serving the request is woken only
+// when the request is decided, or for a silence or the deadline: at W=2 a
+// write's own fsync and its third replica wake nobody.
 //
 // Calls keep the request's deadline but not its cancellation once the
 // request is decided: a client that hangs up after its acknowledgement
@@ -111,11 +118,8 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 	}
 	f.deadline = deadline
 	f.callCtx, f.cancel = context.WithDeadline(c.lifetime, deadline)
-	// Every node is called at most once per request, so the channel never
-	// fills: a call never waits for the loop, even after it stopped
-	// listening.
-	f.results = make(chan result, len(f.req.calls)+len(f.req.fallbacks)+len(f.req.spares))
-	f.launch = f.dispatch
+	f.wake = make(chan struct{}, 1)
+	f.launch = f.enqueue
 	// This node's own copy is read here, after the other calls are on
 	// their way: it costs no message, and no goroutine either.
 	local := -1
@@ -124,29 +128,28 @@ func (c *Coordinator) run(ctx context.Context, f *flight, targets []quorum.Targe
 			local = i
 			continue
 		}
-		f.launch(t)
+		f.call(t)
 	}
+	var own result
 	if local >= 0 {
-		f.onResult(f.elapsed(), f.do(f.callCtx, targets[local]))
+		own = f.do(f.callCtx, targets[local])
+	}
+	f.mu.Lock()
+	if local >= 0 {
+		f.handle(own)
 	}
 	f.waitDecided(ctx.Done())
 	err := f.req.err()
 	decided()
-	f.handOver()
+	f.handed = true
+	f.settle()
 	return err
 }
 
-// dispatch is the flight's launch: the call starts now, or, when the
-// request was handed over (an event is being handled under mu), once mu
-// is released (settle), never under it, since an answer may come back on
-// the very goroutine that starts the call.
-func (f *flight) dispatch(t quorum.Target) {
-	if f.handed {
-		f.queued = append(f.queued, t)
-		return
-	}
-	f.call(t)
-}
+// enqueue is the flight's launch. Events are handled under mu, and a
+// call never starts under it (startQueued, settle): its answer may come
+// back on the very goroutine that starts it.
+func (f *flight) enqueue(t quorum.Target) { f.queued = append(f.queued, t) }
 
 // call starts the call to t; its answer comes back through deliver.
 func (f *flight) call(t quorum.Target) {
@@ -164,10 +167,41 @@ func (f *flight) call(t quorum.Target) {
 	c.calls.Go(replicaCall{f: f, ctx: f.callCtx, target: t})
 }
 
+// startCalls starts calls, unless the coordinator is closing (its pools
+// take nothing more then); it reports whether it did.
+func (f *flight) startCalls(targets []quorum.Target) bool {
+	if !f.c.admit() {
+		return false
+	}
+	defer f.c.release()
+	for _, t := range targets {
+		f.call(t)
+	}
+	return true
+}
+
+// startQueued starts the calls queued under mu, which it releases
+// meanwhile; a request whose calls cannot start ends as at its deadline.
+func (f *flight) startQueued() {
+	if len(f.queued) == 0 {
+		return
+	}
+	queued := f.queued
+	f.queued = nil
+	f.mu.Unlock()
+	started := f.startCalls(queued)
+	f.mu.Lock()
+	if !started {
+		f.onDeadline()
+	}
+}
+
 func (f *flight) elapsed() time.Duration { return time.Since(f.start) }
 
-// waitDecided handles the request's events on this goroutine until it is
-// decided; done ends the wait as the deadline does.
+// waitDecided waits, with mu held on entry and on return, until the
+// request is decided; it handles the silences and done, which ends the
+// wait as the deadline does, and the answers are handled where they
+// arrive (deliver), which wakes it when one decides the request.
 func (f *flight) waitDecided(done <-chan struct{}) {
 	var timer *time.Timer
 	defer func() {
@@ -176,7 +210,11 @@ func (f *flight) waitDecided(done <-chan struct{}) {
 			silenceTimers.Put(timer)
 		}
 	}()
-	for !f.req.done() {
+	for {
+		f.startQueued()
+		if f.req.done() {
+			return
+		}
 		var silence <-chan time.Time
 		if at, ok := f.req.nextSilence(); ok {
 			wait := at - f.elapsed()
@@ -190,18 +228,21 @@ func (f *flight) waitDecided(done <-chan struct{}) {
 			timer.Reset(wait)
 			silence = timer.C
 		}
+		f.mu.Unlock()
 		select {
-		case res := <-f.results:
-			f.handle(res)
+		case <-f.wake:
+			f.mu.Lock()
 		case <-silence:
+			f.mu.Lock()
 			f.onSilence(f.elapsed())
 		case <-done:
+			f.mu.Lock()
 			f.onDeadline()
 		}
 	}
 }
 
-// handle takes one answer.
+// handle takes one answer, under mu.
 func (f *flight) handle(res result) {
 	if f.callCtx.Err() != nil || !time.Now().Before(f.deadline) {
 		// The deadline passed, or the coordinator is closing: that
@@ -213,45 +254,32 @@ func (f *flight) handle(res result) {
 }
 
 // deliver is how a call's answer comes back, from whatever goroutine made
-// the call. Until the request is handed over its waiting goroutine takes
-// it; from then on it is handled here, and the request finished by the
-// goroutine that brings its last answer: a decided write's last replica
-// wakes no goroutine of its own.
+// the call: it is handled there. Before the request is decided, the
+// answer that decides it wakes the goroutine waiting for it; after, the
+// answer that comes last finishes the request.
 func (f *flight) deliver(res result) {
 	f.mu.Lock()
-	if !f.handed {
-		f.results <- res
-		f.mu.Unlock()
-		return
-	}
 	if f.over {
 		f.mu.Unlock()
 		return
 	}
 	f.handle(res)
-	f.settle()
-}
-
-// handOver gives a decided request's state to the events still to come:
-// the answers already queued are taken now, the others as they arrive
-// (deliver), and a timer stands in for the wait for silence and the
-// deadline (onTimer).
-func (f *flight) handOver() {
-	f.mu.Lock()
-	f.handed = true
-	for {
+	if f.handed {
+		f.settle()
+		return
+	}
+	f.startQueued()
+	decided := f.req.done()
+	f.mu.Unlock()
+	if decided {
 		select {
-		case res := <-f.results:
-			f.handle(res)
-			continue
+		case f.wake <- struct{}{}:
 		default:
 		}
-		break
 	}
-	f.settle()
 }
 
-// onTimer is the handed-over request's next silence or its deadline.
+// onTimer is the answered request's next silence or its deadline.
 func (f *flight) onTimer() {
 	f.mu.Lock()
 	if f.over {
@@ -266,10 +294,10 @@ func (f *flight) onTimer() {
 	f.settle()
 }
 
-// settle ends an event handled under mu, which it releases: a request
-// that is finished is closed (its calls' context cancelled, a get's
-// repair started), one that is not waits for its next silence or its
-// deadline; then the calls the event asked for start.
+// settle ends an event of an answered request, under mu, which it
+// releases: a request that is finished is closed (its calls' context
+// cancelled, a get's repair started), one that is not waits for its next
+// silence or its deadline; then the calls the event asked for start.
 func (f *flight) settle() {
 	queued := f.queued
 	f.queued = nil
@@ -295,10 +323,8 @@ func (f *flight) settle() {
 		}
 	}
 	f.mu.Unlock()
-	c := f.c
-	if !c.admit() {
-		// Closing: what was asked for is not started, and the request
-		// ends here, as at its deadline.
+	if !f.startCalls(queued) {
+		// Closing: the request ends here, as at its deadline.
 		f.mu.Lock()
 		if !f.over {
 			f.onDeadline()
@@ -311,18 +337,15 @@ func (f *flight) settle() {
 		f.cancel()
 		return
 	}
-	defer c.release()
-	for _, t := range queued {
-		f.call(t)
-	}
 	if !finished {
 		return
 	}
-	if !repair {
+	if !repair || !f.c.admit() {
 		f.cancel()
 		return
 	}
-	c.background.Go(func() {
+	defer f.c.release()
+	f.c.background.Go(func() {
 		defer f.cancel()
 		f.repair()
 	})

@@ -347,6 +347,21 @@ func TestDecidedWriteIsFinishedByItsLastAnswer(t *testing.T) {
 	require.Zero(t, started, "a worker was woken for a write the replica set makes by callback")
 }
 
+// TestFailoverAnsweredOnTheGoroutineThatStartsIt: before the write is
+// decided, a replica refuses on the very goroutine that made the call,
+// and its fallback answers on that goroutine too; the write goes on.
+func TestFailoverAnsweredOnTheGoroutineThatStartsIt(t *testing.T) {
+	r := newAsyncReplicas()
+	r.refuse["n2"] = true
+	c := newCoordinator(t, r)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	_, err := c.Put(ctx, testWrite("v"), spec(2, 3), route(), false)
+	require.NoError(t, err, "n1, n3 and n4 for n2 make w=3")
+	require.Equal(t, 1, r.written(copyName("n4", "n2")))
+}
+
 // TestAnswersAfterCloseStartNoCalls: an answer that comes after Close,
 // from a call the coordinator no longer owns, ends its request without a
 // failover (the pools are closed).
