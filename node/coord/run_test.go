@@ -228,17 +228,30 @@ func TestDeadlineDecidesWhenReplicasHang(t *testing.T) {
 	require.Equal(t, 5, qe.Of, "%v", qe)
 }
 
+// TestRefusedReplicaFailsOverAtOnce, with calls that block and with
+// calls answered by callback on the very goroutine that makes them (a
+// refusal, then its fallback's answer, before the write is decided).
 func TestRefusedReplicaFailsOverAtOnce(t *testing.T) {
-	r := newLiveReplicas()
-	r.refuse["n2"] = true
-	c := newCoordinator(t, r)
-	defer c.Close()
-	// A long deadline: the failover must not wait for silence.
-	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
-	defer cancel()
-	_, err := c.Put(ctx, testWrite("v"), spec(2, 3), route(), false)
-	require.NoError(t, err)
-	require.Equal(t, 1, r.written(copyName("n4", "n2")))
+	for _, tc := range []struct {
+		name     string
+		replicas func() (Replicas, *liveReplicas)
+	}{
+		{"blocking", func() (Replicas, *liveReplicas) { r := newLiveReplicas(); return r, r }},
+		{"callback", func() (Replicas, *liveReplicas) { r := newAsyncReplicas(); return r, r.liveReplicas }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, live := tc.replicas()
+			live.refuse["n2"] = true
+			c := newCoordinator(t, r)
+			defer c.Close()
+			// A long deadline: the failover must not wait for silence.
+			ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+			defer cancel()
+			_, err := c.Put(ctx, testWrite("v"), spec(2, 3), route(), false)
+			require.NoError(t, err, "n1, n3 and n4 for n2 make w=3")
+			require.Equal(t, 1, live.written(copyName("n4", "n2")))
+		})
+	}
 }
 
 func TestReadRepairRunsAfterTheAnswer(t *testing.T) {
@@ -345,21 +358,6 @@ func TestDecidedWriteIsFinishedByItsLastAnswer(t *testing.T) {
 	require.Zero(t, started, "a goroutine was started to wait for a decided write")
 	_, _, started = c.calls.Counts()
 	require.Zero(t, started, "a worker was woken for a write the replica set makes by callback")
-}
-
-// TestFailoverAnsweredOnTheGoroutineThatStartsIt: before the write is
-// decided, a replica refuses on the very goroutine that made the call,
-// and its fallback answers on that goroutine too; the write goes on.
-func TestFailoverAnsweredOnTheGoroutineThatStartsIt(t *testing.T) {
-	r := newAsyncReplicas()
-	r.refuse["n2"] = true
-	c := newCoordinator(t, r)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
-	defer cancel()
-	_, err := c.Put(ctx, testWrite("v"), spec(2, 3), route(), false)
-	require.NoError(t, err, "n1, n3 and n4 for n2 make w=3")
-	require.Equal(t, 1, r.written(copyName("n4", "n2")))
 }
 
 // TestAnswersAfterCloseStartNoCalls: an answer that comes after Close,
