@@ -19,9 +19,9 @@ type result struct {
 
 // flight is one request in flight: its state machine, what its calls
 // carry, and how a call is started. The event handlers (onResult,
-// onSilence, onDeadline) are all the loop does besides waiting; tests call
-// them directly, with a launch that records calls instead of starting
-// them.
+// onSilence, onDeadline) are all run does besides waiting and starting
+// calls; tests call them directly, with a launch that records calls
+// instead of starting them.
 type flight struct {
 	c    *Coordinator
 	op   string
@@ -50,7 +50,7 @@ type flight struct {
 	deadline time.Time
 	callCtx  context.Context
 	cancel   context.CancelFunc
-	timer    *time.Timer // wakes a handed-over request for its next silence or its deadline
+	timer    *time.Timer // wakes an answered request for its next silence or its deadline
 }
 
 // do makes one call of the request: a read of t's copy, or the write of
