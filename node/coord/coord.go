@@ -340,7 +340,7 @@ func (c *Coordinator) Close() {
 	c.calls.Close()
 }
 
-// admit lets a request handed over (run) start calls or a repair, until
+// admit lets an event of a request (run) start calls or a repair, until
 // Close; release must follow when it says yes.
 func (c *Coordinator) admit() bool {
 	c.gate.RLock()

@@ -244,13 +244,27 @@ func (f *flight) waitDecided(done <-chan struct{}) {
 
 // handle takes one answer, under mu.
 func (f *flight) handle(res result) {
-	if f.callCtx.Err() != nil || !time.Now().Before(f.deadline) {
-		// The deadline passed, or the coordinator is closing: that
-		// decides, not the failures it caused in the calls, which may
-		// arrive a moment before the request's own timer.
+	if f.pastDeadline() {
+		// That decides, not the failures it caused in the calls, which
+		// may arrive a moment before the request's own timer.
 		f.onDeadline()
 	}
 	f.onResult(f.elapsed(), res)
+}
+
+// pastDeadline: the request's deadline passed, or the coordinator is
+// closing, which ends its calls as the deadline would.
+func (f *flight) pastDeadline() bool {
+	return f.callCtx.Err() != nil || !time.Now().Before(f.deadline)
+}
+
+// finish marks the request finished, under mu: answers that still come
+// are dropped, and its timer will not fire.
+func (f *flight) finish() {
+	f.over = true
+	if f.timer != nil {
+		f.timer.Stop()
+	}
 }
 
 // deliver is how a call's answer comes back, from whatever goroutine made
@@ -286,7 +300,7 @@ func (f *flight) onTimer() {
 		f.mu.Unlock()
 		return
 	}
-	if f.callCtx.Err() != nil || !time.Now().Before(f.deadline) {
+	if f.pastDeadline() {
 		f.onDeadline()
 	} else {
 		f.onSilence(f.elapsed())
@@ -304,11 +318,8 @@ func (f *flight) settle() {
 	finished := f.req.finished()
 	repair := false
 	if finished {
-		f.over = true
 		repair = f.needsRepair()
-		if f.timer != nil {
-			f.timer.Stop()
-		}
+		f.finish()
 	} else {
 		next := f.deadline
 		if at, ok := f.req.nextSilence(); ok && f.start.Add(at).Before(next) {
@@ -328,10 +339,7 @@ func (f *flight) settle() {
 		f.mu.Lock()
 		if !f.over {
 			f.onDeadline()
-			f.over = true
-			if f.timer != nil {
-				f.timer.Stop()
-			}
+			f.finish()
 		}
 		f.mu.Unlock()
 		f.cancel()
